@@ -1,0 +1,1 @@
+"""arxiv-digests: Prefect flows that load arXiv digest files into Parquet tables."""

@@ -1,0 +1,237 @@
+"""The `arxiv-digests` command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.settings import Settings
+
+app = typer.Typer(
+    help="Load daily arXiv digest Markdown files into Parquet tables with a DuckDB catalog.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        help="Warehouse folder [env ARXIV_DIGESTS_WAREHOUSE; default ./data/warehouse].",
+        show_default=False,
+    ),
+]
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Prefect's defaults suit a server, not a command: no telemetry, and its local temporary
+    server logs only warnings, so a successful run prints no server noise."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _warehouse(option: Path | None) -> Path:
+    return option if option is not None else Settings().warehouse
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"arxiv-digests: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Digest files and/or folders [default: the inbox].", show_default=False
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    no_enrich: Annotated[
+        bool, typer.Option("--no-enrich", help="Skip the arXiv API stage.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
+    _quiet_prefect(verbose)
+    from flows.ingest import ingest_flow
+    from warehouse.store import WarehouseError
+
+    root = _warehouse(warehouse)
+    try:
+        result = ingest_flow(
+            paths=[str(p) for p in paths] if paths else None,
+            warehouse=str(root),
+            enrich=not no_enrich,
+        )
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the warehouse at {root}: {exc}") from None
+    for line in result["problems"]:
+        typer.echo(line, err=True)
+    typer.echo(
+        f"{result['files_new']} new, {result['files_skipped']} skipped, "
+        f"{result['files_rejected']} rejected file(s); {result['entries_loaded']} entries loaded, "
+        f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
+    )
+    nothing_read = result["files_new"] + result["files_skipped"] == 0
+    if nothing_read and (result["files_rejected"] or result["problems"]):
+        raise _fail("no input could be read as a digest; see the lines above", 2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Digest files and/or folders.")],
+) -> None:
+    """Parse and validate files without writing anything; print every problem."""
+    from datetime import UTC, datetime
+
+    from flows.digest_files import discover, read_batch, validate_batch
+
+    files, missing = discover(paths)
+    problems = [str(p) for p in missing]
+    now = datetime.now(UTC)
+    batch = read_batch(files, set(), "validate", now)
+    valid = validate_batch(batch, "validate", now)
+    problems += [str(p) for p in batch.problems]
+    for row in valid.rejects.to_pylist():
+        if row["stage"] == "validate":
+            where = f"{row['source']}:{row['line']}" if row["line"] else row["source"]
+            problems.append(f"{where}: {row['rule']}: {row['message']}")
+    for line in problems:
+        typer.echo(line)
+    typer.echo(
+        f"{len(files)} file(s): {valid.entries.num_rows} valid entries, "
+        f"{valid.entries_rejected} rejected, {batch.files_rejected} file(s) rejected",
+        err=True,
+    )
+    if valid.rejects.num_rows or missing:
+        raise typer.Exit(1)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
+    if fmt is Format.json:
+        return json.dumps(
+            [dict(zip(columns, r, strict=True)) for r in rows],
+            default=str,
+            ensure_ascii=False,
+            indent=1,
+        )
+    if fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    if fmt is Format.markdown:
+        return "\n".join(lines)
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    table = RichTable(*columns)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    buffer = io.StringIO()
+    Console(file=buffer, width=200 if not sys.stdout.isatty() else None).print(table)
+    return buffer.getvalue().rstrip("\n")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query over the catalog's views.")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Run a read-only SQL query on the catalog."""
+    import duckdb
+
+    from warehouse.catalog import connect
+    from warehouse.store import Warehouse, WarehouseError
+
+    try:
+        with connect(Warehouse(_warehouse(warehouse))) as con:
+            result = con.execute(query)
+            columns = [d[0] for d in result.description or []]
+            rows = result.fetchall()
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from None
+    except duckdb.Error as exc:
+        raise _fail(f"query failed: {str(exc).splitlines()[0]}") from None
+    typer.echo(render(columns, rows, fmt))
+
+
+STATUS_QUERIES = {
+    "rows per table": "",
+    "rejects by rule": (
+        "SELECT stage, rule, count(*) AS rejects FROM rejects GROUP BY ALL ORDER BY 3 DESC"
+    ),
+    "enrichment": "SELECT state, count(*) AS papers FROM enrichment GROUP BY ALL ORDER BY 1",
+    "last runs": (
+        "SELECT run_id, status, files_new, files_skipped, files_rejected, entries_loaded, "
+        "rejects, api_requests, papers_pending, "
+        "round(epoch(ended_at) - epoch(started_at), 1) AS seconds "
+        "FROM runs ORDER BY started_at DESC LIMIT 5"
+    ),
+}
+
+
+@app.command()
+def status(warehouse: WarehouseOpt = None) -> None:
+    """Row counts per table, rejects by rule, enrichment states and the last runs."""
+    from schemas import TABLES
+    from warehouse.catalog import connect
+    from warehouse.store import Warehouse, WarehouseError
+
+    try:
+        con = connect(Warehouse(_warehouse(warehouse)))
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from None
+    with con:
+        counts = " UNION ALL ".join(
+            f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
+        )
+        for title, query in STATUS_QUERIES.items():
+            result = con.execute(query or counts)
+            typer.echo(f"\n{title}")
+            typer.echo(
+                render([d[0] for d in result.description or []], result.fetchall(), Format.table)
+            )
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (environment and defaults)."""
+    settings = Settings()
+    for name, info in Settings.model_fields.items():
+        typer.echo(f"ARXIV_DIGESTS_{name.upper()}={getattr(settings, name)}  # {info.description}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -1,0 +1,277 @@
+"""From paths to Arrow batches: discover digest files, read and parse a batch of them, and
+validate the rows. Plain functions; `flows.ingest` wraps them in Prefect tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from flows.parse import ROW_RULES, Problem, parse_digest
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS
+from schemas.validate import validate
+
+DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
+ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
+
+# What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
+# (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_ARCHIVES = [
+    "astro-ph",
+    "cond-mat",
+    "cs",
+    "econ",
+    "eess",
+    "gr-qc",
+    "hep-ex",
+    "hep-lat",
+    "hep-ph",
+    "hep-th",
+    "math",
+    "math-ph",
+    "nlin",
+    "nucl-ex",
+    "nucl-th",
+    "physics",
+    "q-bio",
+    "q-fin",
+    "quant-ph",
+    "stat",
+]
+_CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z-]{{2,}})?$")
+
+
+def path_facts(path: Path) -> tuple[date | None, str | None]:
+    found: date | None = None
+    for match in _DATE.finditer(str(path)):
+        try:
+            found = date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    stem = path.name
+    for suffix in DIGEST_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    for candidate in (stem, _DATE.sub("", stem).strip("-_. ")):
+        if _CATEGORY.match(candidate):
+            return found, candidate
+    return found, None
+
+
+@dataclass
+class FileProblem:
+    """A problem bound to a file, for printing as `path:line: rule: message`."""
+
+    path: str
+    problem: Problem
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.problem.line}" if self.problem.line else self.path
+        label = "warning " if self.problem.severity == "warning" else ""
+        return f"{where}: {label}{self.problem.rule}: {self.problem.message}"
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
+    """Files to read, in a stable order: given files as they are, folders searched for digest
+    files (hidden ones skipped). Paths that do not exist are problems, not errors."""
+    found: list[Path] = []
+    problems: list[FileProblem] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path.resolve())
+        elif path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path).parts
+                if any(part.startswith(".") for part in rel):
+                    continue
+                if child.suffix.lower() in DIGEST_SUFFIXES and child.is_file():
+                    found.append(child.resolve())
+        else:
+            problems.append(
+                FileProblem(str(path), Problem("missing_path", "no such file or folder"))
+            )
+    unique = list(dict.fromkeys(found))
+    return unique, problems
+
+
+def reject_row(
+    *,
+    source: str,
+    stage: str,
+    rule: str,
+    message: str,
+    run_id: str,
+    now: datetime,
+    digest_id: str | None = None,
+    line: int | None = None,
+    raw: str | None = None,
+) -> dict[str, Any]:
+    # The id is a function of what was rejected, not of the run: the same bad input seen by
+    # ten runs is one reject.
+    basis = "\x1f".join([digest_id or source, stage, rule, str(line), raw or ""])
+    return {
+        "reject_id": hashlib.sha256(basis.encode()).hexdigest(),
+        "digest_id": digest_id,
+        "source": source,
+        "line": line,
+        "stage": stage,
+        "rule": rule,
+        "message": message,
+        "raw": raw,
+        "rejected_at": now,
+        "run_id": run_id,
+    }
+
+
+@dataclass
+class ParsedBatch:
+    digests: pa.Table
+    entries: pa.Table  # digest_entries columns plus _raw and _source
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+    files_new: int = 0
+    files_skipped: int = 0
+    files_rejected: int = 0
+    entries_seen: int = 0
+
+
+def read_batch(paths: list[Path], known: set[str], run_id: str, now: datetime) -> ParsedBatch:
+    """Read and parse `paths`. `known` holds digest ids already loaded (this run included);
+    files with known content are skipped, and new ids are added to it."""
+    digests: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    batch = ParsedBatch(DIGESTS.empty(), DIGEST_ENTRIES.empty())
+    for path in paths:
+        source = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problem = Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
+            batch.problems.append(FileProblem(source, problem))
+            batch.rejects.append(
+                reject_row(
+                    source=source,
+                    stage="read",
+                    rule=problem.rule,
+                    message=problem.message,
+                    run_id=run_id,
+                    now=now,
+                )
+            )
+            batch.files_rejected += 1
+            continue
+        digest_id = hashlib.sha256(data).hexdigest()
+        if digest_id in known:
+            batch.files_skipped += 1
+            continue
+        parsed = parse_digest(data)
+        for problem in parsed.problems:
+            batch.problems.append(FileProblem(source, problem))
+            if problem.severity == "reject":
+                batch.rejects.append(
+                    reject_row(
+                        source=source,
+                        stage="read" if not parsed.readable else "parse",
+                        rule=problem.rule,
+                        message=problem.message,
+                        run_id=run_id,
+                        now=now,
+                        digest_id=digest_id,
+                        line=problem.line,
+                        raw=problem.raw,
+                    )
+                )
+        if not parsed.readable:
+            batch.files_rejected += 1
+            continue
+        known.add(digest_id)
+        batch.files_new += 1
+        batch.entries_seen += parsed.rows_seen
+        digest_date, category = path_facts(path)
+        layouts = parsed.layouts
+        digests.append(
+            {
+                "digest_id": digest_id,
+                "source_path": source,
+                "file_name": path.name,
+                "size_bytes": len(data),
+                "encoding": parsed.encoding,
+                "entry_count": parsed.rows_seen,
+                "layout_new": layouts["new"],
+                "layout_old": layouts["old"],
+                "layout_early": layouts["early"],
+                "layout_plain": layouts["plain"],
+                "digest_date": digest_date,
+                "category": category,
+                "ingested_at": now,
+                "run_id": run_id,
+            }
+        )
+        for entry in parsed.entries:
+            entry["digest_id"] = digest_id
+            entry["_source"] = source
+            entries.append(entry)
+    entry_schema = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
+    batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
+    batch.entries = pa.Table.from_pylist(entries, schema=entry_schema)
+    return batch
+
+
+@dataclass
+class ValidBatch:
+    digests: pa.Table
+    entries: pa.Table
+    rejects: pa.Table
+    entries_rejected: int
+
+
+def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
+    """Check every row against the declared schemas; failures become rejects."""
+    digests, bad_digests = validate(DIGESTS, batch.digests)
+    entries, bad_entries = validate(DIGEST_ENTRIES, batch.entries)
+    rejects = list(batch.rejects)
+    for row in bad_digests.to_pylist():
+        rejects.append(
+            reject_row(
+                source=row["source_path"] or "?",
+                stage="validate",
+                rule=row["_rule"],
+                message=row["_message"],
+                run_id=run_id,
+                now=now,
+                digest_id=row["digest_id"],
+            )
+        )
+    for row in bad_entries.select(
+        ["_source", "digest_id", "line", "_raw", "_rule", "_message"]
+    ).to_pylist():
+        rejects.append(
+            reject_row(
+                source=row["_source"],
+                stage="validate",
+                rule=row["_rule"],
+                message=row["_message"],
+                run_id=run_id,
+                now=now,
+                digest_id=row["digest_id"],
+                line=row["line"],
+                raw=row["_raw"],
+            )
+        )
+    parse_rejected = sum(1 for r in batch.rejects if r["rule"] in ROW_RULES)
+    return ValidBatch(
+        digests=digests,
+        entries=entries.drop_columns([c.name for c in ENTRY_EXTRA]),
+        rejects=pa.Table.from_pylist(rejects, schema=REJECTS.schema),
+        entries_rejected=parse_rejected + bad_entries.num_rows,
+    )
+
+
+def rule_counts(rejects: pa.Table) -> Counter[str]:
+    return Counter(rejects.column("rule").to_pylist())

@@ -1,0 +1,210 @@
+"""The ingest flow: discover -> parse -> validate -> load, in batches of files, then
+enrich and commit. Tasks are thin wrappers over `flows.digest_files`; each works on a batch of
+files, so the number of task runs grows with files / batch size, never with rows."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.digest_files import (
+    FileProblem,
+    ParsedBatch,
+    ValidBatch,
+    discover,
+    read_batch,
+    validate_batch,
+)
+from flows.settings import Settings
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
+from warehouse import catalog
+from warehouse.store import Warehouse
+
+
+class IdSet:
+    """A set handed to tasks opaquely: Prefect walks list/set/dict/dataclass task inputs looking
+    for futures, which would cost a pass over every known id per task."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: set[str]):
+        self.ids = ids
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
+
+
+@dataclass
+class RunStats:
+    run_id: str
+    started_at: datetime
+    flow_run_id: str | None = None
+    ended_at: datetime | None = None
+    status: str = "ok"
+    files_seen: int = 0
+    files_new: int = 0
+    files_skipped: int = 0
+    files_rejected: int = 0
+    entries_seen: int = 0
+    entries_loaded: int = 0
+    entries_rejected: int = 0
+    rejects: int = 0
+    rejects_by_rule: Counter[str] = field(default_factory=Counter)
+    api_requests: int = 0
+    papers_enriched: int = 0
+    papers_pending: int = 0
+    discover_seconds: float = 0.0
+    parse_seconds: float = 0.0
+    validate_seconds: float = 0.0
+    load_seconds: float = 0.0
+    enrich_seconds: float = 0.0
+    message: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["rejects_by_rule"] = json.dumps(dict(sorted(self.rejects_by_rule.items())))
+        del row["problems"]
+        return row
+
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover_task(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
+    return discover(paths)
+
+
+@task(name="parse", cache_policy=NO_CACHE)
+def parse_task(paths: list[Path], known: IdSet, run_id: str, now: datetime) -> ParsedBatch:
+    return read_batch(paths, set(known.ids), run_id, now)
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
+    return validate_batch(batch, run_id, now)
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_rejects: IdSet) -> int:
+    """Publish a batch's parts; returns the number of new rejects written. Rejects already in
+    the warehouse (the same bad input seen by an earlier run) are not written again."""
+    store = Warehouse(root)
+    rejects = valid.rejects
+    if known_rejects.ids and rejects.num_rows:
+        seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known_rejects.ids)))
+        rejects = rejects.filter(pc.invert(seen))
+    if valid.entries.num_rows:
+        store.write_part(DIGEST_ENTRIES, run_id, seq, valid.entries)
+    if rejects.num_rows:
+        store.write_part(REJECTS, run_id, seq, rejects)
+    if valid.digests.num_rows:
+        store.write_part(DIGESTS, run_id, seq, valid.digests)
+    return rejects.num_rows
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit_task(root: Path, stats: RunStats) -> None:
+    """Publish the run: its `runs` row makes its parts visible, then the catalog follows."""
+    store = Warehouse(root)
+    store.write_part(RUNS, stats.run_id, 0, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
+    catalog.rebuild(store)
+
+
+def _chunks(items: list[Path], size: int) -> list[list[Path]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@flow(name="ingest-digests", log_prints=False)
+def ingest_flow(
+    paths: list[str] | None = None,
+    warehouse: str | None = None,
+    enrich: bool = True,
+) -> dict[str, Any]:
+    """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
+    settings = Settings()
+    logger = get_run_logger()
+    store = Warehouse(warehouse or settings.warehouse)
+    inputs = [Path(p) for p in (paths or [str(settings.inbox)])]
+    now = datetime.now(UTC)
+    stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
+    holder = (
+        f"run {stats.run_id} (pid {__import__('os').getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    with store.lock(settings.lock_timeout_seconds, holder):
+        removed = store.recover()
+        if removed:
+            logger.warning("removed %d leftover file(s) of an interrupted run", len(removed))
+        try:
+            _ingest(store, inputs, stats, settings, enrich)
+        except Exception as exc:
+            store.remove_run(stats.run_id)
+            stats.status, stats.message = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+            stats.ended_at = datetime.now(UTC)
+            commit_task(store.root, stats)
+            raise
+        stats.ended_at = datetime.now(UTC)
+        commit_task(store.root, stats)
+    logger.info(
+        "run %s: %d file(s) new, %d skipped, %d rejected; %d entries loaded, %d rejects",
+        stats.run_id,
+        stats.files_new,
+        stats.files_skipped,
+        stats.files_rejected,
+        stats.entries_loaded,
+        stats.rejects,
+    )
+    result = stats.row()
+    result["problems"] = stats.problems
+    return result
+
+
+def _ingest(
+    store: Warehouse, inputs: list[Path], stats: RunStats, settings: Settings, enrich: bool
+) -> None:
+    started = time.perf_counter()
+    files, missing = discover_task(inputs)
+    stats.files_seen = len(files)
+    stats.problems.extend(str(p) for p in missing)
+    committed = store.committed_runs()
+    known = set(store.read(DIGESTS, ["digest_id"], committed).column("digest_id").to_pylist())
+    known_rejects = set(
+        store.read(REJECTS, ["reject_id"], committed).column("reject_id").to_pylist()
+    )
+    stats.discover_seconds = time.perf_counter() - started
+
+    for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
+        now = datetime.now(UTC)
+        t0 = time.perf_counter()
+        parsed = parse_task(chunk, IdSet(known), stats.run_id, now)
+        t1 = time.perf_counter()
+        valid = validate_task(parsed, stats.run_id, now)
+        t2 = time.perf_counter()
+        written = load_task(store.root, stats.run_id, seq, valid, IdSet(known_rejects))
+        t3 = time.perf_counter()
+        stats.parse_seconds += t1 - t0
+        stats.validate_seconds += t2 - t1
+        stats.load_seconds += t3 - t2
+        known.update(parsed.digests.column("digest_id").to_pylist())
+        known_rejects.update(valid.rejects.column("reject_id").to_pylist())
+        stats.files_new += parsed.files_new
+        stats.files_skipped += parsed.files_skipped
+        stats.files_rejected += parsed.files_rejected
+        stats.entries_seen += parsed.entries_seen
+        stats.entries_loaded += valid.entries.num_rows
+        stats.entries_rejected += valid.entries_rejected
+        stats.rejects += written
+        stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
+        stats.problems.extend(str(p) for p in parsed.problems)
+    # Enrichment (the arXiv API) comes after every entry is safely loaded: see flows/enrich.py.

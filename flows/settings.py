@@ -1,0 +1,40 @@
+"""Every setting in one typed place. Each can be set as ARXIV_DIGESTS_<NAME> in the environment
+(or a `.env` file in the working directory); `arxiv-digests config` prints the effective values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARXIV_DIGESTS_", env_file=".env", extra="ignore")
+
+    warehouse: Path = Field(Path("data/warehouse"), description="warehouse root folder")
+    inbox: Path = Field(Path("data/inbox"), description="folder `ingest` reads when given no path")
+    batch_files: int = Field(
+        100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
+    )
+    lock_timeout_seconds: float = Field(
+        600, ge=0, description="how long a run waits for another run on the same warehouse"
+    )
+    arxiv_api_url: str = Field(
+        "https://export.arxiv.org/api/query", description="arXiv API endpoint"
+    )
+    arxiv_delay_seconds: float = Field(
+        3.0, ge=0, description="minimum time between request starts (arXiv's terms ask 3 s)"
+    )
+    arxiv_batch_size: int = Field(100, ge=1, le=100, description="IDs per API request")
+    arxiv_timeout_seconds: float = Field(30.0, gt=0, description="timeout of one API request")
+    arxiv_max_attempts: int = Field(
+        4, ge=1, description="tries per request before the IDs wait for the next run"
+    )
+    arxiv_max_seconds: float = Field(
+        600, gt=0, description="time budget of the enrich stage per run; the rest waits"
+    )
+    arxiv_contact: str = Field(
+        "https://github.com/arxiv-digests/arxiv-digests",
+        description="contact address sent in the User-Agent, as arXiv asks",
+    )

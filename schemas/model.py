@@ -1,0 +1,48 @@
+"""How a table is declared. Everything else (Arrow schema, validation, DuckDB views, the data
+dictionary in the README) is derived from these declarations, never written twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    required: bool = False  # null (or an empty string) is a reject, not a value
+    pattern: str | None = None  # a regular expression every non-null value must match
+    enum: tuple[str, ...] | None = None  # the only values allowed, when not null
+    pattern_doc: str = ""  # the pattern in words, for messages and docs
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    # append: immutable part files, one set per run; snapshot: one file replaced as a whole,
+    # for tables whose rows change state (enrichment) and so cannot be appended to.
+    mode: Literal["append", "snapshot"] = "append"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=not c.required) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    def empty(self) -> pa.Table:
+        return self.schema.empty_table()

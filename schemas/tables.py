@@ -1,0 +1,251 @@
+"""The public contract: every table the warehouse publishes, declared once.
+
+Dashboards read `<warehouse>/<name>/*.parquet` with these columns; analysts query views of the
+same names in `<warehouse>/warehouse.duckdb`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.ids import ARXIV_ID_PATTERN
+from schemas.model import Column, Table
+
+TS = pa.timestamp("us", tz="UTC")
+SHA256 = r"^[0-9a-f]{64}$"
+SHA_DOC = "a sha256 hex digest"
+ARXIV_DOC = "a valid arXiv ID (YYMM.NNNNN or archive/YYMMNNN, no version)"
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+LAYOUTS = ("new", "old", "early", "plain")
+ENRICHMENT_STATES = ("pending", "enriched", "not_found", "failed")
+REJECT_STAGES = ("read", "parse", "validate", "enrich")
+
+DIGESTS = Table(
+    name="digests",
+    doc="One row per distinct digest content (the same bytes at two paths are one digest).",
+    key=("digest_id",),
+    columns=(
+        Column(
+            "digest_id",
+            pa.string(),
+            "sha256 of the file's bytes",
+            True,
+            SHA256,
+            pattern_doc=SHA_DOC,
+        ),
+        Column("source_path", pa.string(), "absolute path the content was first read from", True),
+        Column("file_name", pa.string(), "file name of source_path", True),
+        Column("size_bytes", pa.int64(), "file size in bytes", True),
+        Column("encoding", pa.string(), "text encoding the bytes were decoded with", True),
+        Column("entry_count", pa.int32(), "summary-table rows seen in the file", True),
+        Column("layout_new", pa.int32(), "entries with an `Announce Type:` abstract (2024-)", True),
+        Column(
+            "layout_old", pa.int32(), "entries whose title ends `(arXiv:…v1 [cat])` (2023)", True
+        ),
+        Column(
+            "layout_early", pa.int32(), "old entries without a Chinese summary (Mar 2023)", True
+        ),
+        Column("layout_plain", pa.int32(), "entries with neither marker (https link only)", True),
+        Column("digest_date", pa.date32(), "date in the path (YYYY-MM-DD), if it has one"),
+        Column("category", pa.string(), "arXiv category the path names (`cs.AI.md`), if any"),
+        Column("ingested_at", TS, "when this content was first loaded", True),
+        Column("run_id", pa.string(), "the run that loaded it (`runs.run_id`)", True),
+    ),
+)
+
+DIGEST_ENTRIES = Table(
+    name="digest_entries",
+    doc="One row per summary-table row of a digest, joined with its detail block.",
+    key=("digest_id", "ref"),
+    columns=(
+        Column(
+            "digest_id",
+            pa.string(),
+            "the digest (`digests.digest_id`)",
+            True,
+            SHA256,
+            pattern_doc=SHA_DOC,
+        ),
+        Column("ref", pa.int32(), "footnote number `[^N]` within the digest", True),
+        Column(
+            "arxiv_id",
+            pa.string(),
+            "canonical arXiv ID, no version",
+            True,
+            ARXIV_ID_PATTERN,
+            pattern_doc=ARXIV_DOC,
+        ),
+        Column("arxiv_version", pa.int32(), "version the digest announced (`v2`), if it says"),
+        Column("title", pa.string(), "English title as arXiv has it (TeX kept)", True),
+        Column("title_zh", pa.string(), "Chinese title from the detail block"),
+        Column("summary_zh", pa.string(), "Chinese one-line summary"),
+        Column("abstract_zh", pa.string(), "Chinese translation of the abstract"),
+        Column("abstract_excerpt", pa.string(), "English abstract as the digest had it (cut)"),
+        Column("announce_type", pa.string(), "arXiv announce type", enum=ANNOUNCE_TYPES),
+        Column("listed_category", pa.string(), "category in the old `[cs.RO]` title suffix"),
+        Column("layout", pa.string(), "layout of this entry", True, enum=LAYOUTS),
+        Column(
+            "url",
+            pa.string(),
+            "link as the digest gave it",
+            True,
+            r"^https?://",
+            pattern_doc="an http(s) URL",
+        ),
+        Column("line", pa.int32(), "1-based line of the table row in the file", True),
+    ),
+)
+
+PAPERS = Table(
+    name="papers",
+    doc="One row per arXiv paper, from the arXiv API.",
+    key=("arxiv_id",),
+    mode="snapshot",
+    columns=(
+        Column(
+            "arxiv_id",
+            pa.string(),
+            "canonical arXiv ID",
+            True,
+            ARXIV_ID_PATTERN,
+            pattern_doc=ARXIV_DOC,
+        ),
+        Column("latest_version", pa.int32(), "latest version the API returned", True),
+        Column("title", pa.string(), "title, whitespace collapsed", True),
+        Column("abstract", pa.string(), "full abstract, whitespace collapsed", True),
+        Column(
+            "authors",
+            pa.list_(pa.struct([("name", pa.string()), ("affiliations", pa.list_(pa.string()))])),
+            "authors in order, each with affiliations",
+            True,
+        ),
+        Column("primary_category", pa.string(), "primary arXiv category", True),
+        Column("categories", pa.list_(pa.string()), "all categories, primary first", True),
+        Column("published", TS, "submission time of v1", True),
+        Column("updated", TS, "time of the latest version", True),
+        Column("doi", pa.string(), "journal DOI, if any"),
+        Column("journal_ref", pa.string(), "journal reference, if any"),
+        Column("comment", pa.string(), "author comment, if any"),
+        Column(
+            "pdf_url", pa.string(), "PDF link", pattern=r"^https?://", pattern_doc="an http(s) URL"
+        ),
+        Column("fetched_at", TS, "when the API answered", True),
+    ),
+)
+
+PAPER_AUTHORS = Table(
+    name="paper_authors",
+    doc="papers.authors, one row per author (for SQL and BI tools that dislike lists).",
+    key=("arxiv_id", "position"),
+    mode="snapshot",
+    columns=(
+        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("position", pa.int32(), "1-based author position", True),
+        Column("name", pa.string(), "author name", True),
+        Column("affiliations", pa.list_(pa.string()), "affiliations, possibly empty"),
+    ),
+)
+
+PAPER_CATEGORIES = Table(
+    name="paper_categories",
+    doc="papers.categories, one row per category.",
+    key=("arxiv_id", "category"),
+    mode="snapshot",
+    columns=(
+        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("category", pa.string(), "arXiv category", True),
+        Column("is_primary", pa.bool_(), "the paper's primary category", True),
+    ),
+)
+
+ENRICHMENT = Table(
+    name="enrichment",
+    doc="The enrichment queue: one row per arXiv ID seen in any digest.",
+    key=("arxiv_id",),
+    mode="snapshot",
+    columns=(
+        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("state", pa.string(), "queue state", True, enum=ENRICHMENT_STATES),
+        Column("attempts", pa.int32(), "API requests that asked for this ID", True),
+        Column("wanted_version", pa.int32(), "newest version any digest announced"),
+        Column("last_error", pa.string(), "why the last attempt failed"),
+        Column("last_attempt_at", TS, "when it was last asked for"),
+        Column("next_attempt_at", TS, "not to be asked for before this time"),
+    ),
+)
+
+REJECTS = Table(
+    name="rejects",
+    doc="Everything that could not be loaded, with the raw text to fix and replay it.",
+    key=("reject_id",),
+    columns=(
+        Column(
+            "reject_id",
+            pa.string(),
+            "sha256 of source, stage, rule, line and raw",
+            True,
+            SHA256,
+            pattern_doc=SHA_DOC,
+        ),
+        Column(
+            "digest_id",
+            pa.string(),
+            "the digest, when its bytes could be read",
+            pattern=SHA256,
+            pattern_doc=SHA_DOC,
+        ),
+        Column("source", pa.string(), "file path (or arXiv ID for enrichment)", True),
+        Column("line", pa.int32(), "1-based line in the file, when there is one"),
+        Column("stage", pa.string(), "where it was rejected", True, enum=REJECT_STAGES),
+        Column("rule", pa.string(), "the rule it broke (`required:title`, `binary_file`…)", True),
+        Column("message", pa.string(), "what is wrong and what to do", True),
+        Column("raw", pa.string(), "the raw text (cut at 10,000 characters)"),
+        Column("rejected_at", TS, "when", True),
+        Column("run_id", pa.string(), "the run (`runs.run_id`)", True),
+    ),
+)
+
+RUNS = Table(
+    name="runs",
+    doc="One row per ingest run; a run's files are published when its row is.",
+    key=("run_id",),
+    columns=(
+        Column("run_id", pa.string(), "sortable run id (UTC start time + random suffix)", True),
+        Column("flow_run_id", pa.string(), "Prefect flow run id"),
+        Column("started_at", TS, "start", True),
+        Column("ended_at", TS, "end", True),
+        Column("status", pa.string(), "outcome", True, enum=("ok", "failed")),
+        Column("files_seen", pa.int32(), "input files found", True),
+        Column("files_new", pa.int32(), "files with content not loaded before", True),
+        Column("files_skipped", pa.int32(), "files whose content was already loaded", True),
+        Column("files_rejected", pa.int32(), "files that could not be read as digests", True),
+        Column("entries_seen", pa.int64(), "summary-table rows read from new files", True),
+        Column("entries_loaded", pa.int64(), "rows added to digest_entries", True),
+        Column("entries_rejected", pa.int64(), "rows sent to rejects", True),
+        Column("rejects", pa.int64(), "rows added to rejects (entries and files)", True),
+        Column("rejects_by_rule", pa.string(), "JSON object: rule -> count", True),
+        Column("api_requests", pa.int32(), "requests made to the arXiv API", True),
+        Column("papers_enriched", pa.int32(), "papers fetched in this run", True),
+        Column("papers_pending", pa.int32(), "IDs still waiting for the API at the end", True),
+        Column("discover_seconds", pa.float64(), "time spent finding files", True),
+        Column("parse_seconds", pa.float64(), "time spent reading and parsing", True),
+        Column("validate_seconds", pa.float64(), "time spent validating", True),
+        Column("load_seconds", pa.float64(), "time spent writing Parquet", True),
+        Column("enrich_seconds", pa.float64(), "time spent on the arXiv API", True),
+        Column("message", pa.string(), "one line on a failed run"),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        DIGESTS,
+        DIGEST_ENTRIES,
+        PAPERS,
+        PAPER_AUTHORS,
+        PAPER_CATEGORIES,
+        ENRICHMENT,
+        REJECTS,
+        RUNS,
+    )
+}

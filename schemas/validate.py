@@ -1,0 +1,83 @@
+"""Declared validation: checks every column rule of a table over a whole Arrow batch at once.
+
+A row fails on the first rule it breaks, in column order (required, pattern, enum), then on key
+uniqueness within the batch (the first occurrence wins). Nothing is dropped silently: failures
+come back as rows with `_rule` and `_message`, for the caller to turn into `rejects`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.model import Column, Table
+
+_IDX = "_row"
+
+
+def _as_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.cast(values, pa.string()) if not pa.types.is_string(values.type) else values
+    return pc.fill_null(pc.utf8_slice_codeunits(text, 0, 80), "")
+
+
+def _failures(col: Column, values: pa.ChunkedArray) -> list[tuple[pa.Array, str, pa.Array]]:
+    """(mask of rows breaking the rule, rule name, message per row) for each rule of `col`."""
+    checks: list[tuple[pa.Array, str, pa.Array]] = []
+    present = pc.is_valid(values)
+    if col.required:
+        missing = pc.invert(present)
+        if pa.types.is_string(values.type):
+            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+            missing = pc.or_(missing, pc.fill_null(blank, False))
+        checks.append((missing, f"required:{col.name}", pa.scalar(f"{col.name} is missing")))
+    if col.pattern is not None:
+        bad = pc.and_(present, pc.invert(pc.match_substring_regex(values, col.pattern)))
+        msg = pc.binary_join_element_wise(
+            f"{col.name} '", _as_text(values), f"' is not {col.pattern_doc or col.pattern}", ""
+        )
+        checks.append((pc.fill_null(bad, False), f"pattern:{col.name}", msg))
+    if col.enum is not None:
+        bad = pc.and_(present, pc.invert(pc.is_in(values, value_set=pa.array(col.enum))))
+        msg = pc.binary_join_element_wise(
+            f"{col.name} '", _as_text(values), f"' is not one of {', '.join(col.enum)}", ""
+        )
+        checks.append((pc.fill_null(bad, False), f"enum:{col.name}", msg))
+    return checks
+
+
+def validate(table: Table, rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Split `rows` into (valid, failed). Extra columns (such as `_raw`) are carried along;
+    `failed` has two more, `_rule` and `_message`."""
+    n = rows.num_rows
+    rule = pa.nulls(n, pa.string())
+    message = pa.nulls(n, pa.string())
+    for col in table.columns:
+        if col.name not in rows.column_names:
+            values = pa.chunked_array([pa.nulls(n, col.type)])
+        else:
+            values = rows.column(col.name)
+        for bad, name, msg in _failures(col, values):
+            first = pc.and_(bad, pc.is_null(rule))
+            rule = pc.if_else(first, name, rule)
+            message = pc.if_else(first, msg, message)
+
+    rows = rows.append_column(_IDX, pa.array(range(n), pa.int64()))
+    clean = rows.filter(pc.is_null(rule))
+    firsts = clean.group_by(list(table.key), use_threads=False).aggregate([(_IDX, "min")])
+    keep = pc.is_in(rows.column(_IDX), value_set=firsts.column(f"{_IDX}_min"))
+    duplicate = pc.and_(pc.is_null(rule), pc.invert(keep))
+    key_name = ",".join(table.key)
+    rule = pc.if_else(duplicate, f"unique:{key_name}", rule)
+    message = pc.if_else(
+        duplicate, f"duplicate key ({key_name}): an earlier row has the same", message
+    )
+
+    ok = pc.is_null(rule)
+    valid = rows.filter(ok).drop_columns([_IDX])
+    failed = (
+        rows.append_column("_rule", rule)
+        .append_column("_message", message)
+        .filter(pc.invert(ok))
+        .drop_columns([_IDX])
+    )
+    return valid, failed
