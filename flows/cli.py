@@ -84,6 +84,10 @@ def ingest(
     for line in result["problems"]:
         typer.echo(line, err=True)
     typer.echo(
+        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
+        f"enriched, {result['papers_pending']} pending"
+    )
+    typer.echo(
         f"{result['files_new']} new, {result['files_skipped']} skipped, "
         f"{result['files_rejected']} rejected file(s); {result['entries_loaded']} entries loaded, "
         f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
@@ -91,6 +95,28 @@ def ingest(
     nothing_read = result["files_new"] + result["files_skipped"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise _fail("no input could be read as a digest; see the lines above", 2)
+
+
+@app.command("enrich")
+def enrich_command(
+    warehouse: WarehouseOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
+    _quiet_prefect(verbose)
+    from flows.ingest import enrich_flow
+    from warehouse.store import WarehouseError
+
+    try:
+        result = enrich_flow(warehouse=str(_warehouse(warehouse)))
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from None
+    for line in result["problems"]:
+        typer.echo(line, err=True)
+    typer.echo(
+        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
+        f"enriched, {result['papers_pending']} pending"
+    )
 
 
 @app.command()

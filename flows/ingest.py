@@ -27,6 +27,7 @@ from flows.digest_files import (
     read_batch,
     validate_batch,
 )
+from flows.enrich import EnrichStats, enrich, rejects_table
 from flows.settings import Settings
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
 from warehouse import catalog
@@ -112,6 +113,11 @@ def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_reject
     if valid.digests.num_rows:
         store.write_part(DIGESTS, run_id, seq, valid.digests)
     return rejects.num_rows
+
+
+@task(name="enrich", cache_policy=NO_CACHE)
+def enrich_task(root: Path, run_id: str, call_api: bool) -> EnrichStats:
+    return enrich(Warehouse(root), run_id, Settings(), call_api=call_api)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -207,4 +213,39 @@ def _ingest(
         stats.rejects += written
         stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
         stats.problems.extend(str(p) for p in parsed.problems)
-    # Enrichment (the arXiv API) comes after every entry is safely loaded: see flows/enrich.py.
+    # The arXiv API comes after every entry is safely written: it can only add, never lose.
+    _enrich(store, stats, enrich, seq=len(files) // settings.batch_files + 1)
+
+
+def _enrich(store: Warehouse, stats: RunStats, call_api: bool, seq: int) -> None:
+    logger = get_run_logger()
+    started = time.perf_counter()
+    result = enrich_task(store.root, stats.run_id, call_api)
+    stats.api_requests += result.requests
+    stats.papers_enriched += result.enriched
+    stats.papers_pending = result.pending
+    if result.rejects:
+        rejects = rejects_table(result)
+        store.write_part(REJECTS, stats.run_id, seq, rejects)
+        stats.rejects += rejects.num_rows
+        stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
+    if result.warning:
+        logger.warning(result.warning)  # the run's one warning line
+    stats.enrich_seconds += time.perf_counter() - started
+
+
+@flow(name="enrich-papers")
+def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
+    """Work the enrichment queue alone (no digest files are read)."""
+    settings = Settings()
+    store = Warehouse(warehouse or settings.warehouse)
+    now = datetime.now(UTC)
+    stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
+    with store.lock(settings.lock_timeout_seconds, f"enrich run {stats.run_id}"):
+        store.recover()
+        _enrich(store, stats, True, seq=0)
+        stats.ended_at = datetime.now(UTC)
+        commit_task(store.root, stats)
+    result = stats.row()
+    result["problems"] = stats.problems
+    return result

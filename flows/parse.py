@@ -124,6 +124,7 @@ def _cut(raw: str) -> str:
 _ROW = re.compile(
     r"^\|\s*\[\^(?P<ref>\d+)\]\s*\|\s*\[(?P<title>.*?)\]\((?P<url>[^)\s]+)\)\s*\|(?P<summary>.*)\|\s*$"
 )
+_REF = re.compile(r"^\|\s*\[\^(\d+)\]")
 _HEADER = re.compile(r"^\|\s*Ref\s*\|", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^\|[\s:|-]*$")
 _ARXIV_URL = re.compile(
@@ -261,6 +262,7 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     blocks: dict[int, _Block] = {}
+    rejected_refs: set[int] = set()
     seen = 0
     in_details = False
     block: _Block | None = None
@@ -277,7 +279,13 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
                 continue
             seen += 1
             row = _parse_row(stripped, number)
-            (problems if isinstance(row, Problem) else rows).append(row)  # type: ignore[arg-type]
+            if isinstance(row, Problem):
+                problems.append(row)
+                ref = _REF.match(stripped)
+                if ref:  # its detail block goes with the rejected row, not as an orphan
+                    rejected_refs.add(int(ref.group(1)))
+            else:
+                rows.append(row)
             continue
         start = _BLOCK.match(line)
         if start:
@@ -296,7 +304,10 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
             else:
                 blocks[block.ref] = block
         elif block is not None:
-            block.lines.append(line)
+            if line[:1].isspace() or not stripped:
+                block.lines.append(line)
+            else:
+                block = None  # block content is indented: a flush-left line ends the block
 
     if seen == 0 and not blocks and headings == 0:
         problems.append(
@@ -339,6 +350,8 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
             entry.update(fields)
         entries.append(entry)
     for orphan in blocks.values():
+        if orphan.ref in rejected_refs:
+            continue
         problems.append(
             Problem(
                 "orphan_detail",

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     arxiv_max_attempts: int = Field(
         4, ge=1, description="tries per request before the IDs wait for the next run"
     )
+    arxiv_backoff_seconds: float = Field(
+        30, ge=0, description="first back-off after a failed request; doubles each retry"
+    )
+    arxiv_backoff_max_seconds: float = Field(600, ge=0, description="longest single back-off")
     arxiv_max_seconds: float = Field(
         600, gt=0, description="time budget of the enrich stage per run; the rest waits"
     )

@@ -1,0 +1,140 @@
+"""The one place that talks to the arXiv API.
+
+URLs and feed parsing come from the `arxiv` package (pinned: 4.0.2, whose private URL builder
+and parser we use); the HTTP request is ours, because the package sets no timeout, retries
+everything (400s included) at a fixed delay and hides the error body. One `Limiter` per process
+keeps arXiv's terms: one request in flight, at least `delay` seconds between request starts.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import arxiv
+import requests
+from arxiv import _feed
+
+_ERROR_ID = re.compile(r"incorrect id format for (?P<id>\S+)")
+
+
+class ApiError(Exception):
+    """A request that may succeed later (throttled, down, slow, or a damaged answer)."""
+
+    def __init__(self, url: str, reason: str, *, unreachable: bool = False):
+        super().__init__(f"{reason} ({url})")
+        self.url, self.reason, self.unreachable = url, reason, unreachable
+
+
+class BadIdError(Exception):
+    """HTTP 400: the API refused the whole request because of one malformed ID."""
+
+    def __init__(self, url: str, bad_id: str | None, message: str):
+        super().__init__(message)
+        self.url, self.bad_id, self.message = url, bad_id, message
+
+
+class Limiter:
+    """At most one request in flight and `delay` seconds between request starts."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._last_start = float("-inf")
+        self.starts: list[float] = []  # monotonic request starts, for reports and tests
+
+    def __enter__(self) -> Limiter:
+        self._lock.acquire()
+        wait = self._last_start + self.delay - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_start = time.monotonic()
+        self.starts.append(self._last_start)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+_LIMITER = Limiter(3.0)
+
+
+def process_limiter(delay: float) -> Limiter:
+    """The process's one limiter (the delay follows the latest setting)."""
+    _LIMITER.delay = delay
+    return _LIMITER
+
+
+@dataclass
+class Answer:
+    results: dict[str, arxiv.Result] = field(default_factory=dict)  # by versionless id
+    total: int = 0
+
+
+def versionless(entry_id: str) -> tuple[str, int | None]:
+    """`http://arxiv.org/abs/hep-th/9901001v2` -> (`hep-th/9901001`, 2)."""
+    short = entry_id.split("/abs/", 1)[-1]
+    match = re.match(r"^(?P<id>.+?)(?:v(?P<v>\d+))?$", short)
+    assert match is not None
+    return match.group("id"), int(match.group("v")) if match.group("v") else None
+
+
+class ArxivApi:
+    def __init__(self, url: str, timeout: float, limiter: Limiter, contact: str):
+        self.url = url
+        self.timeout = timeout
+        self.limiter = limiter
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = (
+            f"arxiv-digests/0.1 (+{contact}) arxiv.py/{arxiv.__name__}"
+        )
+        self._client = arxiv.Client(page_size=100, delay_seconds=0, num_retries=0)
+        self._client.query_url_format = url + "?{}"
+        self.requests = 0
+
+    def query_url(self, ids: list[str]) -> str:
+        search = arxiv.Search(id_list=ids, max_results=len(ids))
+        return self._client._format_url(search, 0, len(ids))
+
+    def fetch(self, ids: list[str]) -> Answer:
+        """One request for `ids`. Raises ApiError (retry later) or BadIdError (400)."""
+        url = self.query_url(ids)
+        with self.limiter:
+            self.requests += 1
+            try:
+                response = self.session.get(url, timeout=self.timeout)
+                body = response.content
+            except requests.ConnectionError as exc:
+                raise ApiError(
+                    url, f"cannot connect: {type(exc).__name__}", unreachable=True
+                ) from exc
+            except requests.RequestException as exc:
+                raise ApiError(url, f"request failed: {type(exc).__name__}") from exc
+        if response.status_code == 400:
+            text = body.decode("utf-8", errors="replace")
+            match = _ERROR_ID.search(text)
+            bad = match.group("id") if match else None
+            raise BadIdError(url, bad, f"HTTP 400: {match.group(0) if match else 'bad request'}")
+        if response.status_code != 200:
+            raise ApiError(url, f"HTTP {response.status_code}")
+        return parse_answer(url, body)
+
+
+def parse_answer(url: str, body: bytes) -> Answer:
+    """A 200 answer -> results by ID; a damaged answer (not Atom, cut short) raises ApiError.
+    The package's parser recovers silently from both, so they are checked here first."""
+    head = body[:2048].lstrip()
+    if b"<feed" not in head or b"http://www.w3.org/2005/Atom" not in head:
+        raise ApiError(url, "answer is not an Atom feed")
+    if not body.rstrip().endswith(b"</feed>"):
+        raise ApiError(url, "answer is cut short (no </feed>)")
+    feed = _feed.parse(body)
+    if feed.malformed:
+        raise ApiError(url, f"malformed feed: {feed.error}")
+    answer = Answer(total=feed.header.total_results)
+    for result in feed.results:
+        ident, _ = versionless(result.entry_id)
+        answer.results[ident] = result
+    return answer

@@ -1,0 +1,294 @@
+"""The enrich stage: keep the queue (`enrichment`) and work it through the arXiv API.
+
+Entries never wait on the API: they are published first, and every distinct arxiv_id gets an
+`enrichment` row (`pending` until the API answers). A paper already enriched is not asked for
+again unless a digest announces a newer version than the one we hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import arxiv
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter, versionless
+from flows.digest_files import reject_row
+from flows.settings import Settings
+from schemas.tables import (
+    DIGEST_ENTRIES,
+    ENRICHMENT,
+    PAPER_AUTHORS,
+    PAPER_CATEGORIES,
+    PAPERS,
+    REJECTS,
+)
+from schemas.validate import validate
+from warehouse.store import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+def _collapse(text: str | None) -> str | None:
+    return " ".join(text.split()) if text and text.strip() else None
+
+
+def paper_row(result: arxiv.Result, fetched_at: datetime) -> dict[str, Any]:
+    ident, version = versionless(result.entry_id)
+    return {
+        "arxiv_id": ident,
+        "latest_version": version or 1,
+        "title": _collapse(result.title),
+        "abstract": _collapse(result.summary),
+        "authors": [
+            {"name": _collapse(a.name), "affiliations": [x for x in a.affiliation if x.strip()]}
+            for a in result.authors
+        ],
+        "primary_category": result.primary_category or None,
+        "categories": [
+            c for c in dict.fromkeys([result.primary_category, *result.categories]) if c
+        ],
+        "published": result.published,
+        "updated": result.updated,
+        "doi": _collapse(result.doi),
+        "journal_ref": _collapse(result.journal_ref),
+        "comment": _collapse(result.comment),
+        "pdf_url": result.pdf_url,
+        "fetched_at": fetched_at,
+    }
+
+
+def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """papers -> (paper_authors, paper_categories), one row per list item."""
+    authors: list[dict[str, Any]] = []
+    categories: list[dict[str, Any]] = []
+    for row in papers.select(["arxiv_id", "authors", "categories", "primary_category"]).to_pylist():
+        for position, author in enumerate(row["authors"] or [], start=1):
+            authors.append({"arxiv_id": row["arxiv_id"], "position": position, **author})
+        for category in row["categories"] or []:
+            categories.append(
+                {
+                    "arxiv_id": row["arxiv_id"],
+                    "category": category,
+                    "is_primary": category == row["primary_category"],
+                }
+            )
+    return (
+        pa.Table.from_pylist(authors, schema=PAPER_AUTHORS.schema),
+        pa.Table.from_pylist(categories, schema=PAPER_CATEGORIES.schema),
+    )
+
+
+def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> pa.Table:
+    """Add every new arxiv_id of `entries` as pending; re-queue enriched papers for which a
+    digest announced a newer version than `papers.latest_version`."""
+    wanted = entries.group_by("arxiv_id").aggregate([("arxiv_version", "max")])
+    rows = {r["arxiv_id"]: r for r in queue.to_pylist()}
+    latest = dict(
+        zip(
+            papers.column("arxiv_id").to_pylist(),
+            papers.column("latest_version").to_pylist(),
+            strict=True,
+        )
+    )
+    for ident, version in zip(
+        wanted.column("arxiv_id").to_pylist(),
+        wanted.column("arxiv_version_max").to_pylist(),
+        strict=True,
+    ):
+        row = rows.get(ident)
+        if row is None:
+            rows[ident] = {
+                "arxiv_id": ident,
+                "state": "pending",
+                "attempts": 0,
+                "wanted_version": version,
+                "last_error": None,
+                "last_attempt_at": None,
+                "next_attempt_at": None,
+            }
+            continue
+        if version is not None and (row["wanted_version"] or 0) < version:
+            row["wanted_version"] = version
+        if row["state"] == "enriched" and version and version > latest.get(ident, version):
+            row["state"], row["next_attempt_at"] = "pending", None
+    return pa.Table.from_pylist(list(rows.values()), schema=ENRICHMENT.schema)
+
+
+@dataclass
+class EnrichStats:
+    requests: int = 0
+    enriched: int = 0
+    pending: int = 0
+    warning: str | None = None
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Batcher:
+    """Works the due IDs through the API: retries with exponential back-off, isolates malformed
+    IDs, confirms absences once, and stops early when the API is unreachable or the time budget
+    is spent (what is left stays pending for the next run)."""
+
+    def __init__(self, api: ArxivApi, settings: Settings, sleep: Callable[[float], None]):
+        self.api, self.settings, self.sleep = api, settings, sleep
+        self.found: dict[str, arxiv.Result] = {}
+        self.outcome: dict[str, tuple[str, str | None]] = {}  # id -> (state, error)
+        self.deadline = time.monotonic() + settings.arxiv_max_seconds
+        self.stopped: str | None = None
+
+    def run(self, ids: list[str]) -> None:
+        size = self.settings.arxiv_batch_size
+        for start in range(0, len(ids), size):
+            if self.stopped:
+                break
+            self._batch(ids[start : start + size], confirming=False)
+
+    def _request(self, ids: list[str], confirming: bool) -> Answer | None:
+        """One logical request with retries. None: give up on these IDs for this run."""
+        attempts = self.settings.arxiv_max_attempts
+        for attempt in range(1, attempts + 1):
+            unreachable = False
+            try:
+                answer = self.api.fetch(ids)
+            except ApiError as exc:
+                error, unreachable = exc.reason, exc.unreachable
+                if unreachable and attempt >= 2:
+                    self.stopped = f"arXiv API unreachable ({error})"
+                    break
+            else:
+                # An empty answer for IDs we believe in is suspect (arXiv sometimes serves
+                # empty pages): retried once after a back-off before it is believed.
+                if answer.results or confirming or attempt >= 2:
+                    return answer
+                error = "empty answer for IDs that should exist"
+            for ident in ids:
+                self.outcome[ident] = ("pending", error)
+            backoff = min(
+                self.settings.arxiv_backoff_seconds * 2 ** (attempt - 1),
+                self.settings.arxiv_backoff_max_seconds,
+            )
+            if unreachable:  # a down network is checked once more, not waited out
+                backoff = self.settings.arxiv_delay_seconds
+            if attempt == attempts or time.monotonic() + backoff > self.deadline:
+                self.stopped = self.stopped or f"arXiv API failing ({error})"
+                break
+            log.info("arXiv API: %s; retrying in %.0f s", error, backoff)
+            self.sleep(backoff)
+        return None
+
+    def _batch(self, ids: list[str], confirming: bool) -> None:
+        while ids and not self.stopped:
+            try:
+                answer = self._request(ids, confirming)
+            except BadIdError as exc:
+                bad = exc.bad_id if exc.bad_id in ids else (ids[0] if len(ids) == 1 else None)
+                if bad is None:  # the 400 names no ID of ours: halve until it does
+                    middle = len(ids) // 2
+                    self._batch(ids[:middle], confirming)
+                    ids = ids[middle:]
+                    continue
+                self.outcome[bad] = ("failed", exc.message)
+                ids = [i for i in ids if i != bad]
+                continue
+            if answer is None:
+                return
+            missing = [i for i in ids if i not in answer.results]
+            for ident in ids:
+                if ident in answer.results:
+                    self.found[ident] = answer.results[ident]
+                    self.outcome[ident] = ("enriched", None)
+            if missing and not confirming:
+                self._batch(missing, confirming=True)  # one confirming retry before not_found
+            else:
+                for ident in missing:
+                    self.outcome[ident] = ("not_found", "the API does not know this ID")
+            return
+
+
+def enrich(
+    store: Warehouse,
+    run_id: str,
+    settings: Settings,
+    call_api: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> EnrichStats:
+    """Queue this run's new IDs, then (with `call_api`) ask the API for every due one."""
+    now = datetime.now(UTC)
+    stats = EnrichStats()
+    queue = store.read(ENRICHMENT)
+    papers = store.read(PAPERS)
+    # New IDs can only come from this run's entries (earlier ones are queued already).
+    entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
+    queue = update_queue(queue, papers, entries)
+
+    not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
+    due_mask = pc.and_(
+        pc.equal(queue.column("state"), "pending"),
+        pc.fill_null(pc.less_equal(queue.column("next_attempt_at"), not_before), True),
+    )
+    due = sorted(queue.filter(due_mask).column("arxiv_id").to_pylist())
+    api = ArxivApi(
+        settings.arxiv_api_url,
+        settings.arxiv_timeout_seconds,
+        process_limiter(settings.arxiv_delay_seconds),
+        settings.arxiv_contact,
+    )
+    batcher = Batcher(api, settings, sleep)
+    if due and call_api:
+        batcher.run(due)
+    stats.requests = api.requests
+
+    fetched = pa.Table.from_pylist(
+        [paper_row(r, now) for r in batcher.found.values()], schema=PAPERS.schema
+    )
+    valid, invalid = validate(PAPERS, fetched)
+    for row in invalid.to_pylist():
+        batcher.outcome[row["arxiv_id"]] = ("failed", row["_message"])
+        stats.rejects.append(
+            reject_row(
+                source=row["arxiv_id"] or "?",
+                stage="enrich",
+                rule=row["_rule"],
+                message=row["_message"],
+                run_id=run_id,
+                now=now,
+                raw=str(row)[:10_000],
+            )
+        )
+    if valid.num_rows:
+        keep = pc.invert(pc.is_in(papers.column("arxiv_id"), value_set=valid.column("arxiv_id")))
+        papers = pa.concat_tables([papers.filter(keep), valid.select(PAPERS.column_names)])
+        store.write_snapshot(PAPERS, papers)
+        authors, categories = flatten(papers)
+        store.write_snapshot(PAPER_AUTHORS, authors)
+        store.write_snapshot(PAPER_CATEGORIES, categories)
+    stats.enriched = valid.num_rows
+
+    retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
+    rows = queue.to_pylist()
+    for row in rows:
+        outcome = batcher.outcome.get(row["arxiv_id"])
+        if outcome is None:
+            continue
+        state, error = outcome
+        row["state"], row["last_error"] = state, error
+        row["attempts"] += 1
+        row["last_attempt_at"] = now
+        row["next_attempt_at"] = retry_at if state == "pending" else None
+    queue = pa.Table.from_pylist(rows, schema=ENRICHMENT.schema)
+    if queue.num_rows or store.files(ENRICHMENT):
+        store.write_snapshot(ENRICHMENT, queue)
+    stats.pending = sum(1 for r in rows if r["state"] == "pending")
+    if batcher.stopped:
+        stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"
+    return stats
+
+
+def rejects_table(stats: EnrichStats) -> pa.Table:
+    return pa.Table.from_pylist(stats.rejects, schema=REJECTS.schema)

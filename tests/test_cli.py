@@ -1,0 +1,102 @@
+"""The command line as a user runs it: a subprocess, Prefect's own temporary server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DIGESTS, EXAMPLES, ROOT
+
+CLI = [sys.executable, "-m", "flows"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=cwd, check=False)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("prefect-home")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return environ | {"PREFECT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, env) -> tuple[Path, subprocess.CompletedProcess]:
+    wh = tmp_path_factory.mktemp("cli") / "warehouse"
+    result = run("ingest", str(EXAMPLES), "--warehouse", str(wh), "--no-enrich", env=env)
+    return wh, result
+
+
+def test_ingest_is_clean(loaded):
+    _, result = loaded
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output
+    assert "3 new, 0 skipped, 0 rejected file(s); 5 entries loaded" in result.stdout
+
+
+def test_sql_formats(loaded, env, tmp_path):
+    wh, _ = loaded
+    query = "select arxiv_id, ref from digest_entries where arxiv_id like '1706%'"
+    # From another working directory, with the warehouse in the environment.
+    env = env | {"ARXIV_DIGESTS_WAREHOUSE": str(wh)}
+    as_csv = run("sql", query, "--format", "csv", env=env, cwd=tmp_path)
+    assert as_csv.stdout.splitlines() == ["arxiv_id,ref", "1706.03762,1"]
+    as_json = run("sql", query, "--format", "json", env=env, cwd=tmp_path)
+    assert json.loads(as_json.stdout) == [{"arxiv_id": "1706.03762", "ref": 1}]
+    as_md = run("sql", query, "--format", "markdown", env=env, cwd=tmp_path)
+    assert as_md.stdout.splitlines() == ["| arxiv_id | ref |", "|---|---|", "| 1706.03762 | 1 |"]
+    as_table = run("sql", "select count(*) as n from digest_entries", env=env, cwd=tmp_path)
+    assert "5" in as_table.stdout and as_table.returncode == 0
+
+
+def test_sql_errors_are_one_line(loaded, env):
+    wh, _ = loaded
+    bad = run("sql", "select nope from digests", "-w", str(wh), env=env)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("arxiv-digests: query failed:")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    write = run("sql", "create table t as select 1", "-w", str(wh), env=env)
+    assert write.returncode == 1 and "read-only" in write.stderr.lower()
+    missing = run("sql", "select 1", "-w", str(wh.parent / "nowhere"), env=env)
+    assert missing.returncode == 1 and "run `arxiv-digests ingest` first" in missing.stderr
+
+
+def test_status(loaded, env):
+    wh, _ = loaded
+    result = run("status", "-w", str(wh), env=env)
+    assert result.returncode == 0
+    assert "digest_entries" in result.stdout and "last runs" in result.stdout
+
+
+def test_validate_prints_every_problem(tmp_path, env):
+    text = (DIGESTS / "000_35d916e6e3a253ef.txt").read_text()
+    bad = tmp_path / "bad.md"
+    bad.write_text(text.replace("abs/2402.17376)", "abs/2413.17376)")[: text.index("| [^4]") + 30])
+    result = run("validate", str(bad), str(EXAMPLES), env=env)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{bad}:6: pattern:arxiv_id: arxiv_id '2413.17376' is not a valid arXiv ID" in lines[-1]
+    assert any(line.startswith(f"{bad}:8: malformed_row:") for line in lines)
+    ok = run("validate", str(EXAMPLES), env=env)
+    assert ok.returncode == 0 and ok.stdout == ""
+
+
+def test_nothing_readable_exits_non_zero(tmp_path, env):
+    junk = tmp_path / "junk.md"
+    junk.write_bytes(bytes(range(256)) * 8)
+    result = run("ingest", str(junk), "-w", str(tmp_path / "wh"), "--no-enrich", env=env)
+    assert result.returncode == 2
+    assert "binary_file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_on_every_command(env):
+    for command in ("ingest", "validate", "sql", "status", "config"):
+        result = run(command, "--help", env=env)
+        assert result.returncode == 0 and "Usage" in result.stdout

@@ -1,0 +1,230 @@
+"""The ingest flow on Prefect, end to end: corpus, re-runs, hostile inputs, crash leftovers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import DIGESTS, EXAMPLES, manifest
+from helpers import count, counts, plain_counts, sql, table_hash
+
+from flows.ingest import ingest_flow
+from schemas import TABLES
+from warehouse.store import Warehouse, WarehouseLocked
+
+pytestmark = pytest.mark.usefixtures("prefect")
+
+
+def ingest(paths: list[Path], warehouse: Path) -> dict:
+    return ingest_flow(paths=[str(p) for p in paths], warehouse=str(warehouse), enrich=False)
+
+
+@pytest.fixture(scope="module")
+def corpus_warehouse(tmp_path_factory, prefect) -> tuple[Path, dict, dict]:
+    wh = tmp_path_factory.mktemp("corpus") / "warehouse"
+    first = ingest([DIGESTS], wh)
+    second = ingest([DIGESTS], wh)
+    return wh, first, second
+
+
+def test_corpus_loads_every_entry(corpus_warehouse):
+    wh, first, _ = corpus_warehouse
+    assert first["files_new"] == 46 and first["files_rejected"] == 0
+    assert first["entries_seen"] == first["entries_loaded"] == 2641
+    assert count(wh, "digest_entries") == 2641
+    assert count(wh, "digests") == 46
+    assert count(wh, "rejects") == 0
+    per_file = dict(sql(wh, "SELECT file_name, entry_count FROM digests"))
+    loaded = dict(
+        sql(
+            wh,
+            "SELECT file_name, count(*) FROM digest_entries JOIN digests "
+            "USING (digest_id) GROUP BY 1",
+        )
+    )
+    for row in manifest():
+        assert per_file[row["file"]] == int(row["table_rows"]), row["file"]
+        assert loaded.get(row["file"], 0) == int(row["table_rows"]), row["file"]
+
+
+def test_entries_carry_the_files_ids_and_titles(corpus_warehouse):
+    wh, _, _ = corpus_warehouse
+    rows = sql(
+        wh,
+        "SELECT e.arxiv_id, e.arxiv_version, e.title, e.layout, e.announce_type, "
+        "e.listed_category, e.line FROM digest_entries e JOIN digests d "
+        "USING (digest_id) WHERE d.file_name = '000_35d916e6e3a253ef.txt' ORDER BY ref",
+    )
+    assert rows[0] == (
+        "2403.15603",
+        1,
+        "Forward Learning for Gradient-based Black-box Saliency Map Generation",
+        "new",
+        "cross",
+        None,
+        5,
+    )
+    assert rows[6] == (
+        "2401.12963",
+        1,
+        "AutoRT: Embodied Foundation Models for Large Scale Orchestration of Robotic Agents",
+        "old",
+        None,
+        "cs.RO",
+        11,
+    )
+    layouts = dict(sql(wh, "SELECT layout, count(*) FROM digest_entries GROUP BY 1"))
+    assert layouts == {"new": 567, "old": 1401, "early": 20, "plain": 653}
+    digest = sql(
+        wh,
+        "SELECT layout_new, layout_old, layout_early, layout_plain, digest_date, "
+        "category, encoding FROM digests WHERE file_name = '000_35d916e6e3a253ef.txt'",
+    )
+    assert digest == [(5, 3, 0, 1, None, None, "utf-8")]
+
+
+def test_rerun_adds_nothing_and_runs_show_the_skips(corpus_warehouse):
+    wh, first, second = corpus_warehouse
+    assert second["files_new"] == 0 and second["files_skipped"] == 46
+    assert second["entries_loaded"] == 0
+    runs = sql(
+        wh,
+        "SELECT files_seen, files_new, files_skipped, entries_loaded, status "
+        "FROM runs ORDER BY started_at",
+    )
+    assert runs == [(46, 46, 0, 2641, "ok"), (46, 0, 46, 0, "ok")]
+
+
+def test_plain_readers_agree_with_the_catalog(corpus_warehouse):
+    wh, _, _ = corpus_warehouse
+    for name in TABLES:
+        arrow, duck = plain_counts(wh, name)
+        assert arrow == duck == count(wh, name), name
+
+
+def test_catalog_opens_from_another_directory(corpus_warehouse, tmp_path):
+    wh, _, _ = corpus_warehouse
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert count(wh, "digest_entries") == 2641
+        assert (
+            sql(wh, "SELECT count(*) FROM paper_mentions WHERE arxiv_id = '2403.15603'")[0][0] >= 1
+        )
+    finally:
+        os.chdir(cwd)
+
+
+def test_examples_fill_date_and_category(tmp_path):
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    rows = sql(
+        wh,
+        "SELECT strftime(digest_date, '%Y-%m-%d'), category, entry_count FROM digests "
+        "ORDER BY 1, 2",
+    )
+    assert rows == [
+        ("2026-11-23", "cs.CL", 2),
+        ("2026-11-24", "cs.LG", 2),
+        ("2026-11-24", "hep-th", 1),
+    ]
+
+
+def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    inbox.mkdir()
+    target = inbox / "cs.AI.md"
+    shutil.copy(DIGESTS / "000_35d916e6e3a253ef.txt", target)
+    ingest([inbox], wh)
+    shutil.copy(DIGESTS / "004_c109e4a675c9705c.txt", target)
+    result = ingest([inbox], wh)
+    assert result["files_new"] == 1
+    assert count(wh, "digests") == 2
+    assert count(wh, "digest_entries") == 9 + 22
+    assert sql(wh, "SELECT DISTINCT category FROM digests") == [("cs.AI",)]
+
+
+def hostile_inbox(root: Path) -> Path:
+    sample = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()
+    text = sample.decode()
+    inbox = root / "inbox"
+    inbox.mkdir()
+    (inbox / "crlf.md").write_bytes(sample.replace(b"\n", b"\r\n"))
+    (inbox / "bom.md").write_bytes(b"\xef\xbb\xbf" + sample.replace(b"2403.15603", b"2403.15604"))
+    (inbox / "gbk.md").write_bytes(text.replace("2403", "2404").encode("gbk", errors="replace"))
+    (inbox / "latin1.md").write_bytes(
+        text.replace("2403", "2405").encode("utf-8").replace("显著".encode(), b"\xe9\xe9")
+    )
+    cut = text.index("| [^4]") + 40
+    (inbox / "cut.md").write_text(text[:cut].replace("2403", "2406"))
+    (inbox / "junk.md").write_bytes(bytes(range(256)) * 64)
+    (inbox / "empty.md").write_bytes(b"")
+    (inbox / "bad-id.md").write_text(
+        text.replace("abs/2402.17376)", "abs/2413.17376)").replace("2403", "2407")
+    )
+    return inbox
+
+
+def test_hostile_inputs_become_rejects_not_crashes(tmp_path):
+    inbox, wh = hostile_inbox(tmp_path), tmp_path / "wh"
+    result = ingest([inbox], wh)
+    assert result["files_seen"] == 8
+    assert result["files_new"] == 6 and result["files_rejected"] == 2
+    rejects = sql(wh, "SELECT source, line, stage, rule FROM rejects ORDER BY source, line")
+    names = [(Path(s).name, line, stage, rule) for s, line, stage, rule in rejects]
+    assert names == [
+        ("bad-id.md", 6, "validate", "pattern:arxiv_id"),
+        ("cut.md", 8, "parse", "malformed_row"),
+        ("empty.md", None, "read", "empty_file"),
+        ("junk.md", None, "read", "binary_file"),
+    ]
+    # Rows seen = rows loaded + rows rejected, for the run and in the tables.
+    assert result["entries_seen"] == result["entries_loaded"] + result["entries_rejected"]
+    assert result["entries_seen"] == 9 * 5 + 4
+    assert count(wh, "digest_entries") == result["entries_loaded"] == 9 * 4 + 3 + 8
+    raw = sql(wh, "SELECT raw FROM rejects WHERE rule = 'pattern:arxiv_id'")[0][0]
+    assert "2413.17376" in raw
+    problems = "\n".join(result["problems"])
+    assert f"{inbox / 'junk.md'}: binary_file:" in problems
+    assert f"{inbox / 'cut.md'}:8: malformed_row:" in problems
+    # Re-running the same hostile inbox changes nothing.
+    before = {name: table_hash(wh, name) for name in TABLES if name != "runs"}
+    again = ingest([inbox], wh)
+    assert again["rejects"] == 0 and again["entries_loaded"] == 0
+    assert {name: table_hash(wh, name) for name in TABLES if name != "runs"} == before
+
+
+def test_leftovers_of_a_crashed_run_are_removed(tmp_path):
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    store = Warehouse(wh)
+    # What a run killed before its commit leaves: a published part with no `runs` row, and a
+    # half-written file in staging.
+    part = next((wh / "digest_entries").glob("part-*.parquet"))
+    orphan = part.with_name("part-20990101T000000Z-deadbeef-0000.parquet")
+    shutil.copy(part, orphan)
+    store.staging.mkdir(exist_ok=True)
+    (store.staging / "digests.part.tmp").write_bytes(b"PAR1 half")
+    assert count(wh, "digest_entries") == 5  # the catalog lists published files only
+    ingest([EXAMPLES], wh)
+    assert not orphan.exists() and not store.staging.exists()
+    assert count(wh, "digest_entries") == 5
+    for name in TABLES:
+        for f in (wh / name).glob("*.parquet") if (wh / name).exists() else []:
+            pq.read_metadata(f)
+
+
+def test_second_writer_is_refused_with_the_holders_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS", "0.5")
+    store = Warehouse(tmp_path / "wh")
+    with store.lock(1, "run X (pid 1)"), pytest.raises(WarehouseLocked, match="run X"):
+        ingest_flow(paths=[str(EXAMPLES)], warehouse=str(store.root), enrich=False)
+
+
+def test_catalog_has_every_table_even_when_empty(tmp_path):
+    wh = tmp_path / "wh"
+    ingest([tmp_path / "missing"], wh)
+    assert counts(wh) == dict.fromkeys(TABLES, 0) | {"runs": 1}
