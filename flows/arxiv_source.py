@@ -17,7 +17,7 @@ import arxiv
 import requests
 from arxiv import _feed
 
-_ERROR_ID = re.compile(r"incorrect id format for (?P<id>\S+)")
+_ERROR_ID = re.compile(r"incorrect id format for (?P<id>[^\s<]+)")
 
 
 class ApiError(Exception):

@@ -15,8 +15,9 @@ CLI = [sys.executable, "-m", "flows"]
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600,
-                          env=env, cwd=cwd, check=False)
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=600, env=env, cwd=cwd, check=False
+    )
 
 
 @pytest.fixture(scope="module")

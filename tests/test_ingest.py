@@ -87,7 +87,7 @@ def test_entries_carry_the_files_ids_and_titles(corpus_warehouse):
 
 
 def test_rerun_adds_nothing_and_runs_show_the_skips(corpus_warehouse):
-    wh, first, second = corpus_warehouse
+    wh, _first, second = corpus_warehouse
     assert second["files_new"] == 0 and second["files_skipped"] == 46
     assert second["entries_loaded"] == 0
     runs = sql(

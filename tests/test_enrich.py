@@ -1,0 +1,279 @@
+"""Enrichment against a local server that speaks the arXiv API protocol: batching, spacing,
+caching, every fault, an unreachable API, and every recorded real answer."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from arxiv_server import ArxivServer
+from conftest import API_RESPONSES, DIGESTS, EXAMPLES
+from helpers import count, sql
+
+from flows.arxiv_source import ApiError, parse_answer
+from flows.enrich import paper_row
+from flows.ingest import enrich_flow, ingest_flow
+from schemas.tables import PAPERS
+from schemas.validate import validate
+
+EXAMPLE_IDS = {"1706.03762", "2005.14165", "1512.03385", "1412.6980", "hep-th/9711200"}
+
+
+@pytest.fixture
+def api(monkeypatch):
+    """Start a server; point the product at it with fast, still-bounded settings."""
+    servers = []
+
+    def start(**kwargs) -> ArxivServer:
+        state = ArxivServer(**kwargs)
+        server, url = state.start()
+        servers.append(server)
+        monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", url)
+        return state
+
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_DELAY_SECONDS", "0.05")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS", "0.05")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS", "3")
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def ingest(paths, warehouse: Path, enrich: bool = True) -> dict:
+    return ingest_flow(paths=[str(p) for p in paths], warehouse=str(warehouse), enrich=enrich)
+
+
+def states(warehouse: Path) -> dict[str, str]:
+    return dict(sql(warehouse, "SELECT arxiv_id, state FROM enrichment"))
+
+
+# --- recorded answers -------------------------------------------------------------------------
+
+
+def recorded() -> list[dict[str, str]]:
+    with open(API_RESPONSES.parent / "SOURCES.tsv", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.mark.parametrize("source", recorded(), ids=[r["file"] for r in recorded()])
+def test_every_recorded_answer_parses(source):
+    from datetime import UTC, datetime
+
+    body = (API_RESPONSES / source["file"]).read_bytes()
+    expected = int(
+        source["parse_check(len(results), header, malformed)"].split("] ")[-1].split()[0]
+    )
+    if source["http_status_recorded"].startswith("400"):
+        assert b"incorrect id format for" in body or b"Invalid query string" in body
+        assert expected == 0
+        return
+    answer = parse_answer("recorded", body)
+    assert len(answer.results) == expected
+    rows = [paper_row(r, datetime.now(UTC)) for r in answer.results.values()]
+    _valid, invalid = validate(PAPERS, pa.Table.from_pylist(rows, schema=PAPERS.schema))
+    # The 2007 manual example's entry has no version (and our ids are canonical): all else passes.
+    assert invalid.num_rows == 0, invalid.select(["arxiv_id", "_rule", "_message"]).to_pylist()
+    for row in rows:
+        assert "  " not in row["title"] and "\n" not in row["abstract"]
+
+
+def test_recorded_fields_are_mapped():
+    from datetime import UTC, datetime
+
+    answer = parse_answer(
+        "r",
+        (
+            API_RESPONSES / "new2026_idlist_astro-ph_0601001_oldstyle_affiliations_journalref.xml"
+        ).read_bytes(),
+    )
+    row = paper_row(answer.results["astro-ph/0601001"], datetime.now(UTC))
+    assert row["latest_version"] == 1
+    assert row["authors"][0]["affiliations"]
+    assert row["journal_ref"] and row["primary_category"] == "astro-ph"
+    answer = parse_answer(
+        "r",
+        (API_RESPONSES / "old2016_idlist_1111.2011v2_versioned_doi_journalref.xml").read_bytes(),
+    )
+    row = paper_row(answer.results["1111.2011"], datetime.now(UTC))
+    assert row["latest_version"] == 2 and row["doi"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<!DOCTYPE html><html><body>busy</body></html>",
+        b"",
+        (
+            API_RESPONSES / "new2026_search_all-testing_start0_max100_100entries_doi_journalref.xml"
+        ).read_bytes()[:50_000],
+    ],
+    ids=["html", "empty", "truncated"],
+)
+def test_damaged_answers_are_errors_not_empty_results(body):
+    with pytest.raises(ApiError):
+        parse_answer("u", body)
+
+
+# --- the flow against the local server ------------------------------------------------------
+
+pytestmark_flow = pytest.mark.usefixtures("prefect")
+
+
+@pytest.mark.usefixtures("prefect")
+def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_DELAY_SECONDS", "0.2")
+    server = api()
+    wh = tmp_path / "wh"
+    first = ingest([DIGESTS], wh)
+    distinct = sql(wh, "SELECT count(DISTINCT arxiv_id) FROM digest_entries")[0][0]
+    assert len(server.log) == first["api_requests"] == math.ceil(distinct / 100)
+    assert all(len(r.ids) <= 100 for r in server.log)
+    gaps = [b.at - a.at for a, b in zip(server.log, server.log[1:], strict=False)]
+    assert min(gaps) >= 0.2 - 0.005
+    assert first["papers_enriched"] == distinct and first["papers_pending"] == 0
+    assert count(wh, "papers") == distinct
+    missing = sql(
+        wh,
+        "SELECT count(*) FROM (SELECT DISTINCT arxiv_id FROM digest_entries) e "
+        "LEFT JOIN papers p USING (arxiv_id) WHERE p.arxiv_id IS NULL "
+        "OR len(p.authors) = 0 OR len(p.categories) = 0",
+    )
+    assert missing == [(0,)]
+    assert count(wh, "paper_authors") == 2 * distinct
+    assert (
+        count(wh, "paper_categories")
+        == distinct
+        + sql(wh, "SELECT count(*) FROM papers WHERE primary_category <> 'stat.ML'")[0][0]
+        - 0 * distinct
+    )
+    assert set(states(wh).values()) == {"enriched"}
+    # A second run asks nothing.
+    server.log.clear()
+    again = ingest([DIGESTS], wh)
+    assert again["api_requests"] == 0 and server.log == []
+
+
+@pytest.mark.usefixtures("prefect")
+@pytest.mark.parametrize("generation", ["new", "old"])
+def test_both_server_generations(api, tmp_path, generation):
+    api(generation=generation)
+    wh = tmp_path / "wh"
+    result = ingest([EXAMPLES], wh)
+    assert result["papers_enriched"] == 5
+    row = sql(
+        wh,
+        "SELECT title, abstract, latest_version, pdf_url FROM papers "
+        "WHERE arxiv_id = 'hep-th/9711200'",
+    )[0]
+    assert row[0] == "Paper hep-th/9711200: a study of things"
+    assert row[1] == "We study hep-th/9711200. It is interesting."
+    assert row[3].endswith("/pdf/hep-th/9711200v1")
+
+
+@pytest.mark.usefixtures("prefect")
+@pytest.mark.parametrize("fault", ["503", "429", "500", "hang", "truncate", "empty", "html"])
+def test_transient_faults_are_retried(api, tmp_path, fault):
+    server = api(faults=[fault], hang_seconds=2)
+    wh = tmp_path / "wh"
+    result = ingest([EXAMPLES], wh)
+    assert len(server.log) == 2  # the fault, then the retry
+    assert server.log[-1].status == 200
+    assert result["papers_enriched"] == 5
+    assert states(wh) == dict.fromkeys(EXAMPLE_IDS, "enriched")
+
+
+@pytest.mark.usefixtures("prefect")
+@pytest.mark.parametrize("fault", ["503", "hang", "html"])
+def test_persistent_faults_leave_papers_pending_for_a_later_run(api, tmp_path, fault):
+    server = api(faults=[fault] * 3, hang_seconds=2)
+    wh = tmp_path / "wh"
+    result = ingest([EXAMPLES], wh)
+    assert len(server.log) == 3  # bounded: max attempts, then give up for this run
+    assert count(wh, "digest_entries") == 5  # nothing lost
+    assert result["papers_pending"] == 5 and count(wh, "papers") == 0
+    assert set(states(wh).values()) == {"pending"}
+    errors = {e for (e,) in sql(wh, "SELECT DISTINCT last_error FROM enrichment")}
+    assert len(errors) == 1 and errors.pop()
+    # Later, with the API healthy, `enrich` works the queue off. The retry is not due yet
+    # (next_attempt_at = back-off), so wait it out.
+    import time
+
+    time.sleep(0.1)
+    later = enrich_flow(warehouse=str(wh))
+    assert later["papers_enriched"] == 5 and later["papers_pending"] == 0
+    assert states(wh) == dict.fromkeys(EXAMPLE_IDS, "enriched")
+
+
+@pytest.mark.usefixtures("prefect")
+def test_malformed_id_is_isolated_and_the_rest_resent(api, tmp_path):
+    server = api(faults=["bad_id_400"])  # the server refuses the first ID of the request
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    first_id = sorted(EXAMPLE_IDS)[0]
+    assert [r.status for r in server.log] == [400, 200], server.log
+    assert first_id not in server.log[1].ids and len(server.log[1].ids) == 4
+    found = states(wh)
+    assert found.pop(first_id) == "failed"
+    assert set(found.values()) == {"enriched"}
+    error = sql(wh, f"SELECT last_error FROM enrichment WHERE arxiv_id = '{first_id}'")[0][0]
+    assert f"incorrect id format for {first_id}" in error
+
+
+@pytest.mark.usefixtures("prefect")
+def test_unknown_ids_become_not_found_after_one_confirming_retry(api, tmp_path):
+    server = api(known={"1706.03762": 7, "2005.14165": 4, "1512.03385": 1})
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    assert [len(r.ids) for r in server.log] == [5, 2]
+    assert states(wh) == {
+        "1706.03762": "enriched",
+        "2005.14165": "enriched",
+        "1512.03385": "enriched",
+        "1412.6980": "not_found",
+        "hep-th/9711200": "not_found",
+    }
+    assert sql(wh, "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'") == [(7,)]
+
+
+@pytest.mark.usefixtures("prefect")
+def test_unreachable_api_queues_everything_and_a_later_run_catches_up(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", "http://127.0.0.1:9/api/query")
+    wh = tmp_path / "wh"
+    result = ingest([EXAMPLES], wh)
+    assert result["entries_loaded"] == 5 and result["status"] == "ok"
+    assert result["papers_pending"] == 5
+    assert set(states(wh).values()) == {"pending"}
+    api()
+    import time
+
+    time.sleep(0.1)
+    later = enrich_flow(warehouse=str(wh))
+    assert later["papers_enriched"] == 5 and set(states(wh).values()) == {"enriched"}
+
+
+@pytest.mark.usefixtures("prefect")
+def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
+    versions = {
+        "1706.03762": 7,
+        "2005.14165": 4,
+        "1512.03385": 1,
+        "1412.6980": 1,
+        "hep-th/9711200": 3,
+    }  # as the examples announce them
+    server = api(known=versions)
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    shutil.copytree(EXAMPLES, inbox)
+    ingest([inbox], wh)
+    server.known = versions | {"1706.03762": 8}
+    newer = (inbox / "2026-11-23" / "cs.CL.md").read_text().replace("1706.03762v7", "1706.03762v8")
+    (inbox / "2026-11-25-cs.CL.md").write_text(newer)
+    server.log.clear()
+    ingest([inbox], wh)
+    assert [r.ids for r in server.log] == [["1706.03762"]]
+    assert sql(wh, "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'") == [(8,)]
+    assert count(wh, "papers") == 5
