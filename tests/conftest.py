@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# The real corpus and recorded answers sit beside the project (../shared), as on CI.
+SHARED = Path(os.environ.get("ARXIV_DIGESTS_TEST_SHARED", ROOT.parent / "shared"))
 CORPUS = SHARED / "corpus"
 DIGESTS = CORPUS / "digests"
 API_RESPONSES = SHARED / "arxiv-api" / "responses"
