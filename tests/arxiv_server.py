@@ -91,7 +91,7 @@ ERROR_400 = """<?xml version='1.0' encoding='UTF-8'?>
   </entry>
 </feed>
 """
-FAULTS = ("503", "429", "500", "hang", "truncate", "empty", "html", "bad_id_400")
+FAULTS = ("503", "429", "500", "hang", "truncate", "empty", "html", "bad_id_400", "blank_title")
 
 
 @dataclass
@@ -112,7 +112,7 @@ class ArxivServer:
     log: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def feed(self, ids: list[str]) -> bytes:
+    def feed(self, ids: list[str], blank_titles: bool = False) -> bytes:
         head, entry = (NEW_HEAD, NEW_ENTRY) if self.generation == "new" else (OLD_HEAD, OLD_ENTRY)
         found = []
         for ident in ids:
@@ -124,7 +124,7 @@ class ArxivServer:
                 entry.format(
                     id=base,
                     version=version,
-                    title=html.escape(f"Paper {base}: a study of  things"),
+                    title="" if blank_titles else html.escape(f"Paper {base}: a study of  things"),
                     summary=html.escape(f"We study {base}.\n  It is   interesting."),
                     primary="cs.LG" if "/" not in base else base.split("/")[0],
                 )
@@ -177,6 +177,8 @@ def _handler(state: ArxivServer) -> type[BaseHTTPRequestHandler]:
                     self._send(200, body[: len(body) // 2])
                 elif fault == "empty":
                     self._send(200, ArxivServer(known={}).feed(ids))
+                elif fault == "blank_title":
+                    self._send(200, state.feed(ids, blank_titles=True))
                 elif fault == "html":
                     self._send(
                         200, b"<!DOCTYPE html><html><body>Maintenance</body></html>", "text/html"

@@ -101,3 +101,20 @@ def test_help_on_every_command(env):
     for command in ("ingest", "validate", "sql", "status", "config"):
         result = run(command, "--help", env=env)
         assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):
+    env = env | {
+        "ARXIV_DIGESTS_ARXIV_API_URL": "http://127.0.0.1:9/api/query",
+        "ARXIV_DIGESTS_ARXIV_DELAY_SECONDS": "0.1",
+    }
+    wh = tmp_path / "wh"
+    result = run("ingest", str(DIGESTS), "-w", str(wh), env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output
+    warnings = [line for line in output.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "paper(s) wait for the next run" in warnings[0]
+    assert "2641 entries loaded" in result.stdout
+    status = run("status", "-w", str(wh), env=env)
+    assert "pending" in status.stdout

@@ -152,6 +152,7 @@ def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypat
         - 0 * distinct
     )
     assert set(states(wh).values()) == {"enriched"}
+    assert count(wh, "enrichment") == distinct
     # A second run asks nothing.
     server.log.clear()
     again = ingest([DIGESTS], wh)
@@ -247,7 +248,7 @@ def test_unreachable_api_queues_everything_and_a_later_run_catches_up(api, tmp_p
     result = ingest([EXAMPLES], wh)
     assert result["entries_loaded"] == 5 and result["status"] == "ok"
     assert result["papers_pending"] == 5
-    assert set(states(wh).values()) == {"pending"}
+    assert set(states(wh).values()) == {"pending"} and len(states(wh)) == 5
     api()
     import time
 
@@ -277,3 +278,15 @@ def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     assert [r.ids for r in server.log] == [["1706.03762"]]
     assert sql(wh, "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'") == [(8,)]
     assert count(wh, "papers") == 5
+
+
+@pytest.mark.usefixtures("prefect")
+def test_answers_that_fail_the_schema_go_to_rejects(api, tmp_path):
+    api(faults=["blank_title"])
+    wh = tmp_path / "wh"
+    result = ingest([EXAMPLES], wh)
+    assert result["papers_enriched"] == 0 and count(wh, "papers") == 0
+    rejects = sql(wh, "SELECT source, stage, rule FROM rejects ORDER BY source")
+    assert rejects == [(i, "enrich", "required:title") for i in sorted(EXAMPLE_IDS)]
+    assert set(states(wh).values()) == {"failed"}
+    assert count(wh, "digest_entries") == 5
