@@ -64,23 +64,32 @@ def ingest(
         bool, typer.Option("--no-enrich", help="Skip the arXiv API stage.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
     _quiet_prefect(verbose)
-    from flows.ingest import ingest_flow
+    from rich.progress import Progress
+
+    import flows.ingest
     from warehouse.store import WarehouseError
 
     root = _warehouse(warehouse)
-    try:
-        result = ingest_flow(
-            paths=[str(p) for p in paths] if paths else None,
-            warehouse=str(root),
-            enrich=not no_enrich,
-        )
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot write the warehouse at {root}: {exc}") from None
+    show = sys.stderr.isatty() and not quiet
+    with Progress(transient=True, disable=not show) as bar:
+        job = bar.add_task("digest files", total=None)
+        flows.ingest.progress = lambda done, total: bar.update(job, completed=done, total=total)
+        try:
+            result = flows.ingest.ingest_flow(
+                paths=[str(p) for p in paths] if paths else None,
+                warehouse=str(root),
+                enrich=not no_enrich,
+            )
+        except WarehouseError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot write the warehouse at {root}: {exc}") from None
+        finally:
+            flows.ingest.progress = None
     for line in result["problems"]:
         typer.echo(line, err=True)
     typer.echo(
@@ -95,6 +104,32 @@ def ingest(
     nothing_read = result["files_new"] + result["files_skipped"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise _fail("no input could be read as a digest; see the lines above", 2)
+
+
+@app.command()
+def serve(
+    warehouse: WarehouseOpt = None,
+    inbox: Annotated[
+        Path | None, typer.Option(help="Folder to load [env ARXIV_DIGESTS_INBOX].")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Schedule [env ARXIV_DIGESTS_SCHEDULE_CRON; 0 6 * * *].")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "daily",
+) -> None:
+    """Serve the ingest flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    _quiet_prefect(verbose=True)  # a service: its log is the record of what it did
+    from flows.ingest import ingest_flow
+
+    settings = Settings()
+    ingest_flow.serve(
+        name=name,
+        cron=cron or settings.schedule_cron,
+        parameters={
+            "paths": [str((inbox or settings.inbox).resolve())],
+            "warehouse": str(_warehouse(warehouse).resolve()),
+        },
+    )
 
 
 @app.command("enrich")

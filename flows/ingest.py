@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -42,6 +44,12 @@ class IdSet:
 
     def __init__(self, ids: set[str]):
         self.ids = ids
+
+
+ARTIFACT_KEY = "arxiv-digests-run"
+
+# Set by the CLI when it shows a progress bar: called with (files done, files total).
+progress: Callable[[int, int], None] | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -74,6 +82,34 @@ class RunStats:
     enrich_seconds: float = 0.0
     message: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """The run's summary, as published to Prefect (the same figures as its `runs` row)."""
+        stages = ("discover", "parse", "validate", "load", "enrich")
+        lines = [
+            f"# Run `{self.run_id}`: {self.status}",
+            "",
+            "| files seen | new | skipped | rejected | entries seen | loaded | rejected |",
+            "|---|---|---|---|---|---|---|",
+            f"| {self.files_seen} | {self.files_new} | {self.files_skipped} | "
+            f"{self.files_rejected} | {self.entries_seen} | {self.entries_loaded} | "
+            f"{self.entries_rejected} |",
+            "",
+            f"arXiv API: {self.api_requests} request(s), {self.papers_enriched} paper(s) "
+            f"enriched, {self.papers_pending} pending.",
+            "",
+            "| stage | seconds |",
+            "|---|---|",
+            *(f"| {s} | {getattr(self, s + '_seconds'):.3f} |" for s in stages),
+            "",
+            f"New rejects: {self.rejects}.",
+        ]
+        if self.rejects_by_rule:
+            lines += ["", "| reject rule | rows |", "|---|---|"]
+            lines += [f"| `{r}` | {n} |" for r, n in sorted(self.rejects_by_rule.items())]
+        if self.message:
+            lines += ["", f"Failure: {self.message}"]
+        return "\n".join(lines) + "\n"
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -126,6 +162,9 @@ def commit_task(root: Path, stats: RunStats) -> None:
     store = Warehouse(root)
     store.write_part(RUNS, stats.run_id, 0, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
     catalog.rebuild(store)
+    create_markdown_artifact(
+        key=ARTIFACT_KEY, markdown=stats.markdown(), description=f"arxiv-digests run {stats.run_id}"
+    )
 
 
 def _chunks(items: list[Path], size: int) -> list[list[Path]]:
@@ -213,6 +252,8 @@ def _ingest(
         stats.rejects += written
         stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
         stats.problems.extend(str(p) for p in parsed.problems)
+        if progress is not None:
+            progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
     # The arXiv API comes after every entry is safely written: it can only add, never lose.
     _enrich(store, stats, enrich, seq=len(files) // settings.batch_files + 1)
 

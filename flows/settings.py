@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
     )
+    schedule_cron: str = Field(
+        "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"
+    )
     lock_timeout_seconds: float = Field(
         600, ge=0, description="how long a run waits for another run on the same warehouse"
     )

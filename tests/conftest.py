@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from arxiv_server import ArxivServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # The real corpus and recorded answers sit beside the project (../shared), as on CI.
@@ -39,3 +40,24 @@ def prefect() -> Iterator[None]:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "warehouse"
+
+
+@pytest.fixture
+def api(monkeypatch):
+    """Start a server; point the product at it with fast, still-bounded settings."""
+    servers = []
+
+    def start(**kwargs):
+        state = ArxivServer(**kwargs)
+        server, url = state.start()
+        servers.append(server)
+        monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", url)
+        return state
+
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_DELAY_SECONDS", "0.05")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS", "0.05")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS", "3")
+    yield start
+    for server in servers:
+        server.shutdown()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from arxiv_server import ArxivServer
 from conftest import API_RESPONSES, DIGESTS, EXAMPLES
 from helpers import count, sql
 
@@ -21,27 +20,6 @@ from schemas.tables import PAPERS
 from schemas.validate import validate
 
 EXAMPLE_IDS = {"1706.03762", "2005.14165", "1512.03385", "1412.6980", "hep-th/9711200"}
-
-
-@pytest.fixture
-def api(monkeypatch):
-    """Start a server; point the product at it with fast, still-bounded settings."""
-    servers = []
-
-    def start(**kwargs) -> ArxivServer:
-        state = ArxivServer(**kwargs)
-        server, url = state.start()
-        servers.append(server)
-        monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", url)
-        return state
-
-    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_DELAY_SECONDS", "0.05")
-    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS", "0.05")
-    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_TIMEOUT_SECONDS", "1")
-    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS", "3")
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def ingest(paths, warehouse: Path, enrich: bool = True) -> dict:
