@@ -244,7 +244,15 @@ def sql(
     except WarehouseError as exc:
         raise _fail(str(exc)) from None
     except duckdb.Error as exc:
-        raise _fail(f"query failed: {str(exc).splitlines()[0]}") from None
+        first = str(exc).splitlines()[0]
+        if isinstance(exc, duckdb.PermissionException) or any(
+            s in first for s in ("read-only", "configuration has been locked")
+        ):
+            raise _fail(
+                f"refused: `sql` only reads the warehouse's tables ({first}); "
+                "write your own copy with DuckDB if you need one"
+            ) from None
+        raise _fail(f"query failed: {first}") from None
     typer.echo(render(columns, rows, fmt))
 
 

@@ -118,3 +118,32 @@ def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):
     assert "2641 entries loaded" in result.stdout
     status = run("status", "-w", str(wh), env=env)
     assert "pending" in status.stdout
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1) TO '/tmp/arxiv-digests-copy.csv'",
+        "ATTACH '/tmp/arxiv-digests-attach.db'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "CREATE TABLE t AS SELECT 1",
+        "CREATE VIEW v AS SELECT 1",
+        "DROP VIEW digests",
+        "SET enable_external_access = true",
+        "PRAGMA enable_external_access = true",
+        "SET allowed_directories = ['/']",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "EXPORT DATABASE '/tmp/arxiv-digests-export'",
+    ],
+)
+def test_sql_cannot_write_or_escape(loaded, env, statement):
+    wh, _ = loaded
+    result = run("sql", statement, "-w", str(wh), env=env)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("arxiv-digests: refused:"), result.stderr
+    assert not Path("/tmp/arxiv-digests-copy.csv").exists()
+    # The warehouse is untouched and still answers.
+    again = run("sql", "SELECT count(*) FROM digest_entries", "-f", "csv", "-w", str(wh), env=env)
+    assert again.stdout.splitlines() == ["count_star()", "5"]

@@ -101,4 +101,11 @@ def connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
             f"no catalog at {warehouse.catalog_path}: run `arxiv-digests ingest` first "
             "(or point --warehouse / ARXIV_DIGESTS_WAREHOUSE at an existing warehouse)"
         )
-    return duckdb.connect(str(warehouse.catalog_path), read_only=True)
+    con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
+    # Reads stay inside the warehouse: no files elsewhere, no COPY/EXPORT/ATTACH/INSTALL, and
+    # the settings are locked so that a query cannot undo this.
+    directory = _quote(str(warehouse.root) + os.sep)
+    con.execute(f"SET allowed_directories = [{directory}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
