@@ -37,24 +37,27 @@ class BadIdError(Exception):
 
 
 class Limiter:
-    """At most one request in flight and `delay` seconds between request starts."""
+    """At most one request in flight, and `delay` seconds from the end of one request to the
+    start of the next: so at least `delay` between request starts, as the server sees them
+    too (a connection set-up delays a request's arrival, never the next one's start)."""
 
     def __init__(self, delay: float):
         self.delay = delay
         self._lock = threading.Lock()
-        self._last_start = float("-inf")
+        self._last_request = float("-inf")
         self.starts: list[float] = []  # monotonic request starts, for reports and tests
 
     def __enter__(self) -> Limiter:
         self._lock.acquire()
-        wait = self._last_start + self.delay - time.monotonic()
+        wait = self._last_request + self.delay - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        self._last_start = time.monotonic()
-        self.starts.append(self._last_start)
+        self._last_request = time.monotonic()
+        self.starts.append(self._last_request)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._last_request = time.monotonic()
         self._lock.release()
 
 
