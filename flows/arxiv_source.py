@@ -8,7 +8,9 @@ keeps arXiv's terms: one request in flight, at least `delay` seconds between req
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,10 @@ import requests
 from arxiv import _feed
 
 _ERROR_ID = re.compile(r"incorrect id format for (?P<id>[^\s<]+)")
+
+
+# 100 entries of the real API are about 300 KB; anything far larger is not an answer to us.
+MAX_ANSWER_BYTES = 20 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -101,14 +107,39 @@ class ArxivApi:
         search = arxiv.Search(id_list=ids, max_results=len(ids))
         return self._client._format_url(search, 0, len(ids))
 
+    def _read(self, url: str, response: requests.Response) -> bytes:
+        """The body, bounded in size and in total time: `timeout` alone bounds each read, so a
+        server dripping a byte at a time could otherwise hold the run for ever."""
+        # A read blocks until its chunk is full, so the deadline is enforced from outside:
+        # a timer closes the connection, which ends the blocked read.
+        started = time.monotonic()
+        watchdog = threading.Timer(self.timeout, _abort, [response])
+        watchdog.start()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise ApiError(url, f"answer larger than {MAX_ANSWER_BYTES} bytes")
+                chunks.append(chunk)
+        except (requests.RequestException, OSError) as exc:
+            raise ApiError(url, f"answer broken off: {type(exc).__name__}") from exc
+        finally:
+            watchdog.cancel()
+            response.close()
+        if time.monotonic() - started >= self.timeout:
+            raise ApiError(url, f"answer took longer than {self.timeout:g} s")
+        return b"".join(chunks)
+
     def fetch(self, ids: list[str]) -> Answer:
         """One request for `ids`. Raises ApiError (retry later) or BadIdError (400)."""
         url = self.query_url(ids)
         with self.limiter:
             self.requests += 1
             try:
-                response = self.session.get(url, timeout=self.timeout)
-                body = response.content
+                response = self.session.get(url, timeout=self.timeout, stream=True)
+                body = self._read(url, response)
             except requests.ConnectionError as exc:
                 raise ApiError(
                     url, f"cannot connect: {type(exc).__name__}", unreachable=True
@@ -123,6 +154,17 @@ class ArxivApi:
         if response.status_code != 200:
             raise ApiError(url, f"HTTP {response.status_code}")
         return parse_answer(url, body)
+
+
+def _abort(response: requests.Response) -> None:
+    """Shut the socket down: unlike close(), this wakes a read blocked in another thread."""
+    # urllib3 hands the socket to http.client's response: raw._fp.fp.raw._sock
+    sock = response.raw
+    for attribute in ("_fp", "fp", "raw", "_sock"):
+        sock = getattr(sock, attribute, None)
+    with contextlib.suppress(OSError):
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def parse_answer(url: str, body: bytes) -> Answer:

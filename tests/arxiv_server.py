@@ -177,6 +177,35 @@ def _handler(state: ArxivServer) -> type[BaseHTTPRequestHandler]:
                     self._send(200, body[: len(body) // 2])
                 elif fault == "empty":
                     self._send(200, ArxivServer(known={}).feed(ids))
+                elif fault == "bomb":  # billion laughs: must not be expanded
+                    lol = '<!ENTITY a0 "lol">' + "".join(
+                        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10)
+                    )
+                    body = (
+                        state.feed(ids)
+                        .replace(b"<feed", f"<!DOCTYPE feed [{lol}]>\n<feed".encode(), 1)
+                        .replace(b"<summary>", b"<summary>&a9;", 1)
+                    )
+                    self._send(200, body)
+                elif fault == "huge":  # 100 MB: read no further than the client's cap
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/atom+xml")
+                    self.end_headers()
+                    head = state.feed(ids)[:200]
+                    self.wfile.write(head)
+                    block = b" " * (1024 * 1024)
+                    for _ in range(100):
+                        self.wfile.write(block)
+                elif fault == "wrong_ids":
+                    self._send(200, state.feed([f"2101.{n:05d}" for n in range(len(ids))]))
+                elif fault == "drip":  # a byte at a time, each read within the timeout
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/atom+xml")
+                    self.end_headers()
+                    for byte in state.feed(ids):
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.05)
                 elif fault == "blank_title":
                     self._send(200, state.feed(ids, blank_titles=True))
                 elif fault == "html":

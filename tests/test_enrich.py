@@ -268,3 +268,29 @@ def test_answers_that_fail_the_schema_go_to_rejects(api, tmp_path):
     assert rejects == [(i, "enrich", "required:title") for i in sorted(EXAMPLE_IDS)]
     assert set(states(wh).values()) == {"failed"}
     assert count(wh, "digest_entries") == 5
+
+
+@pytest.mark.usefixtures("prefect")
+@pytest.mark.parametrize("fault", ["bomb", "huge", "drip", "wrong_ids"])
+def test_hostile_answers_are_bounded_and_load_nothing_wrong(api, tmp_path, fault):
+    import resource
+    import time
+
+    server = api(faults=[fault])
+    wh = tmp_path / "wh"
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    ingest([EXAMPLES], wh)
+    assert time.monotonic() - started < 60
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert grown_mb < 200
+    papers = sql(wh, "SELECT arxiv_id, abstract FROM papers ORDER BY 1")
+    if fault == "wrong_ids":
+        # Unrequested papers are ignored; the confirming retry finds the requested ones.
+        assert [p[0] for p in papers] == sorted(EXAMPLE_IDS)
+        assert [len(r.ids) for r in server.log] == [5, 5]
+    else:
+        # The damaged answer was refused and the retry loaded the real one.
+        assert [p[0] for p in papers] == sorted(EXAMPLE_IDS)
+        assert all("lol" not in (abstract or "") for _, abstract in papers)
+        assert len(server.log) == 2
