@@ -5,6 +5,7 @@ files, so the number of task runs grows with files / batch size, never with rows
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections import Counter
@@ -184,9 +185,7 @@ def ingest_flow(
     inputs = [Path(p) for p in (paths or [str(settings.inbox)])]
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
-    holder = (
-        f"run {stats.run_id} (pid {__import__('os').getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    )
+    holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
     with store.lock(settings.lock_timeout_seconds, holder):
         removed = store.recover()
         if removed:
