@@ -92,6 +92,10 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
                     continue
                 if child.suffix.lower() in DIGEST_SUFFIXES and child.is_file():
                     found.append(child.resolve())
+        elif path.exists():
+            problems.append(
+                FileProblem(str(path), Problem("not_a_file", "not a regular file or folder"))
+            )
         else:
             problems.append(
                 FileProblem(str(path), Problem("missing_path", "no such file or folder"))

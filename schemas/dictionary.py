@@ -32,6 +32,8 @@ def _rules(col: Column) -> str:
         rules.append(col.pattern_doc or f"matches `{col.pattern}`")
     if col.enum:
         rules.append("one of " + ", ".join(f"`{v}`" for v in col.enum))
+    if col.not_future:
+        rules.append("not in the future")
     return "; ".join(rules)
 
 

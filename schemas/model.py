@@ -18,6 +18,7 @@ class Column:
     pattern: str | None = None  # a regular expression every non-null value must match
     enum: tuple[str, ...] | None = None  # the only values allowed, when not null
     pattern_doc: str = ""  # the pattern in words, for messages and docs
+    not_future: bool = False  # a timestamp later than now (+1 day of clock skew) is a reject
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ come back as rows with `_rule` and `_message`, for the caller to turn into `reje
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,6 +44,11 @@ def _failures(col: Column, values: pa.ChunkedArray) -> list[tuple[pa.Array, str,
             f"{col.name} '", _as_text(values), f"' is not one of {', '.join(col.enum)}", ""
         )
         checks.append((pc.fill_null(bad, False), f"enum:{col.name}", msg))
+    if col.not_future:
+        limit = pa.scalar(datetime.now(UTC) + timedelta(days=1), values.type)
+        bad = pc.fill_null(pc.greater(values, limit), False)
+        msg = pc.binary_join_element_wise(f"{col.name} ", _as_text(values), " is in the future", "")
+        checks.append((bad, f"future:{col.name}", msg))
     return checks
 
 

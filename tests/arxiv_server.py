@@ -206,6 +206,8 @@ def _handler(state: ArxivServer) -> type[BaseHTTPRequestHandler]:
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
                         time.sleep(0.05)
+                elif fault == "future":
+                    self._send(200, state.feed(ids).replace(b"<published>2024", b"<published>2099"))
                 elif fault == "blank_title":
                     self._send(200, state.feed(ids, blank_titles=True))
                 elif fault == "html":

@@ -294,3 +294,14 @@ def test_hostile_answers_are_bounded_and_load_nothing_wrong(api, tmp_path, fault
         assert [p[0] for p in papers] == sorted(EXAMPLE_IDS)
         assert all("lol" not in (abstract or "") for _, abstract in papers)
         assert len(server.log) == 2
+
+
+@pytest.mark.usefixtures("prefect")
+def test_dates_in_the_future_are_rejected(api, tmp_path):
+    api(faults=["future"])
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    assert count(wh, "papers") == 0
+    rules = {rule for (rule,) in sql(wh, "SELECT DISTINCT rule FROM rejects")}
+    assert rules == {"future:published"}
+    assert set(states(wh).values()) == {"failed"}

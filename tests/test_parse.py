@@ -248,7 +248,7 @@ def test_any_bytes_parse_without_raising(data):
     assert parsed.rows_seen == len(parsed.entries) + len(row_rejects)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(st.lists(st.sampled_from(LINES) | st.text(max_size=80), max_size=120))
 def test_any_mix_of_digest_lines_keeps_every_row(lines):
     """Shuffled, duplicated and foreign lines: every table row is an entry or a reject."""
