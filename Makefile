@@ -21,8 +21,8 @@ run: install
 	$(BIN)/arxiv-digests ingest examples/inbox
 
 lint: install
-	$(BIN)/ruff check flows schemas warehouse tests
-	$(BIN)/ruff format --check flows schemas warehouse tests
+	$(BIN)/ruff check flows schemas warehouse tests bench
+	$(BIN)/ruff format --check flows schemas warehouse tests bench
 	$(BIN)/mypy
 
 test: lint
@@ -34,3 +34,12 @@ lock: install
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The product against dlt on the same synthetic corpus -> docs/benchmarks.md.
+# BENCH_DIGESTS=20000 for the 1,000,000-entry scale.
+bench: install
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	.venv-bench/bin/uv pip install --quiet --python .venv-bench/bin/python -r bench/requirements.txt
+	.venv-bench/bin/uv pip install --quiet --python .venv-bench/bin/python --no-deps -e .
+	$(BIN)/python bench/run.py

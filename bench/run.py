@@ -1,0 +1,211 @@
+"""`make bench`: the product against dlt on the same synthetic corpus; writes docs/benchmarks.md.
+
+Scale with BENCH_DIGESTS (default 2000 digests of about 50 entries: 100,000 entries). Results of
+every scale run so far are kept in data/bench/results-*.json and all appear in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "bench"
+VENV = ROOT / ".venv" / "bin"
+BENCH_VENV = ROOT / ".venv-bench" / "bin"
+
+
+def measure(*command: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "measure.py"), "--", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout)
+
+
+def query_ms(catalog: Path, sql: str) -> float:
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        con.execute(sql).fetchall()  # warm: the first query opens the files
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def main() -> None:
+    digests = int(os.environ.get("BENCH_DIGESTS", "2000"))
+    per = int(os.environ.get("BENCH_ENTRIES_PER_DIGEST", "50"))
+    corpus = DATA / f"corpus-{digests}x{per}"
+    if not corpus.exists():
+        subprocess.run(
+            [
+                str(VENV / "python"),
+                "-m",
+                "flows.synthetic",
+                str(corpus),
+                "--digests",
+                str(digests),
+                "--entries",
+                str(per),
+                "--seed",
+                "7",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+    work = DATA / f"work-{digests}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cli = str(VENV / "arxiv-digests")
+
+    measure(str(VENV / "python"), "bench/trivial_flow.py")  # warm-up: Prefect's database
+    trivial = measure(str(VENV / "python"), "bench/trivial_flow.py")
+    product = measure(cli, "ingest", str(corpus), "--no-enrich", "-q", "-w", str(work / "wh"))
+    dlt = measure(
+        str(BENCH_VENV / "python"),
+        "bench/dlt_load.py",
+        str(corpus),
+        str(work / "dlt.duckdb"),
+        str(work / "dlt"),
+    )
+
+    catalog = work / "wh" / "warehouse.duckdb"
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        entries = con.execute("SELECT count(*) FROM digest_entries").fetchall()[0][0]
+        stages = con.execute(
+            "SELECT discover_seconds, parse_seconds, validate_seconds, load_seconds, "
+            "enrich_seconds FROM runs"
+        ).fetchall()[0]
+        some_id = con.execute("SELECT arxiv_id FROM digest_entries LIMIT 1").fetchall()[0][0]
+    with duckdb.connect(str(work / "dlt.duckdb"), read_only=True) as con:
+        dlt_entries = con.execute("SELECT count(*) FROM digests.digest_entries").fetchall()[0][0]
+
+    new = work / "new"
+    subprocess.run(
+        [
+            str(VENV / "python"),
+            "-m",
+            "flows.synthetic",
+            str(new),
+            "--digests",
+            "1",
+            "--entries",
+            str(per),
+            "--seed",
+            "99",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    incremental = measure(cli, "ingest", str(new), "--no-enrich", "-q", "-w", str(work / "wh"))
+
+    queries = {
+        "entries per digest category per month": (
+            "SELECT d.category, date_trunc('month', d.digest_date) AS month, "
+            "count(DISTINCT e.arxiv_id) FROM digest_entries e JOIN digests d USING (digest_id) "
+            "GROUP BY ALL"
+        ),
+        "digests that mention one arXiv ID": (
+            f"SELECT * FROM paper_mentions WHERE arxiv_id = '{some_id}'"
+        ),
+        "20 most frequent titles words in cs.CV digests (author stand-in)": (
+            "SELECT word, count(*) AS n FROM (SELECT unnest(string_split(lower(e.title), ' ')) "
+            "AS word FROM digest_entries e JOIN digests d USING (digest_id) "
+            "WHERE d.category = 'cs.CV') GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
+        ),
+    }
+    result = {
+        "digests": digests,
+        "entries": entries,
+        "dlt_entries": dlt_entries,
+        "trivial": trivial,
+        "product": product,
+        "dlt": dlt,
+        "incremental": incremental,
+        "stages": dict(
+            zip(["discover", "parse", "validate", "load", "enrich"], stages, strict=True)
+        ),
+        "queries_ms": {name: query_ms(catalog, sql) for name, sql in queries.items()},
+    }
+    (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
+    report(sorted(DATA.glob("results-*.json")))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GiB; Python {platform.python_version()}, "
+        f"prefect {version('prefect')}, pyarrow {version('pyarrow')}, "
+        f"duckdb {version('duckdb')}; dlt from bench/requirements.txt"
+    )
+
+
+def report(files: list[Path]) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (bench/run.py); do not edit by hand.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+    ]
+    for path in files:
+        r = json.loads(path.read_text())
+        own = r["product"]["seconds"] - r["trivial"]["seconds"]
+        lines += [
+            f"## {r['entries']:,} entries ({r['digests']:,} synthetic digests), enrichment off",
+            "",
+            "| | wall s | entries/s | peak RSS MB |",
+            "|---|---|---|---|",
+            f"| trivial Prefect flow | {r['trivial']['seconds']} | | "
+            f"{r['trivial']['peak_rss_mb']} |",
+            f"| arxiv-digests ingest (whole process) | {r['product']['seconds']} | "
+            f"{r['entries'] / r['product']['seconds']:,.0f} | {r['product']['peak_rss_mb']} |",
+            f"| arxiv-digests own time (minus trivial flow) | {own:.2f} | "
+            f"{r['entries'] / max(own, 1e-3):,.0f} | |",
+            f"| dlt merge into DuckDB | {r['dlt']['seconds']} | "
+            f"{r['dlt_entries'] / r['dlt']['seconds']:,.0f} | {r['dlt']['peak_rss_mb']} |",
+            "",
+            f"- own time / dlt time: **{own / r['dlt']['seconds']:.3f}** (target at most 0.1); "
+            f"whole process / dlt: {r['product']['seconds'] / r['dlt']['seconds']:.3f}.",
+            f"- peak RSS / dlt's: **{r['product']['peak_rss_mb'] / r['dlt']['peak_rss_mb']:.2f}**"
+            " (target at most 0.5).",
+            "- stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items()) + ".",
+            f"- one new digest into this warehouse: {r['incremental']['seconds']} s, "
+            f"{r['incremental']['seconds'] - r['trivial']['seconds']:+.2f} s over the trivial "
+            "flow (target at most +1 s).",
+            "- analyst queries through the catalog (median of 5, ms): "
+            + "; ".join(f"{k} {v}" for k, v in r["queries_ms"].items())
+            + ".",
+            "",
+        ]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
