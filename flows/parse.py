@@ -104,15 +104,16 @@ def decode(data: bytes) -> tuple[str | None, str | None, Problem | None]:
 
 # --- text helpers -----------------------------------------------------------------------------
 
-_SPACE = re.compile(r"\s+")
-
 
 def clean(text: str | None) -> str | None:
     """Control characters dropped, whitespace collapsed; empty -> None."""
     if text is None:
         return None
-    text = _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
-    return text or None
+    # This runs on every field of every entry: search before substituting (control characters
+    # are rare), and split/join instead of a whitespace regex.
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    return " ".join(text.split()) or None
 
 
 def _cut(raw: str) -> str:
