@@ -203,6 +203,7 @@ def report(files: list[Path]) -> None:
             + ".",
             "",
         ]
+    lines.append((ROOT / "bench" / "ANALYSIS.md").read_text())
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -85,40 +85,99 @@ def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
     )
 
 
-def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> pa.Table:
+def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> tuple[pa.Table, bool]:
     """Add every new arxiv_id of `entries` as pending; re-queue enriched papers for which a
-    digest announced a newer version than `papers.latest_version`."""
+    digest announced a newer version than `papers.latest_version`. Vectorised: the queue holds
+    every paper ever seen, while `entries` is one run's. Returns (queue, changed)."""
     wanted = entries.group_by("arxiv_id").aggregate([("arxiv_version", "max")])
-    rows = {r["arxiv_id"]: r for r in queue.to_pylist()}
-    latest = dict(
-        zip(
-            papers.column("arxiv_id").to_pylist(),
-            papers.column("latest_version").to_pylist(),
-            strict=True,
+    wanted = wanted.rename_columns(["arxiv_id", "_wanted"])
+    if wanted.num_rows == 0:
+        return queue, False
+    known = pc.is_in(wanted.column("arxiv_id"), value_set=queue.column("arxiv_id"))
+    new = wanted.filter(pc.invert(known))
+    seen = wanted.filter(known)
+    changed = new.num_rows > 0
+    if seen.num_rows:
+        latest = papers.select(["arxiv_id", "latest_version"])
+        joined = queue.join(seen, "arxiv_id", join_type="left outer").join(
+            latest, "arxiv_id", join_type="left outer"
         )
+        want, held = joined.column("_wanted"), joined.column("wanted_version")
+        bigger = pc.fill_null(pc.greater(want, pc.fill_null(held, 0)), False)
+        refresh = pc.fill_null(
+            pc.and_(
+                pc.equal(joined.column("state"), "enriched"),
+                pc.greater(want, joined.column("latest_version")),
+            ),
+            False,
+        )
+        changed = changed or pc.any(bigger).as_py() or pc.any(refresh).as_py()
+        no_time = pa.nulls(joined.num_rows, ENRICHMENT.schema.field("next_attempt_at").type)
+        queue = joined.set_column(
+            joined.schema.get_field_index("wanted_version"),
+            "wanted_version",
+            pc.if_else(bigger, want, held),
+        )
+        queue = queue.set_column(
+            queue.schema.get_field_index("state"),
+            "state",
+            pc.if_else(refresh, "pending", queue.column("state")),
+        )
+        queue = queue.set_column(
+            queue.schema.get_field_index("next_attempt_at"),
+            "next_attempt_at",
+            pc.if_else(refresh, no_time, queue.column("next_attempt_at")),
+        ).select(ENRICHMENT.column_names)
+    n = new.num_rows
+    added = pa.table(
+        {
+            "arxiv_id": new.column("arxiv_id"),
+            "state": pa.array(["pending"] * n, pa.string()),
+            "attempts": pa.array([0] * n, pa.int32()),
+            "wanted_version": new.column("_wanted"),
+            "last_error": pa.nulls(n, pa.string()),
+            "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
+            "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
+        }
+    ).cast(ENRICHMENT.schema)
+    return pa.concat_tables([queue.cast(ENRICHMENT.schema), added]), changed
+
+
+def apply_outcomes(
+    queue: pa.Table, outcome: dict[str, tuple[str, str | None]], now: datetime, retry_at: datetime
+) -> pa.Table:
+    """Record what the API said of the IDs it was asked about (a few, in a big queue)."""
+    if not outcome:
+        return queue
+    ts = ENRICHMENT.schema.field("last_attempt_at").type
+    answers = pa.table(
+        {
+            "arxiv_id": pa.array(list(outcome), pa.string()),
+            "_state": pa.array([s for s, _ in outcome.values()], pa.string()),
+            "_error": pa.array([e for _, e in outcome.values()], pa.string()),
+        }
     )
-    for ident, version in zip(
-        wanted.column("arxiv_id").to_pylist(),
-        wanted.column("arxiv_version_max").to_pylist(),
-        strict=True,
-    ):
-        row = rows.get(ident)
-        if row is None:
-            rows[ident] = {
-                "arxiv_id": ident,
-                "state": "pending",
-                "attempts": 0,
-                "wanted_version": version,
-                "last_error": None,
-                "last_attempt_at": None,
-                "next_attempt_at": None,
-            }
-            continue
-        if version is not None and (row["wanted_version"] or 0) < version:
-            row["wanted_version"] = version
-        if row["state"] == "enriched" and version and version > latest.get(ident, version):
-            row["state"], row["next_attempt_at"] = "pending", None
-    return pa.Table.from_pylist(list(rows.values()), schema=ENRICHMENT.schema)
+    joined = queue.join(answers, "arxiv_id", join_type="left outer")
+    asked = pc.is_valid(joined.column("_state"))
+    pending = pc.equal(joined.column("_state"), "pending")
+    columns = {
+        "state": pc.if_else(asked, joined.column("_state"), joined.column("state")),
+        "attempts": pc.if_else(
+            asked,
+            pc.add(joined.column("attempts"), pa.scalar(1, pa.int32())),
+            joined.column("attempts"),
+        ),
+        "last_error": pc.if_else(asked, joined.column("_error"), joined.column("last_error")),
+        "last_attempt_at": pc.if_else(asked, pa.scalar(now, ts), joined.column("last_attempt_at")),
+        "next_attempt_at": pc.if_else(
+            asked,
+            pc.if_else(pending, pa.scalar(retry_at, ts), pa.scalar(None, ts)),
+            joined.column("next_attempt_at"),
+        ),
+    }
+    for name, values in columns.items():
+        joined = joined.set_column(joined.schema.get_field_index(name), name, values)
+    return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema)
 
 
 @dataclass
@@ -225,7 +284,7 @@ def enrich(
     papers = store.read(PAPERS)
     # New IDs can only come from this run's entries (earlier ones are queued already).
     entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
-    queue = update_queue(queue, papers, entries)
+    queue, changed = update_queue(queue, papers, entries)
 
     not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
     due_mask = pc.and_(
@@ -271,20 +330,10 @@ def enrich(
     stats.enriched = valid.num_rows
 
     retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
-    rows = queue.to_pylist()
-    for row in rows:
-        outcome = batcher.outcome.get(row["arxiv_id"])
-        if outcome is None:
-            continue
-        state, error = outcome
-        row["state"], row["last_error"] = state, error
-        row["attempts"] += 1
-        row["last_attempt_at"] = now
-        row["next_attempt_at"] = retry_at if state == "pending" else None
-    queue = pa.Table.from_pylist(rows, schema=ENRICHMENT.schema)
-    if queue.num_rows or store.files(ENRICHMENT):
+    queue = apply_outcomes(queue, batcher.outcome, now, retry_at)
+    if changed or batcher.outcome:  # an unchanged queue is not rewritten: runs stay cheap
         store.write_snapshot(ENRICHMENT, queue)
-    stats.pending = sum(1 for r in rows if r["state"] == "pending")
+    stats.pending = pc.sum(pc.equal(queue.column("state"), "pending")).as_py() or 0
     if batcher.stopped:
         stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"
     return stats
