@@ -11,6 +11,16 @@ import pyarrow.dataset as ds
 
 from schemas import TABLES
 
+# Columns that differ between two runs over the same input by design (times, run ids).
+VOLATILE = (
+    "run_id",
+    "ingested_at",
+    "rejected_at",
+    "fetched_at",
+    "last_attempt_at",
+    "next_attempt_at",
+)
+
 
 def sql(warehouse: Path, query: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:

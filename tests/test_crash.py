@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
-from helpers import table_hash
+from helpers import VOLATILE, table_hash
 
 from flows.ingest import ingest_flow
 from flows.synthetic import generate
@@ -26,14 +26,6 @@ from schemas import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect")
 TRIALS = 20
-VOLATILE = (
-    "run_id",
-    "ingested_at",
-    "rejected_at",
-    "fetched_at",
-    "last_attempt_at",
-    "next_attempt_at",
-)
 
 
 def check_readable(wh: Path) -> None:

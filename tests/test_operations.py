@@ -13,20 +13,12 @@ from uuid import UUID
 
 import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
-from helpers import count, sql, table_hash
+from helpers import VOLATILE, count, sql, table_hash
 
 from flows.ingest import ARTIFACT_KEY, ingest_flow
 from schemas import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect")
-VOLATILE = (
-    "run_id",
-    "ingested_at",
-    "rejected_at",
-    "fetched_at",
-    "last_attempt_at",
-    "next_attempt_at",
-)
 
 
 def task_runs(flow_run_id: str, expected: int) -> list[str]:
