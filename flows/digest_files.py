@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -275,7 +274,3 @@ def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch
         rejects=pa.Table.from_pylist(rejects, schema=REJECTS.schema),
         entries_rejected=parse_rejected + bad_entries.num_rows,
     )
-
-
-def rule_counts(rejects: pa.Table) -> Counter[str]:
-    return Counter(rejects.column("rule").to_pylist())

@@ -64,25 +64,38 @@ def paper_row(result: arxiv.Result, fetched_at: datetime) -> dict[str, Any]:
     }
 
 
-def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """papers -> (paper_authors, paper_categories), one row per list item."""
-    authors: list[dict[str, Any]] = []
-    categories: list[dict[str, Any]] = []
-    for row in papers.select(["arxiv_id", "authors", "categories", "primary_category"]).to_pylist():
-        for position, author in enumerate(row["authors"] or [], start=1):
-            authors.append({"arxiv_id": row["arxiv_id"], "position": position, **author})
-        for category in row["categories"] or []:
-            categories.append(
-                {
-                    "arxiv_id": row["arxiv_id"],
-                    "category": category,
-                    "is_primary": category == row["primary_category"],
-                }
-            )
-    return (
-        pa.Table.from_pylist(authors, schema=PAPER_AUTHORS.schema),
-        pa.Table.from_pylist(categories, schema=PAPER_CATEGORIES.schema),
+def _explode(papers: pa.Table, column: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """A list column -> (parent row of each item, the items, 1-based position in its list)."""
+    lists = papers.column(column).combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    starts = pc.subtract(lists.offsets[:-1], lists.offsets[0])
+    positions = pc.add(
+        pc.subtract(pa.array(range(len(parents)), pa.int64()), pc.take(starts, parents)), 1
     )
+    return parents, pc.list_flatten(lists), positions
+
+
+def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """papers -> (paper_authors, paper_categories), one row per list item, in Arrow: this
+    rebuilds both tables from every paper at each enrichment."""
+    parents, authors, positions = _explode(papers, "authors")
+    paper_authors = pa.table(
+        {
+            "arxiv_id": pc.take(papers.column("arxiv_id"), parents),
+            "position": positions,
+            "name": authors.field("name"),
+            "affiliations": authors.field("affiliations"),
+        }
+    )
+    parents, categories, _ = _explode(papers, "categories")
+    paper_categories = pa.table(
+        {
+            "arxiv_id": pc.take(papers.column("arxiv_id"), parents),
+            "category": categories,
+            "is_primary": pc.equal(categories, pc.take(papers.column("primary_category"), parents)),
+        }
+    )
+    return paper_authors.cast(PAPER_AUTHORS.schema), paper_categories.cast(PAPER_CATEGORIES.schema)
 
 
 def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> tuple[pa.Table, bool]:

@@ -91,7 +91,6 @@ ERROR_400 = """<?xml version='1.0' encoding='UTF-8'?>
   </entry>
 </feed>
 """
-FAULTS = ("503", "429", "500", "hang", "truncate", "empty", "html", "bad_id_400", "blank_title")
 
 
 @dataclass

@@ -99,8 +99,6 @@ def test_damaged_answers_are_errors_not_empty_results(body):
 
 # --- the flow against the local server ------------------------------------------------------
 
-pytestmark_flow = pytest.mark.usefixtures("prefect")
-
 
 @pytest.mark.usefixtures("prefect")
 def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypatch):
