@@ -98,25 +98,64 @@ def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
     return paper_authors.cast(PAPER_AUTHORS.schema), paper_categories.cast(PAPER_CATEGORIES.schema)
 
 
-def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> tuple[pa.Table, bool]:
+BUCKET_ABOVE = 100_000  # entries in a run above which the queue update works in buckets
+
+
+def _bucket(ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    # The ID's last character: a digit, spread evenly over the IDs (new and old style).
+    return pc.utf8_slice_codeunits(ids, start=-1)
+
+
+def update_queue(
+    queue: pa.Table, latest: pa.Table, entries: pa.Table, bucket_above: int = BUCKET_ABOVE
+) -> tuple[pa.Table, bool]:
     """Add every new arxiv_id of `entries` as pending; re-queue enriched papers for which a
-    digest announced a newer version than `papers.latest_version`. Vectorised: the queue holds
-    every paper ever seen, while `entries` is one run's. Returns (queue, changed)."""
-    wanted = entries.group_by("arxiv_id").aggregate([("arxiv_version", "max")])
-    wanted = wanted.rename_columns(["arxiv_id", "_wanted"])
-    if wanted.num_rows == 0:
+    digest announced a newer version than `latest` (papers' arxiv_id, latest_version) holds.
+    Returns (queue, changed).
+
+    The queue holds every paper ever seen, `entries` one run's. Every hash table is built over
+    the run's IDs, never over the whole queue, so a daily run costs one scan of the queue. A
+    big run (a backfill) is split into ten buckets by the ID's last digit, so that it never
+    holds a hash table of a million keys either: peak memory stays flat in corpus size."""
+    if entries.num_rows == 0:
         return queue, False
-    known = pc.is_in(wanted.column("arxiv_id"), value_set=queue.column("arxiv_id"))
-    new = wanted.filter(pc.invert(known))
-    seen = wanted.filter(known)
-    changed = new.num_rows > 0
-    if seen.num_rows:
-        latest = papers.select(["arxiv_id", "latest_version"])
-        joined = queue.join(seen, "arxiv_id", join_type="left outer").join(
-            latest, "arxiv_id", join_type="left outer"
+    if entries.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
+        return _update_bucket(queue, latest, entries)
+    entry_keys = _bucket(entries.column("arxiv_id"))
+    queue_keys = _bucket(queue.column("arxiv_id"))
+    latest_keys = _bucket(latest.column("arxiv_id"))
+    keys = pc.unique(entry_keys)
+    parts = [queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys)))]
+    changed = False
+    for key in keys.to_pylist():
+        part, part_changed = _update_bucket(
+            queue.filter(pc.equal(queue_keys, key)),
+            latest.filter(pc.equal(latest_keys, key)),
+            entries.filter(pc.equal(entry_keys, key)),
         )
-        want, held = joined.column("_wanted"), joined.column("wanted_version")
-        bigger = pc.fill_null(pc.greater(want, pc.fill_null(held, 0)), False)
+        parts.append(part)
+        changed = changed or part_changed
+    return pa.concat_tables(parts), changed
+
+
+def _update_bucket(queue: pa.Table, latest: pa.Table, entries: pa.Table) -> tuple[pa.Table, bool]:
+    wanted = entries.group_by("arxiv_id", use_threads=False).aggregate([("arxiv_version", "max")])
+    wanted = wanted.rename_columns(["arxiv_id", "_wanted"])
+    ids = wanted.column("arxiv_id")
+    is_touched = pc.is_in(queue.column("arxiv_id"), value_set=ids)
+    touched = queue.filter(is_touched)
+    new = wanted.filter(pc.invert(pc.is_in(ids, value_set=touched.column("arxiv_id"))))
+    changed = new.num_rows > 0
+    parts = [queue.filter(pc.invert(is_touched))]
+    if touched.num_rows:
+        held = latest.filter(
+            pc.is_in(latest.column("arxiv_id"), value_set=touched.column("arxiv_id"))
+        )
+        joined = touched.join(wanted, "arxiv_id", join_type="left outer").join(
+            held, "arxiv_id", join_type="left outer"
+        )
+        want, had = joined.column("_wanted"), joined.column("wanted_version")
+        bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
         refresh = pc.fill_null(
             pc.and_(
                 pc.equal(joined.column("state"), "enriched"),
@@ -126,34 +165,29 @@ def update_queue(queue: pa.Table, papers: pa.Table, entries: pa.Table) -> tuple[
         )
         changed = changed or pc.any(bigger).as_py() or pc.any(refresh).as_py()
         no_time = pa.nulls(joined.num_rows, ENRICHMENT.schema.field("next_attempt_at").type)
-        queue = joined.set_column(
-            joined.schema.get_field_index("wanted_version"),
-            "wanted_version",
-            pc.if_else(bigger, want, held),
-        )
-        queue = queue.set_column(
-            queue.schema.get_field_index("state"),
-            "state",
-            pc.if_else(refresh, "pending", queue.column("state")),
-        )
-        queue = queue.set_column(
-            queue.schema.get_field_index("next_attempt_at"),
-            "next_attempt_at",
-            pc.if_else(refresh, no_time, queue.column("next_attempt_at")),
-        ).select(ENRICHMENT.column_names)
-    n = new.num_rows
-    added = pa.table(
-        {
-            "arxiv_id": new.column("arxiv_id"),
-            "state": pa.array(["pending"] * n, pa.string()),
-            "attempts": pa.array([0] * n, pa.int32()),
-            "wanted_version": new.column("_wanted"),
-            "last_error": pa.nulls(n, pa.string()),
-            "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
-            "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
+        updated = {
+            "wanted_version": pc.if_else(bigger, want, had),
+            "state": pc.if_else(refresh, "pending", joined.column("state")),
+            "next_attempt_at": pc.if_else(refresh, no_time, joined.column("next_attempt_at")),
         }
-    ).cast(ENRICHMENT.schema)
-    return pa.concat_tables([queue.cast(ENRICHMENT.schema), added]), changed
+        for name, values in updated.items():
+            joined = joined.set_column(joined.schema.get_field_index(name), name, values)
+        parts.append(joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema))
+    n = new.num_rows
+    parts.append(
+        pa.table(
+            {
+                "arxiv_id": new.column("arxiv_id"),
+                "state": pa.nulls(n, pa.string()).fill_null("pending"),
+                "attempts": pa.nulls(n, pa.int32()).fill_null(0),
+                "wanted_version": new.column("_wanted"),
+                "last_error": pa.nulls(n, pa.string()),
+                "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
+                "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
+            }
+        ).cast(ENRICHMENT.schema)
+    )
+    return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
 
 
 def apply_outcomes(
@@ -294,10 +328,11 @@ def enrich(
     now = datetime.now(UTC)
     stats = EnrichStats()
     queue = store.read(ENRICHMENT)
-    papers = store.read(PAPERS)
     # New IDs can only come from this run's entries (earlier ones are queued already).
     entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
-    queue, changed = update_queue(queue, papers, entries)
+    queue, changed = update_queue(
+        queue, store.read(PAPERS, ["arxiv_id", "latest_version"]), entries
+    )
 
     not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
     due_mask = pc.and_(
@@ -334,6 +369,7 @@ def enrich(
             )
         )
     if valid.num_rows:
+        papers = store.read(PAPERS)
         keep = pc.invert(pc.is_in(papers.column("arxiv_id"), value_set=valid.column("arxiv_id")))
         papers = pa.concat_tables([papers.filter(keep), valid.select(PAPERS.column_names)])
         store.write_snapshot(PAPERS, papers)

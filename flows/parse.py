@@ -57,6 +57,7 @@ _BOMS = (
 )
 # Control characters other than tab, newline and carriage return: never meaningful in a digest.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if not _CONTROL.match(chr(b)))
 BINARY_THRESHOLD = 0.05  # share of control/undecodable characters above which a file is junk
 
 
@@ -88,7 +89,12 @@ def decode(data: bytes) -> tuple[str | None, str | None, Problem | None]:
             "re-save the file as UTF-8 to keep them",
             severity="warning",
         )
-    junk = len(_CONTROL.findall(text)) + text.count("\ufffd")
+    if encoding in ("utf-8", "gb18030"):
+        # Both keep ASCII control bytes as themselves (multi-byte sequences never use bytes
+        # below 0x30), so counting bytes in C equals counting characters with a regex.
+        junk = len(data.translate(None, _NOT_CONTROL_BYTES)) + text.count("\ufffd")
+    else:
+        junk = len(_CONTROL.findall(text)) + text.count("\ufffd")
     if junk > BINARY_THRESHOLD * len(text):
         return (
             None,
@@ -288,7 +294,7 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
             else:
                 rows.append(row)
             continue
-        start = _BLOCK.match(line)
+        start = _BLOCK.match(line) if line.startswith("[^") else None
         if start:
             in_details = True
             block = _Block(int(start.group("ref")), number, start.group("rest"))

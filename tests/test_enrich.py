@@ -12,11 +12,13 @@ import pyarrow as pa
 import pytest
 from conftest import API_RESPONSES, DIGESTS, EXAMPLES
 from helpers import count, sql
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import paper_row
+from flows.enrich import paper_row, update_queue
 from flows.ingest import enrich_flow, ingest_flow
-from schemas.tables import PAPERS
+from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
 
 EXAMPLE_IDS = {"1706.03762", "2005.14165", "1512.03385", "1412.6980", "hep-th/9711200"}
@@ -303,3 +305,78 @@ def test_dates_in_the_future_are_rejected(api, tmp_path):
     rules = {rule for (rule,) in sql(wh, "SELECT DISTINCT rule FROM rejects")}
     assert rules == {"future:published"}
     assert set(states(wh).values()) == {"failed"}
+
+
+# --- the queue update, as a pure function -----------------------------------------------------
+
+_IDS = st.sampled_from([f"2401.{i:05d}" for i in range(25)] + ["hep-th/9711200", "math/0501001"])
+_QUEUE_ROW = st.tuples(
+    st.sampled_from(["pending", "enriched", "not_found", "failed"]),
+    st.none() | st.integers(1, 5),  # wanted_version
+    st.none() | st.integers(1, 5),  # papers.latest_version, when enriched
+)
+
+
+def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict:
+    """The queue rule, row by row: what update_queue must compute with Arrow."""
+    out = {k: dict(v) for k, v in queue.items()}
+    wanted: dict[str, int | None] = {}
+    for ident, version in entries:
+        old = wanted.get(ident)
+        wanted[ident] = version if old is None else (old if version is None else max(old, version))
+    for ident, want in wanted.items():
+        row = out.get(ident)
+        if row is None:
+            out[ident] = {"state": "pending", "wanted_version": want}
+            continue
+        if want is not None and want > (row["wanted_version"] or 0):
+            row["wanted_version"] = want
+        latest = queue[ident]["latest"]
+        if row["state"] == "enriched" and want is not None and latest is not None and want > latest:
+            row["state"] = "pending"
+    return {k: {"state": v["state"], "wanted_version": v["wanted_version"]} for k, v in out.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(_IDS, _QUEUE_ROW, max_size=20),
+    st.lists(st.tuples(_IDS, st.none() | st.integers(1, 6)), max_size=40),
+    st.booleans(),
+)
+def test_update_queue_matches_the_row_by_row_rule(queue_rows, entries, buckets):
+    """Both paths (one hash table for a daily run, ten buckets for a backfill) give the rule's
+    answer, and `changed` says whether anything changed."""
+    queue = pa.Table.from_pylist(
+        [
+            {"arxiv_id": k, "state": s, "attempts": 1, "wanted_version": w}
+            for k, (s, w, _) in queue_rows.items()
+        ],
+        schema=ENRICHMENT.schema,
+    )
+    latest = pa.Table.from_pylist(
+        [
+            {"arxiv_id": k, "latest_version": v}
+            for k, (s, _, v) in queue_rows.items()
+            if s == "enriched" and v is not None
+        ],
+        schema=pa.schema([("arxiv_id", pa.string()), ("latest_version", pa.int32())]),
+    )
+    table = pa.Table.from_pylist(
+        [{"arxiv_id": i, "arxiv_version": v} for i, v in entries],
+        schema=pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]),
+    )
+    updated, changed = update_queue(queue, latest, table, bucket_above=0 if buckets else 10**9)
+    got = {
+        r["arxiv_id"]: {"state": r["state"], "wanted_version": r["wanted_version"]}
+        for r in updated.to_pylist()
+    }
+    model = {
+        k: {"state": s, "wanted_version": w, "latest": v if s == "enriched" else None}
+        for k, (s, w, v) in queue_rows.items()
+    }
+    expected = reference_update(model, entries)
+    assert updated.num_rows == len(got) == len(expected)  # one row per ID
+    assert got == expected
+    before = {k: {"state": s, "wanted_version": w} for k, (s, w, _) in queue_rows.items()}
+    assert changed == (got != before)
+    assert updated.schema == ENRICHMENT.schema
