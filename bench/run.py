@@ -95,6 +95,16 @@ def main() -> None:
     with duckdb.connect(str(work / "dlt.duckdb"), read_only=True) as con:
         dlt_entries = con.execute("SELECT count(*) FROM digests.digest_entries").fetchall()[0][0]
 
+    # Full-size papers tables for the analyst queries (synthetic metadata: see fill_papers.py).
+    filled = subprocess.run(
+        [str(VENV / "python"), "bench/fill_papers.py", str(work / "wh")],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    papers = int(filled.stdout.split()[0])
+
     new = work / "new"
     subprocess.run(
         [
@@ -115,24 +125,24 @@ def main() -> None:
     incremental = measure(cli, "ingest", str(new), "--no-enrich", "-q", "-w", str(work / "wh"))
 
     queries = {
-        "entries per digest category per month": (
-            "SELECT d.category, date_trunc('month', d.digest_date) AS month, "
-            "count(DISTINCT e.arxiv_id) FROM digest_entries e JOIN digests d USING (digest_id) "
-            "GROUP BY ALL"
+        "papers per primary category per month": (
+            "SELECT primary_category, date_trunc('month', published) AS month, count(*) "
+            "FROM papers GROUP BY ALL"
         ),
         "digests that mention one arXiv ID": (
             f"SELECT * FROM paper_mentions WHERE arxiv_id = '{some_id}'"
         ),
-        "20 most frequent titles words in cs.CV digests (author stand-in)": (
-            "SELECT word, count(*) AS n FROM (SELECT unnest(string_split(lower(e.title), ' ')) "
-            "AS word FROM digest_entries e JOIN digests d USING (digest_id) "
-            "WHERE d.category = 'cs.CV') GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
+        "20 authors with most papers in cs.CV": (
+            "SELECT a.name, count(*) AS papers FROM paper_authors a "
+            "JOIN paper_categories c USING (arxiv_id) WHERE c.category = 'cs.CV' "
+            "GROUP BY a.name ORDER BY papers DESC, a.name LIMIT 20"
         ),
     }
     result = {
         "digests": digests,
         "entries": entries,
         "dlt_entries": dlt_entries,
+        "papers": papers,
         "trivial": trivial,
         "product": product,
         "dlt": dlt,
@@ -143,7 +153,7 @@ def main() -> None:
         "queries_ms": {name: query_ms(catalog, sql) for name, sql in queries.items()},
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
-    report(sorted(DATA.glob("results-*.json")))
+    report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -164,6 +174,16 @@ def machine() -> str:
     )
 
 
+def tree(measured: dict[str, float]) -> str:
+    return str(measured.get("tree_peak_mb", "n/a"))
+
+
+def ratio(r: dict, key: str) -> str:
+    if key not in r["product"] or key not in r["dlt"]:
+        return "n/a"
+    return f"{r['product'][key] / r['dlt'][key]:.2f}"
+
+
 def report(files: list[Path]) -> None:
     lines = [
         "# Benchmarks",
@@ -173,34 +193,53 @@ def report(files: list[Path]) -> None:
         f"Machine: {machine()}.",
         "",
     ]
-    for path in files:
-        r = json.loads(path.read_text())
+    results = [json.loads(path.read_text()) for path in files]
+    for r in results:
         own = r["product"]["seconds"] - r["trivial"]["seconds"]
         lines += [
             f"## {r['entries']:,} entries ({r['digests']:,} synthetic digests), enrichment off",
             "",
-            "| | wall s | entries/s | peak RSS MB |",
-            "|---|---|---|---|",
+            "| | wall s | entries/s | peak RSS MB, largest process | peak RSS MB, process tree |",
+            "|---|---|---|---|---|",
             f"| trivial Prefect flow | {r['trivial']['seconds']} | | "
-            f"{r['trivial']['peak_rss_mb']} |",
+            f"{r['trivial']['peak_rss_mb']} | {tree(r['trivial'])} |",
             f"| arxiv-digests ingest (whole process) | {r['product']['seconds']} | "
-            f"{r['entries'] / r['product']['seconds']:,.0f} | {r['product']['peak_rss_mb']} |",
+            f"{r['entries'] / r['product']['seconds']:,.0f} | {r['product']['peak_rss_mb']} | "
+            f"{tree(r['product'])} |",
             f"| arxiv-digests own time (minus trivial flow) | {own:.2f} | "
-            f"{r['entries'] / max(own, 1e-3):,.0f} | |",
+            f"{r['entries'] / max(own, 1e-3):,.0f} | | |",
             f"| dlt merge into DuckDB | {r['dlt']['seconds']} | "
-            f"{r['dlt_entries'] / r['dlt']['seconds']:,.0f} | {r['dlt']['peak_rss_mb']} |",
+            f"{r['dlt_entries'] / r['dlt']['seconds']:,.0f} | {r['dlt']['peak_rss_mb']} | "
+            f"{tree(r['dlt'])} |",
             "",
             f"- own time / dlt time: **{own / r['dlt']['seconds']:.3f}** (target at most 0.1); "
             f"whole process / dlt: {r['product']['seconds'] / r['dlt']['seconds']:.3f}.",
-            f"- peak RSS / dlt's: **{r['product']['peak_rss_mb'] / r['dlt']['peak_rss_mb']:.2f}**"
-            " (target at most 0.5).",
+            f"- peak RSS / dlt's: **{ratio(r, 'peak_rss_mb')}** largest process, "
+            f"**{ratio(r, 'tree_peak_mb')}** process tree (target at most 0.5).",
             "- stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items()) + ".",
             f"- one new digest into this warehouse: {r['incremental']['seconds']} s, "
             f"{r['incremental']['seconds'] - r['trivial']['seconds']:+.2f} s over the trivial "
             "flow (target at most +1 s).",
-            "- analyst queries through the catalog (median of 5, ms): "
-            + "; ".join(f"{k} {v}" for k, v in r["queries_ms"].items())
-            + ".",
+            f"- analyst queries through the catalog, {r.get('papers', 0):,} papers "
+            f"{'(synthetic, see below)' if r.get('papers') else '(none: stand-ins)'}; "
+            "median of 5, ms: " + "; ".join(f"{k} {v}" for k, v in r["queries_ms"].items()) + ".",
+            "",
+        ]
+    if len(results) >= 2:
+        small, large = results[0], results[-1]
+        lines += [
+            f"## Memory from {small['entries']:,} to {large['entries']:,} entries",
+            "",
+            *(
+                f"- {label}: {small['product'][key]} MB -> {large['product'][key]} MB, "
+                f"**{(large['product'][key] / small['product'][key] - 1) * 100:+.0f}%** "
+                "(target at most +20%)."
+                for label, key in (
+                    ("largest process", "peak_rss_mb"),
+                    ("process tree", "tree_peak_mb"),
+                )
+                if key in small["product"] and key in large["product"]
+            ),
             "",
         ]
     lines.append((ROOT / "bench" / "ANALYSIS.md").read_text())

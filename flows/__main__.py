@@ -1,3 +1,5 @@
 from flows.cli import app
 
-app(prog_name="arxiv-digests")
+# Guarded: parse worker processes (spawned) import the main module again.
+if __name__ == "__main__":
+    app(prog_name="arxiv-digests")

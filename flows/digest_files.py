@@ -4,7 +4,11 @@ validate the rows. Plain functions; `flows.ingest` wraps them in Prefect tasks."
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -16,8 +20,13 @@ from flows.parse import ROW_RULES, Problem, parse_digest
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS
 from schemas.validate import validate
 
+log = logging.getLogger(__name__)
+
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
+ENTRY_SCHEMA = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
+POOL_MIN_FILES = 20  # fewer new files than this per worker are parsed in-process
+NewFile = tuple[Path, str, bytes]  # path, digest id (sha256 of the bytes), the bytes
 
 # What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
 # (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
@@ -144,12 +153,20 @@ class ParsedBatch:
     entries_seen: int = 0
 
 
-def read_batch(paths: list[Path], known: set[str], run_id: str, now: datetime) -> ParsedBatch:
+def read_batch(
+    paths: list[Path],
+    known: set[str],
+    run_id: str,
+    now: datetime,
+    pool: ParsePool | None = None,
+) -> ParsedBatch:
     """Read and parse `paths`. `known` holds digest ids already loaded (this run included);
-    files with known content are skipped, and new ids are added to it."""
-    digests: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    batch = ParsedBatch(DIGESTS.empty(), DIGEST_ENTRIES.empty())
+    files with known content are skipped, and new ids are added to it. With a `pool`, the new
+    files are parsed by its worker processes (reading and hashing stay here, in order)."""
+    batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
+    todo: list[NewFile] = []
+    repeats: list[NewFile] = []
+    here: set[str] = set()
     for path in paths:
         source = str(path)
         try:
@@ -172,7 +189,34 @@ def read_batch(paths: list[Path], known: set[str], run_id: str, now: datetime) -
         digest_id = hashlib.sha256(data).hexdigest()
         if digest_id in known:
             batch.files_skipped += 1
-            continue
+        elif digest_id in here:
+            repeats.append((path, digest_id, data))
+        else:
+            here.add(digest_id)
+            todo.append((path, digest_id, data))
+    if pool is not None and pool.worth_it(len(todo)):
+        parsed = pool.parse(todo, run_id, now)
+    else:
+        parsed = [parse_files(todo, run_id, now)]
+    batch = merge([batch, *parsed])
+    # A second copy of a file in one batch is skipped once the first copy loaded; a copy of a
+    # file that did not load is rejected under its own path, as it would be on its own.
+    loaded = set(batch.digests.column("digest_id").to_pylist())
+    again = [r for r in repeats if r[1] not in loaded]
+    batch.files_skipped += len(repeats) - len(again)
+    if again:
+        batch = merge([batch, parse_files(again, run_id, now)])
+    known.update(batch.digests.column("digest_id").to_pylist())
+    return batch
+
+
+def parse_files(files: list[NewFile], run_id: str, now: datetime) -> ParsedBatch:
+    """Parse files already read, hashed and known to be new. Pure: runs in a worker process."""
+    digests: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
+    for path, digest_id, data in files:
+        source = str(path)
         parsed = parse_digest(data)
         for problem in parsed.problems:
             batch.problems.append(FileProblem(source, problem))
@@ -193,7 +237,6 @@ def read_batch(paths: list[Path], known: set[str], run_id: str, now: datetime) -
         if not parsed.readable:
             batch.files_rejected += 1
             continue
-        known.add(digest_id)
         batch.files_new += 1
         batch.entries_seen += parsed.rows_seen
         digest_date, category = path_facts(path)
@@ -220,10 +263,59 @@ def read_batch(paths: list[Path], known: set[str], run_id: str, now: datetime) -
             entry["digest_id"] = digest_id
             entry["_source"] = source
             entries.append(entry)
-    entry_schema = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
-    batch.entries = pa.Table.from_pylist(entries, schema=entry_schema)
+    batch.entries = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
     return batch
+
+
+def merge(batches: list[ParsedBatch]) -> ParsedBatch:
+    return ParsedBatch(
+        digests=pa.concat_tables([b.digests for b in batches]),
+        entries=pa.concat_tables([b.entries for b in batches]),
+        rejects=[r for b in batches for r in b.rejects],
+        problems=[p for b in batches for p in b.problems],
+        files_new=sum(b.files_new for b in batches),
+        files_skipped=sum(b.files_skipped for b in batches),
+        files_rejected=sum(b.files_rejected for b in batches),
+        entries_seen=sum(b.entries_seen for b in batches),
+    )
+
+
+class ParsePool:
+    """Processes that parse alongside the flow's own (`workers` in all, this one included),
+    started on first use: only a batch with enough new files to pay for them (about 0.3 s
+    each) starts them, so a daily run of a few digests never does. `spawn`, not `fork`: the
+    flow's process runs Prefect's threads."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def worth_it(self, files: int) -> bool:
+        return self.workers > 1 and files >= 2 * POOL_MIN_FILES
+
+    def parse(self, files: list[NewFile], run_id: str, now: datetime) -> list[ParsedBatch]:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)
+        size = -(-len(files) // self.workers)
+        slices = [files[i : i + size] for i in range(0, len(files), size)]
+        # The flow's process parses the first slice itself instead of waiting idle.
+        futures = [self._pool.submit(parse_files, part, run_id, now) for part in slices[1:]]
+        mine = parse_files(slices[0], run_id, now)
+        try:
+            return [mine, *(f.result() for f in futures)]
+        except BrokenProcessPool:  # a worker died (killed, out of memory): parse here instead
+            log.warning("a parse worker process died; parsing in the flow's process from now on")
+            self.workers = 1
+            return [mine, *(parse_files(part, run_id, now) for part in slices[1:])]
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
 
 
 @dataclass

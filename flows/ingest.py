@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 from flows.digest_files import (
     FileProblem,
     ParsedBatch,
+    ParsePool,
     ValidBatch,
     discover,
     read_batch,
@@ -125,8 +126,10 @@ def discover_task(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
 
 
 @task(name="parse", cache_policy=NO_CACHE)
-def parse_task(paths: list[Path], known: IdSet, run_id: str, now: datetime) -> ParsedBatch:
-    return read_batch(paths, set(known.ids), run_id, now)
+def parse_task(
+    paths: list[Path], known: IdSet, run_id: str, now: datetime, pool: ParsePool
+) -> ParsedBatch:
+    return read_batch(paths, set(known.ids), run_id, now, pool)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -228,33 +231,47 @@ def _ingest(
     )
     stats.discover_seconds = time.perf_counter() - started
 
-    for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
-        now = datetime.now(UTC)
-        t0 = time.perf_counter()
-        parsed = parse_task(chunk, IdSet(known), stats.run_id, now)
-        t1 = time.perf_counter()
-        valid = validate_task(parsed, stats.run_id, now)
-        t2 = time.perf_counter()
-        written = load_task(store.root, stats.run_id, seq, valid, IdSet(known_rejects))
-        t3 = time.perf_counter()
-        stats.parse_seconds += t1 - t0
-        stats.validate_seconds += t2 - t1
-        stats.load_seconds += t3 - t2
-        known.update(parsed.digests.column("digest_id").to_pylist())
-        known_rejects.update(valid.rejects.column("reject_id").to_pylist())
-        stats.files_new += parsed.files_new
-        stats.files_skipped += parsed.files_skipped
-        stats.files_rejected += parsed.files_rejected
-        stats.entries_seen += parsed.entries_seen
-        stats.entries_loaded += valid.entries.num_rows
-        stats.entries_rejected += valid.entries_rejected
-        stats.rejects += written
-        stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
-        stats.problems.extend(str(p) for p in parsed.problems)
-        if progress is not None:
-            progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
+    with ParsePool(settings.parse_workers) as pool:
+        for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
+            _batch(store, seq, chunk, pool, known, known_rejects, stats)
+            if progress is not None:
+                progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
     # The arXiv API comes after every entry is safely written: it can only add, never lose.
     _enrich(store, stats, enrich, seq=len(files) // settings.batch_files + 1)
+
+
+def _batch(
+    store: Warehouse,
+    seq: int,
+    chunk: list[Path],
+    pool: ParsePool,
+    known: set[str],
+    known_rejects: set[str],
+    stats: RunStats,
+) -> None:
+    """One batch of files through parse, validate and load, each a task."""
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
+    t1 = time.perf_counter()
+    valid = validate_task(parsed, stats.run_id, now)
+    t2 = time.perf_counter()
+    written = load_task(store.root, stats.run_id, seq, valid, IdSet(known_rejects))
+    t3 = time.perf_counter()
+    stats.parse_seconds += t1 - t0
+    stats.validate_seconds += t2 - t1
+    stats.load_seconds += t3 - t2
+    known.update(parsed.digests.column("digest_id").to_pylist())
+    known_rejects.update(valid.rejects.column("reject_id").to_pylist())
+    stats.files_new += parsed.files_new
+    stats.files_skipped += parsed.files_skipped
+    stats.files_rejected += parsed.files_rejected
+    stats.entries_seen += parsed.entries_seen
+    stats.entries_loaded += valid.entries.num_rows
+    stats.entries_rejected += valid.entries_rejected
+    stats.rejects += written
+    stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
+    stats.problems.extend(str(p) for p in parsed.problems)
 
 
 def _enrich(store: Warehouse, stats: RunStats, call_api: bool, seq: int) -> None:

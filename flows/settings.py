@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -16,6 +17,11 @@ class Settings(BaseSettings):
     inbox: Path = Field(Path("data/inbox"), description="folder `ingest` reads when given no path")
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
+    )
+    parse_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="processes that parse a large run's files (1: parse in the flow's process)",
     )
     schedule_cron: str = Field(
         "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"

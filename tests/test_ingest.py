@@ -228,3 +228,41 @@ def test_catalog_has_every_table_even_when_empty(tmp_path):
     wh = tmp_path / "wh"
     ingest([tmp_path / "missing"], wh)
     assert counts(wh) == dict.fromkeys(TABLES, 0) | {"runs": 1}
+
+
+def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
+    """The corpus, a second copy of a digest and two copies of a binary file in one batch:
+    worker processes give the same rows, skips and rejects as parsing in the flow's process."""
+    from datetime import UTC, datetime
+
+    from flows.digest_files import ParsePool, discover, read_batch
+
+    files, _ = discover([DIGESTS])
+    shutil.copy(files[0], tmp_path / "copy.md")
+    junk = bytes(range(256)) * 40
+    (tmp_path / "junk-a.md").write_bytes(junk)
+    (tmp_path / "junk-b.md").write_bytes(junk)
+    paths = files + sorted(tmp_path.iterdir())
+    now = datetime.now(UTC)
+
+    def load(pool: ParsePool | None):
+        batch = read_batch(paths, set(), "run", now, pool)
+        tables = {
+            "digests": batch.digests.sort_by("source_path").to_pylist(),
+            "entries": batch.entries.sort_by([("_source", "ascending"), ("line", "ascending")]),
+            "rejects": sorted((r["source"], r["rule"], r["line"]) for r in batch.rejects),
+        }
+        tables["entries"] = tables["entries"].to_pylist()
+        tally = (batch.files_new, batch.files_skipped, batch.files_rejected, batch.entries_seen)
+        return tables, tally
+
+    alone, alone_tally = load(None)
+    with ParsePool(2) as pool:
+        pooled, pooled_tally = load(pool)
+        assert pool._pool is not None  # the workers really parsed
+    assert pooled_tally == alone_tally == (len(files), 1, 2, 2641)
+    assert pooled == alone
+    assert [r[:2] for r in alone["rejects"] if "junk" in r[0]] == [
+        (str(tmp_path / "junk-a.md"), "binary_file"),
+        (str(tmp_path / "junk-b.md"), "binary_file"),
+    ]
