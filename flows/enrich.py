@@ -190,6 +190,19 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, entries: pa.Table) -> tupl
     return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
 
 
+def held_versions(store: Warehouse, queue: pa.Table, entries: pa.Table) -> pa.Table:
+    """papers' (arxiv_id, latest_version) of the run's IDs already enriched: all that
+    update_queue needs from `papers`, read with a filter instead of whole."""
+    ids = pc.unique(entries.column("arxiv_id"))
+    mine = pc.is_in(queue.column("arxiv_id"), value_set=ids)
+    enriched = queue.filter(pc.and_(mine, pc.equal(queue.column("state"), "enriched")))
+    columns = ["arxiv_id", "latest_version"]
+    if enriched.num_rows == 0:
+        return PAPERS.empty().select(columns)
+    wanted = pc.field("arxiv_id").isin(enriched.column("arxiv_id").combine_chunks())
+    return store.read(PAPERS, columns, where=wanted)
+
+
 def apply_outcomes(
     queue: pa.Table, outcome: dict[str, tuple[str, str | None]], now: datetime, retry_at: datetime
 ) -> pa.Table:
@@ -330,9 +343,7 @@ def enrich(
     queue = store.read(ENRICHMENT)
     # New IDs can only come from this run's entries (earlier ones are queued already).
     entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
-    queue, changed = update_queue(
-        queue, store.read(PAPERS, ["arxiv_id", "latest_version"]), entries
-    )
+    queue, changed = update_queue(queue, held_versions(store, queue, entries), entries)
 
     not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
     due_mask = pc.and_(
