@@ -380,3 +380,14 @@ def test_update_queue_matches_the_row_by_row_rule(queue_rows, entries, buckets):
     before = {k: {"state": s, "wanted_version": w} for k, (s, w, _) in queue_rows.items()}
     assert changed == (got != before)
     assert updated.schema == ENRICHMENT.schema
+
+
+def test_due_ids_are_sorted_and_capped_by_the_time_budget():
+    from flows.enrich import due_ids
+    from flows.settings import Settings
+
+    ids = pa.chunked_array([[f"2401.{i:05d}" for i in range(999, -1, -1)]])
+    budget = Settings(arxiv_max_seconds=6, arxiv_delay_seconds=3, arxiv_batch_size=100)
+    assert due_ids(ids, budget) == [f"2401.{i:05d}" for i in range(300)]  # 3 requests' worth
+    unlimited = Settings(arxiv_delay_seconds=0)
+    assert due_ids(ids, unlimited) == sorted(ids.to_pylist())

@@ -32,6 +32,9 @@ from schemas import TABLES, Table
 from schemas.tables import RUNS
 
 CATALOG_NAME = "warehouse.duckdb"
+# Rows per Parquet row group: bounds the writer's buffers (a million-row snapshot is encoded
+# in eight steps, not one) and gives DuckDB row groups to scan in parallel.
+ROW_GROUP_ROWS = 128 * 1024
 _PART = re.compile(r"^part-(?P<run>.+)-(?P<seq>\d{4,})\.parquet$")
 
 
@@ -161,7 +164,7 @@ class Warehouse:
         self.staging.mkdir(parents=True, exist_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.staging / f"{target.parent.name}.{target.name}.tmp"
-        pq.write_table(data, tmp, compression="zstd")
+        pq.write_table(data, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on one filesystem: readers see all or nothing
