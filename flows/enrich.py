@@ -106,42 +106,10 @@ def _bucket(ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.utf8_slice_codeunits(ids, start=-1)
 
 
-def update_queue(
-    queue: pa.Table, latest: pa.Table, entries: pa.Table, bucket_above: int = BUCKET_ABOVE
-) -> tuple[pa.Table, bool]:
-    """Add every new arxiv_id of `entries` as pending; re-queue enriched papers for which a
-    digest announced a newer version than `latest` (papers' arxiv_id, latest_version) holds.
-    Returns (queue, changed).
-
-    The queue holds every paper ever seen, `entries` one run's. Every hash table is built over
-    the run's IDs, never over the whole queue, so a daily run costs one scan of the queue. A
-    big run (a backfill) is split into ten buckets by the ID's last digit, so that it never
-    holds a hash table of a million keys either: peak memory stays flat in corpus size."""
-    if entries.num_rows == 0:
-        return queue, False
-    if entries.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
-        return _update_bucket(queue, latest, entries)
-    entry_keys = _bucket(entries.column("arxiv_id"))
-    queue_keys = _bucket(queue.column("arxiv_id"))
-    latest_keys = _bucket(latest.column("arxiv_id"))
-    keys = pc.unique(entry_keys)
-    parts = [queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys)))]
-    changed = False
-    for key in keys.to_pylist():
-        part, part_changed = _update_bucket(
-            queue.filter(pc.equal(queue_keys, key)),
-            latest.filter(pc.equal(latest_keys, key)),
-            entries.filter(pc.equal(entry_keys, key)),
-        )
-        parts.append(part)
-        changed = changed or part_changed
-    return pa.concat_tables(parts), changed
-
-
 def newest_versions(entries: pa.Table) -> pa.Table:
-    """(arxiv_id, _wanted): one row per ID with the newest version announced, null when no
-    entry gave one. By sorting, not grouping: Arrow's hash aggregation holds about 130 MB for
-    a million IDs, the sort about 20 MB."""
+    """A run's entries -> (arxiv_id, _wanted): one row per ID with the newest version
+    announced, null when no entry gave one. By sorting, not grouping: Arrow's hash aggregation
+    holds about 130 MB for a million IDs, the sort about 20 MB."""
     order = pc.sort_indices(
         entries, sort_keys=[("arxiv_id", "ascending"), ("arxiv_version", "descending")]
     )  # nulls sort last: each ID's first row has its highest version
@@ -154,8 +122,39 @@ def newest_versions(entries: pa.Table) -> pa.Table:
     return pa.table({"arxiv_id": ids.filter(first), "_wanted": versions.filter(first)})
 
 
-def _update_bucket(queue: pa.Table, latest: pa.Table, entries: pa.Table) -> tuple[pa.Table, bool]:
-    wanted = newest_versions(entries)
+def update_queue(
+    queue: pa.Table, latest: pa.Table, wanted: pa.Table, bucket_above: int = BUCKET_ABOVE
+) -> tuple[pa.Table, bool]:
+    """Add every new arxiv_id of `wanted` (a run's `newest_versions`) as pending; re-queue
+    enriched papers for which a digest announced a newer version than `latest` (papers'
+    arxiv_id, latest_version) holds. Returns (queue, changed).
+
+    The queue holds every paper ever seen, `wanted` one run's. Every hash table is built over
+    the run's IDs, never over the whole queue, so a daily run costs one scan of the queue. A
+    big run (a backfill) is split into ten buckets by the ID's last digit, so that it never
+    holds a hash table of a million keys either: peak memory stays flat in corpus size."""
+    if wanted.num_rows == 0:
+        return queue, False
+    if wanted.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
+        return _update_bucket(queue, latest, wanted)
+    wanted_keys = _bucket(wanted.column("arxiv_id"))
+    queue_keys = _bucket(queue.column("arxiv_id"))
+    latest_keys = _bucket(latest.column("arxiv_id"))
+    keys = pc.unique(wanted_keys)
+    parts = [queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys)))]
+    changed = False
+    for key in keys.to_pylist():
+        part, part_changed = _update_bucket(
+            queue.filter(pc.equal(queue_keys, key)),
+            latest.filter(pc.equal(latest_keys, key)),
+            wanted.filter(pc.equal(wanted_keys, key)),
+        )
+        parts.append(part)
+        changed = changed or part_changed
+    return pa.concat_tables(parts), changed
+
+
+def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool]:
     ids = wanted.column("arxiv_id")
     if queue.num_rows == 0:  # a first backfill: no hash table over its IDs at all
         is_touched = pa.array([], pa.bool_())
@@ -208,19 +207,19 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, entries: pa.Table) -> tupl
     return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
 
 
-def held_versions(store: Warehouse, queue: pa.Table, entries: pa.Table) -> pa.Table:
+def held_versions(store: Warehouse, queue: pa.Table, wanted: pa.Table) -> pa.Table:
     """papers' (arxiv_id, latest_version) of the run's IDs already enriched: all that
     update_queue needs from `papers`, read with a filter instead of whole."""
     columns = ["arxiv_id", "latest_version"]
     enriched = queue.filter(pc.equal(queue.column("state"), "enriched")).column("arxiv_id")
     if len(enriched) == 0:
         return PAPERS.empty().select(columns)
-    run = entries.column("arxiv_id")
+    run = wanted.column("arxiv_id")
     # The hash table goes over the smaller side: the run's IDs on a daily run.
     if len(run) < len(enriched):
         ids = enriched.filter(pc.is_in(enriched, value_set=run))
     else:
-        ids = pc.unique(run.filter(pc.is_in(run, value_set=enriched)))
+        ids = run.filter(pc.is_in(run, value_set=enriched))
     if len(ids) == 0:
         return PAPERS.empty().select(columns)
     values = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
@@ -375,8 +374,10 @@ def enrich(
     queue = store.read(ENRICHMENT)
     # New IDs can only come from this run's entries (earlier ones are queued already).
     entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
-    queue, changed = update_queue(queue, held_versions(store, queue, entries), entries)
-    del entries  # a backfill's million rows: not held while the queue is written
+    wanted = newest_versions(entries)
+    del entries  # a backfill's million rows: not held while the queue is built and written
+    queue, changed = update_queue(queue, held_versions(store, queue, wanted), wanted)
+    del wanted
 
     not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
     due_mask = pc.and_(
