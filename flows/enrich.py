@@ -163,7 +163,8 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
     touched = queue.filter(is_touched)
     new = wanted.filter(pc.invert(pc.is_in(ids, value_set=touched.column("arxiv_id"))))
     changed = new.num_rows > 0
-    parts = [queue.filter(pc.invert(is_touched))]
+    # Untouched rows are kept as they are: no copy of the queue when nothing in it changes.
+    parts = [queue.filter(pc.invert(is_touched)) if touched.num_rows else queue]
     if touched.num_rows:
         held = latest.filter(
             pc.is_in(latest.column("arxiv_id"), value_set=touched.column("arxiv_id"))
@@ -211,14 +212,16 @@ def held_versions(store: Warehouse, queue: pa.Table, wanted: pa.Table) -> pa.Tab
     """papers' (arxiv_id, latest_version) of the run's IDs already enriched: all that
     update_queue needs from `papers`, read with a filter instead of whole."""
     columns = ["arxiv_id", "latest_version"]
-    enriched = queue.filter(pc.equal(queue.column("state"), "enriched")).column("arxiv_id")
-    if len(enriched) == 0:
-        return PAPERS.empty().select(columns)
     run = wanted.column("arxiv_id")
-    # The hash table goes over the smaller side: the run's IDs on a daily run.
-    if len(run) < len(enriched):
-        ids = enriched.filter(pc.is_in(enriched, value_set=run))
+    if queue.num_rows == 0 or len(run) == 0:
+        return PAPERS.empty().select(columns)
+    # The hash table goes over the smaller side: the run's IDs on a daily run, and no copy of
+    # the queue is made.
+    if len(run) <= queue.num_rows:
+        mine = queue.filter(pc.is_in(queue.column("arxiv_id"), value_set=run))
+        ids = mine.filter(pc.equal(mine.column("state"), "enriched")).column("arxiv_id")
     else:
+        enriched = queue.filter(pc.equal(queue.column("state"), "enriched")).column("arxiv_id")
         ids = run.filter(pc.is_in(run, value_set=enriched))
     if len(ids) == 0:
         return PAPERS.empty().select(columns)
