@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
 ENTRY_SCHEMA = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
-POOL_MIN_FILES = 20  # fewer new files than this per worker are parsed in-process
+POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
 NewFile = tuple[Path, str, bytes]  # path, digest id (sha256 of the bytes), the bytes
 
 # What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
@@ -292,7 +292,7 @@ class ParsePool:
         self._pool: ProcessPoolExecutor | None = None
 
     def worth_it(self, files: int) -> bool:
-        return self.workers > 1 and files >= 2 * POOL_MIN_FILES
+        return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
 
     def parse(self, files: list[NewFile], run_id: str, now: datetime) -> list[ParsedBatch]:
         if self._pool is None:
