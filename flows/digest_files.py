@@ -300,14 +300,16 @@ class ParsePool:
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)
         size = -(-len(files) // self.workers)
         slices = [files[i : i + size] for i in range(0, len(files), size)]
-        # The flow's process parses the first slice itself instead of waiting idle.
-        futures = [self._pool.submit(parse_files, part, run_id, now) for part in slices[1:]]
-        mine = parse_files(slices[0], run_id, now)
+        mine: ParsedBatch | None = None
         try:
+            futures = [self._pool.submit(parse_files, part, run_id, now) for part in slices[1:]]
+            # The flow's process parses the first slice itself instead of waiting idle.
+            mine = parse_files(slices[0], run_id, now)
             return [mine, *(f.result() for f in futures)]
         except BrokenProcessPool:  # a worker died (killed, out of memory): parse here instead
             log.warning("a parse worker process died; parsing in the flow's process from now on")
             self.workers = 1
+            mine = mine or parse_files(slices[0], run_id, now)
             return [mine, *(parse_files(part, run_id, now) for part in slices[1:])]
 
     def __enter__(self) -> ParsePool:

@@ -266,3 +266,28 @@ def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
         (str(tmp_path / "junk-a.md"), "binary_file"),
         (str(tmp_path / "junk-b.md"), "binary_file"),
     ]
+
+
+def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
+    """A worker killed (OOM killer, kill -9) mid-run costs no rows: its slice is parsed in
+    the flow's process, and the pool is not used again."""
+    import signal
+    from datetime import UTC, datetime
+
+    from flows.digest_files import ParsePool, discover, parse_files, read_batch
+
+    files, _ = discover([DIGESTS])
+    now = datetime.now(UTC)
+    todo = [(p, f"{i:064x}", p.read_bytes()) for i, p in enumerate(files)]
+    expected = parse_files(todo, "run", now)
+    with ParsePool(2) as pool:
+        read_batch(files[:45], set(), "run", now, pool)  # starts the worker
+        assert pool._pool is not None
+        for process in list(pool._pool._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        parsed = pool.parse(todo, "run", now)
+        assert pool.workers == 1
+    assert sum(b.entries.num_rows for b in parsed) == expected.entries.num_rows == 2641
+    assert sum(b.files_new for b in parsed) == expected.files_new
+    assert "parse worker process died" in caplog.text
