@@ -1,5 +1,5 @@
 from flows.cli import app
 
-# Guarded: parse worker processes (spawned) import the main module again.
+# Guarded, as an entry point must be once parse workers are `spawn`ed.
 if __name__ == "__main__":
     app(prog_name="arxiv-digests")

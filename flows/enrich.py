@@ -166,11 +166,8 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
     # Untouched rows are kept as they are: no copy of the queue when nothing in it changes.
     parts = [queue.filter(pc.invert(is_touched)) if touched.num_rows else queue]
     if touched.num_rows:
-        held = latest.filter(
-            pc.is_in(latest.column("arxiv_id"), value_set=touched.column("arxiv_id"))
-        )
         joined = touched.join(wanted, "arxiv_id", join_type="left outer").join(
-            held, "arxiv_id", join_type="left outer"
+            latest, "arxiv_id", join_type="left outer"
         )
         want, had = joined.column("_wanted"), joined.column("wanted_version")
         bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
@@ -190,7 +187,7 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
         }
         for name, values in updated.items():
             joined = joined.set_column(joined.schema.get_field_index(name), name, values)
-        parts.append(joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema))
+        parts.append(joined.select(ENRICHMENT.column_names))
     n = new.num_rows
     parts.append(
         pa.table(
@@ -203,7 +200,7 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
                 "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
                 "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
             }
-        ).cast(ENRICHMENT.schema)
+        )
     )
     return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
 
