@@ -98,6 +98,9 @@ def main(root: str) -> None:
         store.write_snapshot(PAPER_CATEGORIES, categories)
         enriched = pa.nulls(queue.num_rows, pa.string()).fill_null("enriched")
         queue = queue.set_column(queue.schema.get_field_index("state"), "state", enriched)
+        held = papers.column("latest_version")  # the queue's order: papers_for keeps it
+        index = queue.schema.get_field_index("enriched_version")
+        queue = queue.set_column(index, "enriched_version", held)
         store.write_snapshot(ENRICHMENT, queue)
         catalog.rebuild(store)
     print(f"{papers.num_rows} papers, {authors.num_rows} authors, {categories.num_rows} categories")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,6 @@ from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_l
 from flows.digest_files import reject_row
 from flows.settings import Settings
 from schemas.tables import (
-    DIGEST_ENTRIES,
     ENRICHMENT,
     PAPER_AUTHORS,
     PAPER_CATEGORIES,
@@ -98,7 +97,9 @@ def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
     return paper_authors.cast(PAPER_AUTHORS.schema), paper_categories.cast(PAPER_CATEGORIES.schema)
 
 
-BUCKET_ABOVE = 100_000  # entries in a run above which the queue update works in buckets
+BUCKET_ABOVE = 100_000  # sightings in a run above which the queue update works in buckets
+# What update_queue takes: a run's entries' IDs and versions, an ID possibly many times.
+SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
 
 
 def _bucket(ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
@@ -106,15 +107,15 @@ def _bucket(ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.utf8_slice_codeunits(ids, start=-1)
 
 
-def newest_versions(entries: pa.Table) -> pa.Table:
-    """A run's entries -> (arxiv_id, _wanted): one row per ID with the newest version
-    announced, null when no entry gave one. By sorting, not grouping: Arrow's hash aggregation
-    holds about 130 MB for a million IDs, the sort about 20 MB."""
+def newest_versions(sightings: pa.Table) -> pa.Table:
+    """(arxiv_id, arxiv_version) rows, an ID possibly many times -> (arxiv_id, _wanted): one
+    row per ID with the newest version announced, null when no row gave one. By sorting, not
+    grouping: Arrow's hash aggregation holds about 130 MB for a million IDs, the sort 20 MB."""
     order = pc.sort_indices(
-        entries, sort_keys=[("arxiv_id", "ascending"), ("arxiv_version", "descending")]
+        sightings, sort_keys=[("arxiv_id", "ascending"), ("arxiv_version", "descending")]
     )  # nulls sort last: each ID's first row has its highest version
-    ids = pc.take(entries.column("arxiv_id"), order)
-    versions = pc.take(entries.column("arxiv_version"), order)
+    ids = pc.take(sightings.column("arxiv_id"), order)
+    versions = pc.take(sightings.column("arxiv_version"), order)
     if len(ids) == 0:
         return pa.table({"arxiv_id": ids, "_wanted": versions})
     changes = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
@@ -122,39 +123,45 @@ def newest_versions(entries: pa.Table) -> pa.Table:
     return pa.table({"arxiv_id": ids.filter(first), "_wanted": versions.filter(first)})
 
 
-def update_queue(
-    queue: pa.Table, latest: pa.Table, wanted: pa.Table, bucket_above: int = BUCKET_ABOVE
-) -> tuple[pa.Table, bool]:
-    """Add every new arxiv_id of `wanted` (a run's `newest_versions`) as pending; re-queue
-    enriched papers for which a digest announced a newer version than `latest` (papers'
-    arxiv_id, latest_version) holds. Returns (queue, changed).
-
-    The queue holds every paper ever seen, `wanted` one run's. Every hash table is built over
-    the run's IDs, never over the whole queue, so a daily run costs one scan of the queue. A
-    big run (a backfill) is split into ten buckets by the ID's last digit, so that it never
-    holds a hash table of a million keys either: peak memory stays flat in corpus size."""
-    if wanted.num_rows == 0:
-        return queue, False
-    if wanted.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
-        return _update_bucket(queue, latest, wanted)
-    wanted_keys = _bucket(wanted.column("arxiv_id"))
+def queue_buckets(
+    queue: pa.Table, sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
+) -> Iterator[tuple[pa.Table, bool]]:
+    """The updated queue in pieces, each (rows, changed): see `update_queue`. A big run (a
+    backfill) is split into ten buckets by the ID's last digit, after the rows it leaves
+    untouched, so that it never sorts or hashes a million keys at once and its caller can
+    write each piece as it comes: peak memory stays flat in corpus size."""
+    if sightings.num_rows == 0:
+        yield queue, False
+        return
+    if sightings.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
+        yield _update_bucket(queue, newest_versions(sightings))
+        return
+    seen_keys = _bucket(sightings.column("arxiv_id"))
     queue_keys = _bucket(queue.column("arxiv_id"))
-    latest_keys = _bucket(latest.column("arxiv_id"))
-    keys = pc.unique(wanted_keys)
-    parts = [queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys)))]
-    changed = False
+    keys = pc.unique(seen_keys)
+    yield queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys))), False
     for key in keys.to_pylist():
-        part, part_changed = _update_bucket(
+        yield _update_bucket(
             queue.filter(pc.equal(queue_keys, key)),
-            latest.filter(pc.equal(latest_keys, key)),
-            wanted.filter(pc.equal(wanted_keys, key)),
+            newest_versions(sightings.filter(pc.equal(seen_keys, key))),
         )
-        parts.append(part)
-        changed = changed or part_changed
-    return pa.concat_tables(parts), changed
 
 
-def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool]:
+def update_queue(
+    queue: pa.Table, sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
+) -> tuple[pa.Table, bool]:
+    """Add every new arxiv_id of `sightings` (a run's (arxiv_id, arxiv_version) rows) as
+    pending; re-queue enriched papers for which a digest announced a newer version than the
+    one fetched. Returns (queue, changed).
+
+    The queue holds every paper ever seen, `sightings` one run's. Every hash table is built
+    over the run's IDs, never over the whole queue, so a daily run costs one scan of it."""
+    pieces = list(queue_buckets(queue, sightings, bucket_above))
+    changed = any(piece_changed for _, piece_changed in pieces)
+    return pa.concat_tables([piece for piece, _ in pieces]), changed
+
+
+def _update_bucket(queue: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool]:
     ids = wanted.column("arxiv_id")
     if queue.num_rows == 0:  # a first backfill: no hash table over its IDs at all
         is_touched = pa.array([], pa.bool_())
@@ -166,15 +173,13 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
     # Untouched rows are kept as they are: no copy of the queue when nothing in it changes.
     parts = [queue.filter(pc.invert(is_touched)) if touched.num_rows else queue]
     if touched.num_rows:
-        joined = touched.join(wanted, "arxiv_id", join_type="left outer").join(
-            latest, "arxiv_id", join_type="left outer"
-        )
+        joined = touched.join(wanted, "arxiv_id", join_type="left outer")
         want, had = joined.column("_wanted"), joined.column("wanted_version")
         bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
         refresh = pc.fill_null(
             pc.and_(
                 pc.equal(joined.column("state"), "enriched"),
-                pc.greater(want, joined.column("latest_version")),
+                pc.greater(want, joined.column("enriched_version")),
             ),
             False,
         )
@@ -196,6 +201,7 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
                 "state": pa.nulls(n, pa.string()).fill_null("pending"),
                 "attempts": pa.nulls(n, pa.int32()).fill_null(0),
                 "wanted_version": new.column("_wanted"),
+                "enriched_version": pa.nulls(n, pa.int32()),
                 "last_error": pa.nulls(n, pa.string()),
                 "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
                 "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
@@ -205,31 +211,31 @@ def _update_bucket(queue: pa.Table, latest: pa.Table, wanted: pa.Table) -> tuple
     return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
 
 
-def held_versions(store: Warehouse, queue: pa.Table, wanted: pa.Table) -> pa.Table:
-    """papers' (arxiv_id, latest_version) of the run's IDs already enriched: all that
-    update_queue needs from `papers`, read with a filter instead of whole."""
-    columns = ["arxiv_id", "latest_version"]
-    run = wanted.column("arxiv_id")
-    if queue.num_rows == 0 or len(run) == 0:
-        return PAPERS.empty().select(columns)
-    # The hash table goes over the smaller side: the run's IDs on a daily run, and no copy of
-    # the queue is made.
-    if len(run) <= queue.num_rows:
-        mine = queue.filter(pc.is_in(queue.column("arxiv_id"), value_set=run))
-        ids = mine.filter(pc.equal(mine.column("state"), "enriched")).column("arxiv_id")
-    else:
-        enriched = queue.filter(pc.equal(queue.column("state"), "enriched")).column("arxiv_id")
-        ids = run.filter(pc.is_in(run, value_set=enriched))
-    if len(ids) == 0:
-        return PAPERS.empty().select(columns)
-    values = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-    return store.read(PAPERS, columns, where=pc.field("arxiv_id").isin(values))
+def adopt_held_versions(store: Warehouse, queue: pa.Table) -> tuple[pa.Table, bool]:
+    """A queue written before it kept `enriched_version` takes it from `papers`, once: after
+    that a run never reads `papers` to decide what to fetch again."""
+    missing = pc.and_(
+        pc.equal(queue.column("state"), "enriched"), pc.is_null(queue.column("enriched_version"))
+    )
+    if not pc.any(missing).as_py():
+        return queue, False
+    held = store.read(PAPERS, ["arxiv_id", "latest_version"])
+    joined = queue.join(held, "arxiv_id", join_type="left outer")
+    versions = pc.coalesce(joined.column("enriched_version"), joined.column("latest_version"))
+    index = joined.schema.get_field_index("enriched_version")
+    joined = joined.set_column(index, "enriched_version", versions)
+    return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema), True
 
 
 def apply_outcomes(
-    queue: pa.Table, outcome: dict[str, tuple[str, str | None]], now: datetime, retry_at: datetime
+    queue: pa.Table,
+    outcome: dict[str, tuple[str, str | None]],
+    fetched: dict[str, int],
+    now: datetime,
+    retry_at: datetime,
 ) -> pa.Table:
-    """Record what the API said of the IDs it was asked about (a few, in a big queue)."""
+    """Record what the API said of the IDs it was asked about (a few, in a big queue), and the
+    version fetched of each paper now held in `papers`."""
     if not outcome:
         return queue
     ts = ENRICHMENT.schema.field("last_attempt_at").type
@@ -238,6 +244,7 @@ def apply_outcomes(
             "arxiv_id": pa.array(list(outcome), pa.string()),
             "_state": pa.array([s for s, _ in outcome.values()], pa.string()),
             "_error": pa.array([e for _, e in outcome.values()], pa.string()),
+            "_version": pa.array([fetched.get(i) for i in outcome], pa.int32()),
         }
     )
     joined = queue.join(answers, "arxiv_id", join_type="left outer")
@@ -249,6 +256,10 @@ def apply_outcomes(
             asked,
             pc.add(joined.column("attempts"), pa.scalar(1, pa.int32())),
             joined.column("attempts"),
+        ),
+        # A failed refresh keeps the version still held.
+        "enriched_version": pc.coalesce(
+            joined.column("_version"), joined.column("enriched_version")
         ),
         "last_error": pc.if_else(asked, joined.column("_error"), joined.column("last_error")),
         "last_attempt_at": pc.if_else(asked, pa.scalar(now, ts), joined.column("last_attempt_at")),
@@ -353,7 +364,7 @@ class Batcher:
             return
 
 
-def due_ids(ids: pa.ChunkedArray, settings: Settings) -> list[str]:
+def due_ids(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> list[str]:
     """The due IDs this run can ask for, in order: no more than the time budget lets the
     limiter send, so a backlog of a million papers is not turned into Python strings."""
     requests = settings.arxiv_max_seconds / max(settings.arxiv_delay_seconds, 1e-3) + 1
@@ -361,30 +372,57 @@ def due_ids(ids: pa.ChunkedArray, settings: Settings) -> list[str]:
     return pc.take(ids, pc.sort_indices(ids)[:most]).to_pylist()
 
 
+class QueueTally:
+    """Counts the pending rows of a queue, and (for a run that calls the API) gathers its due
+    IDs, piece by piece as the queue goes by."""
+
+    def __init__(self, now: datetime, settings: Settings, call_api: bool):
+        self.not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
+        self.settings, self.call_api = settings, call_api
+        self.pending = 0
+        self.due: list[str] = []
+
+    def add(self, queue: pa.Table) -> pa.Table:
+        pending = pc.equal(queue.column("state"), "pending")
+        self.pending += pc.sum(pending).as_py() or 0
+        if self.call_api:
+            waited = pc.fill_null(
+                pc.less_equal(queue.column("next_attempt_at"), self.not_before), True
+            )
+            ids = queue.filter(pc.and_(pending, waited)).column("arxiv_id")
+            more = pa.chunked_array([pa.array(self.due, pa.string()), *ids.chunks])
+            self.due = due_ids(more, self.settings)
+        return queue
+
+
 def enrich(
     store: Warehouse,
     run_id: str,
     settings: Settings,
+    sightings: pa.Table | None = None,
     call_api: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> EnrichStats:
-    """Queue this run's new IDs, then (with `call_api`) ask the API for every due one."""
+    """Queue the IDs of this run's `sightings` (its entries' arxiv_id, arxiv_version), then
+    (with `call_api`) ask the API for every due one."""
     now = datetime.now(UTC)
     stats = EnrichStats()
-    queue = store.read(ENRICHMENT)
-    # New IDs can only come from this run's entries (earlier ones are queued already).
-    entries = store.read(DIGEST_ENTRIES, ["arxiv_id", "arxiv_version"], committed={run_id})
-    wanted = newest_versions(entries)
-    del entries  # a backfill's million rows: not held while the queue is built and written
-    queue, changed = update_queue(queue, held_versions(store, queue, wanted), wanted)
-    del wanted
-
-    not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
-    due_mask = pc.and_(
-        pc.equal(queue.column("state"), "pending"),
-        pc.fill_null(pc.less_equal(queue.column("next_attempt_at"), not_before), True),
-    )
-    due = due_ids(queue.filter(due_mask).column("arxiv_id"), settings) if call_api else []
+    queue: pa.Table | None
+    queue, adopted = adopt_held_versions(store, store.read(ENRICHMENT))
+    sightings = SIGHTINGS if sightings is None else sightings
+    tally = QueueTally(now, settings, call_api)
+    if sightings.num_rows > BUCKET_ABOVE:
+        # A backfill: each bucket is written as soon as it is built, so the new queue (a
+        # million rows) is never held whole.
+        pieces = queue_buckets(queue, sightings, BUCKET_ABOVE)
+        store.write_snapshot(ENRICHMENT, (tally.add(piece) for piece, _ in pieces))
+        queue, changed = None, False
+    else:
+        queue, changed = update_queue(queue, sightings)
+        changed = changed or adopted
+        tally.add(queue)
+    del sightings
+    due = tally.due
     api = ArxivApi(
         settings.arxiv_api_url,
         settings.arxiv_timeout_seconds,
@@ -424,10 +462,16 @@ def enrich(
     stats.enriched = valid.num_rows
 
     retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
-    queue = apply_outcomes(queue, batcher.outcome, now, retry_at)
-    if changed or batcher.outcome:  # an unchanged queue is not rewritten: runs stay cheap
-        store.write_snapshot(ENRICHMENT, queue)
-    stats.pending = pc.sum(pc.equal(queue.column("state"), "pending")).as_py() or 0
+    ids, versions = valid.column("arxiv_id"), valid.column("latest_version")
+    held = dict(zip(ids.to_pylist(), versions.to_pylist(), strict=True))
+    if batcher.outcome:
+        queue = store.read(ENRICHMENT) if queue is None else queue
+        queue = apply_outcomes(queue, batcher.outcome, held, now, retry_at)
+        tally = QueueTally(now, settings, call_api=False)
+        tally.add(queue)
+    if queue is not None and (changed or batcher.outcome):
+        store.write_snapshot(ENRICHMENT, queue)  # an unchanged queue is not rewritten
+    stats.pending = tally.pending
     if batcher.stopped:
         stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"
     return stats

@@ -31,7 +31,7 @@ from flows.digest_files import (
     read_batch,
     validate_batch,
 )
-from flows.enrich import EnrichStats, enrich, rejects_table
+from flows.enrich import SIGHTINGS, EnrichStats, enrich, newest_versions, rejects_table
 from flows.settings import Settings
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
 from warehouse import catalog
@@ -156,8 +156,8 @@ def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_reject
 
 
 @task(name="enrich", cache_policy=NO_CACHE)
-def enrich_task(root: Path, run_id: str, call_api: bool) -> EnrichStats:
-    return enrich(Warehouse(root), run_id, Settings(), call_api=call_api)
+def enrich_task(root: Path, run_id: str, sightings: pa.Table, call_api: bool) -> EnrichStats:
+    return enrich(Warehouse(root), run_id, Settings(), sightings, call_api=call_api)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -231,13 +231,17 @@ def _ingest(
     )
     stats.discover_seconds = time.perf_counter() - started
 
+    # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
+    # gathered as it goes so that the run's entries are never read back.
+    sightings = [SIGHTINGS]
     with ParsePool(settings.parse_workers) as pool:
         for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
-            _batch(store, seq, chunk, pool, known, known_rejects, stats)
+            sightings.append(_batch(store, seq, chunk, pool, known, known_rejects, stats))
             if progress is not None:
                 progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
     # The arXiv API comes after every entry is safely written: it can only add, never lose.
-    _enrich(store, stats, enrich, seq=len(files) // settings.batch_files + 1)
+    seq = len(files) // settings.batch_files + 1
+    _enrich(store, stats, enrich, seq, pa.concat_tables(sightings))
 
 
 def _batch(
@@ -248,8 +252,9 @@ def _batch(
     known: set[str],
     known_rejects: set[str],
     stats: RunStats,
-) -> None:
-    """One batch of files through parse, validate and load, each a task."""
+) -> pa.Table:
+    """One batch of files through parse, validate and load, each a task. Returns the batch's
+    sightings (arxiv_id, newest arxiv_version) for the enrichment queue."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
@@ -272,15 +277,20 @@ def _batch(
     stats.rejects += written
     stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
     stats.problems.extend(str(p) for p in parsed.problems)
+    sightings = newest_versions(valid.entries.select(SIGHTINGS.column_names))
+    del parsed, valid
     # Hand the batch's freed Arrow memory back to the OS: the allocator would otherwise keep
     # it cached, and the run's peak would grow with the number of batches.
     pa.default_memory_pool().release_unused()
+    return sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema)
 
 
-def _enrich(store: Warehouse, stats: RunStats, call_api: bool, seq: int) -> None:
+def _enrich(
+    store: Warehouse, stats: RunStats, call_api: bool, seq: int, sightings: pa.Table = SIGHTINGS
+) -> None:
     logger = get_run_logger()
     started = time.perf_counter()
-    result = enrich_task(store.root, stats.run_id, call_api)
+    result = enrich_task(store.root, stats.run_id, sightings, call_api)
     stats.api_requests += result.requests
     stats.papers_enriched += result.enriched
     stats.papers_pending = result.pending

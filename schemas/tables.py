@@ -168,6 +168,7 @@ ENRICHMENT = Table(
         Column("state", pa.string(), "queue state", True, enum=ENRICHMENT_STATES),
         Column("attempts", pa.int32(), "API requests that asked for this ID", True),
         Column("wanted_version", pa.int32(), "newest version any digest announced"),
+        Column("enriched_version", pa.int32(), "version of the paper held in `papers`, if any"),
         Column("last_error", pa.string(), "why the last attempt failed"),
         Column("last_attempt_at", TS, "when it was last asked for"),
         Column("next_attempt_at", TS, "not to be asked for before this time"),

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import API_RESPONSES, DIGESTS, EXAMPLES
 from helpers import count, sql
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import newest_versions, paper_row, update_queue
+from flows.enrich import BUCKET_ABOVE, SIGHTINGS, newest_versions, paper_row, update_queue
 from flows.ingest import enrich_flow, ingest_flow
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
@@ -256,6 +257,62 @@ def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     assert [r.ids for r in server.log] == [["1706.03762"]]
     assert sql(wh, "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'") == [(8,)]
     assert count(wh, "papers") == 5
+    held = dict(sql(wh, "SELECT arxiv_id, enriched_version FROM enrichment"))
+    assert held == versions | {"1706.03762": 8}
+
+
+QUEUE_COLUMNS = "arxiv_id, state, attempts, wanted_version, enriched_version, last_error"
+
+
+@pytest.mark.usefixtures("prefect")
+def test_a_backfill_writes_the_queue_bucket_by_bucket_with_the_same_rows(api, tmp_path):
+    """The backfill path (the queue streamed to disk in ten buckets, then read back for the
+    API's answers) gives the same queue as the daily path, and the same papers."""
+    import flows.enrich
+
+    api()
+    inputs = [EXAMPLES, *sorted(DIGESTS.glob("*.md"))[:6]]
+    for name, call_api in (("daily", False), ("daily-api", True)):
+        ingest(inputs, tmp_path / name, enrich=call_api)
+    flows.enrich.BUCKET_ABOVE = 0
+    try:
+        for name, call_api in (("backfill", False), ("backfill-api", True)):
+            ingest(inputs, tmp_path / name, enrich=call_api)
+    finally:
+        flows.enrich.BUCKET_ABOVE = BUCKET_ABOVE
+    query = f"SELECT {QUEUE_COLUMNS} FROM enrichment ORDER BY arxiv_id"
+    daily, backfill = sql(tmp_path / "daily", query), sql(tmp_path / "backfill", query)
+    assert len(daily) > 100 and backfill == daily
+    assert {row[1] for row in daily} == {"pending"}
+    written = pq.ParquetFile(tmp_path / "backfill" / "enrichment" / "enrichment.parquet")
+    assert written.metadata.num_row_groups == 10  # one per bucket: the last digits 0-9
+    # With the API's answers, the streamed queue is read back and updated.
+    daily, backfill = sql(tmp_path / "daily-api", query), sql(tmp_path / "backfill-api", query)
+    assert backfill == daily and {row[1] for row in daily} == {"enriched"}
+    papers = "SELECT arxiv_id, latest_version FROM papers ORDER BY 1"
+    assert sql(tmp_path / "backfill-api", papers) == sql(tmp_path / "daily-api", papers)
+
+
+@pytest.mark.usefixtures("prefect")
+def test_a_queue_written_before_enriched_version_takes_it_from_papers(api, tmp_path):
+    """Warehouses from before the queue kept the fetched version still refresh a paper when a
+    newer version is announced, and their queue gains the column on the next run."""
+    versions = {"1706.03762": 7, "2005.14165": 4, "1512.03385": 1, "1412.6980": 1}
+    server = api(known=versions | {"hep-th/9711200": 3})
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    shutil.copytree(EXAMPLES, inbox)
+    ingest([inbox], wh)
+    queue_file = wh / "enrichment" / "enrichment.parquet"
+    pq.write_table(pq.read_table(queue_file).drop_columns(["enriched_version"]), queue_file)
+    server.known["1706.03762"] = 8
+    newer = (inbox / "2026-11-23" / "cs.CL.md").read_text().replace("1706.03762v7", "1706.03762v8")
+    (inbox / "2026-11-25-cs.CL.md").write_text(newer)
+    server.log.clear()
+    ingest([inbox], wh)
+    assert [r.ids for r in server.log] == [["1706.03762"]]
+    assert "enriched_version" in pq.read_schema(queue_file).names
+    held = dict(sql(wh, "SELECT arxiv_id, enriched_version FROM enrichment"))
+    assert held == versions | {"1706.03762": 8, "hep-th/9711200": 3}
 
 
 @pytest.mark.usefixtures("prefect")
@@ -313,7 +370,7 @@ _IDS = st.sampled_from([f"2401.{i:05d}" for i in range(25)] + ["hep-th/9711200",
 _QUEUE_ROW = st.tuples(
     st.sampled_from(["pending", "enriched", "not_found", "failed"]),
     st.none() | st.integers(1, 5),  # wanted_version
-    st.none() | st.integers(1, 5),  # papers.latest_version, when enriched
+    st.none() | st.integers(1, 5),  # enriched_version
 )
 
 
@@ -327,14 +384,14 @@ def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict
     for ident, want in wanted.items():
         row = out.get(ident)
         if row is None:
-            out[ident] = {"state": "pending", "wanted_version": want}
+            out[ident] = {"state": "pending", "wanted_version": want, "enriched_version": None}
             continue
         if want is not None and want > (row["wanted_version"] or 0):
             row["wanted_version"] = want
-        latest = queue[ident]["latest"]
-        if row["state"] == "enriched" and want is not None and latest is not None and want > latest:
+        held = row["enriched_version"]
+        if row["state"] == "enriched" and want is not None and held is not None and want > held:
             row["state"] = "pending"
-    return {k: {"state": v["state"], "wanted_version": v["wanted_version"]} for k, v in out.items()}
+    return out
 
 
 @settings(max_examples=300, deadline=None)
@@ -346,41 +403,43 @@ def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict
 def test_update_queue_matches_the_row_by_row_rule(queue_rows, entries, buckets):
     """Both paths (one hash table for a daily run, ten buckets for a backfill) give the rule's
     answer, and `changed` says whether anything changed."""
-    queue = pa.Table.from_pylist(
-        [
-            {"arxiv_id": k, "state": s, "attempts": 1, "wanted_version": w}
-            for k, (s, w, _) in queue_rows.items()
-        ],
-        schema=ENRICHMENT.schema,
-    )
-    latest = pa.Table.from_pylist(
-        [
-            {"arxiv_id": k, "latest_version": v}
-            for k, (s, _, v) in queue_rows.items()
-            if s == "enriched" and v is not None
-        ],
-        schema=pa.schema([("arxiv_id", pa.string()), ("latest_version", pa.int32())]),
-    )
-    table = pa.Table.from_pylist(
-        [{"arxiv_id": i, "arxiv_version": v} for i, v in entries],
-        schema=pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]),
-    )
-    wanted = newest_versions(table)
-    updated, changed = update_queue(queue, latest, wanted, bucket_above=0 if buckets else 10**9)
-    got = {
-        r["arxiv_id"]: {"state": r["state"], "wanted_version": r["wanted_version"]}
-        for r in updated.to_pylist()
-    }
-    model = {
-        k: {"state": s, "wanted_version": w, "latest": v if s == "enriched" else None}
+    before = {
+        k: {"state": s, "wanted_version": w, "enriched_version": v}
         for k, (s, w, v) in queue_rows.items()
     }
-    expected = reference_update(model, entries)
+    queue = pa.Table.from_pylist(
+        [{"arxiv_id": k, "attempts": 1, **row} for k, row in before.items()],
+        schema=ENRICHMENT.schema,
+    )
+    sightings = pa.Table.from_pylist(
+        [{"arxiv_id": i, "arxiv_version": v} for i, v in entries], schema=SIGHTINGS.schema
+    )
+    updated, changed = update_queue(queue, sightings, bucket_above=0 if buckets else 10**9)
+    columns = ("state", "wanted_version", "enriched_version")
+    got = {r["arxiv_id"]: {c: r[c] for c in columns} for r in updated.to_pylist()}
+    expected = reference_update(before, entries)
     assert updated.num_rows == len(got) == len(expected)  # one row per ID
     assert got == expected
-    before = {k: {"state": s, "wanted_version": w} for k, (s, w, _) in queue_rows.items()}
     assert changed == (got != before)
     assert updated.schema == ENRICHMENT.schema
+
+
+def test_newest_versions_keeps_one_row_per_id_with_its_highest_version():
+    sightings = pa.Table.from_pylist(
+        [
+            {"arxiv_id": "2401.00002", "arxiv_version": None},
+            {"arxiv_id": "2401.00001", "arxiv_version": 2},
+            {"arxiv_id": "2401.00002", "arxiv_version": 3},
+            {"arxiv_id": "2401.00001", "arxiv_version": 5},
+            {"arxiv_id": "2401.00003", "arxiv_version": None},
+        ],
+        schema=SIGHTINGS.schema,
+    )
+    assert newest_versions(sightings).to_pylist() == [
+        {"arxiv_id": "2401.00001", "_wanted": 5},
+        {"arxiv_id": "2401.00002", "_wanted": 3},
+        {"arxiv_id": "2401.00003", "_wanted": None},
+    ]
 
 
 def test_due_ids_are_sorted_and_capped_by_the_time_budget():

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -160,11 +160,16 @@ class Warehouse:
                     removed.append(part)
         return removed
 
-    def _publish(self, data: pa.Table, target: Path) -> Path:
+    def _publish(self, table: Table, pieces: Iterable[pa.Table], target: Path) -> Path:
+        """Write `pieces` (in order, each as it comes) as one file, then swap it in."""
         self.staging.mkdir(parents=True, exist_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.staging / f"{target.parent.name}.{target.name}.tmp"
-        pq.write_table(data, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+            for piece in pieces:
+                if piece.num_rows:
+                    data = piece.select(table.column_names).cast(table.schema)
+                    writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on one filesystem: readers see all or nothing
@@ -174,14 +179,17 @@ class Warehouse:
     def write_part(self, table: Table, run_id: str, seq: int, data: pa.Table) -> Path:
         if table.mode != "append":
             raise ValueError(f"{table.name} is a snapshot table")
-        data = data.select(table.column_names).cast(table.schema)
-        return self._publish(data, self.table_dir(table) / f"part-{run_id}-{seq:04d}.parquet")
+        return self._publish(
+            table, [data], self.table_dir(table) / f"part-{run_id}-{seq:04d}.parquet"
+        )
 
-    def write_snapshot(self, table: Table, data: pa.Table) -> Path:
+    def write_snapshot(self, table: Table, data: pa.Table | Iterable[pa.Table]) -> Path:
+        """Replace `table` by `data`: one Arrow table, or pieces that are written as they come,
+        so that a snapshot built piece by piece is never held whole."""
         if table.mode != "snapshot":
             raise ValueError(f"{table.name} is an append table")
-        data = data.select(table.column_names).cast(table.schema)
-        return self._publish(data, self.table_dir(table) / f"{table.name}.parquet")
+        pieces = [data] if isinstance(data, pa.Table) else data
+        return self._publish(table, pieces, self.table_dir(table) / f"{table.name}.parquet")
 
     def remove_run(self, run_id: str) -> None:
         """Drop the parts a failed run wrote (its `runs` row is not written yet)."""
