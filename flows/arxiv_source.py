@@ -9,15 +9,19 @@ keeps arXiv's terms: one request in flight, at least `delay` seconds between req
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import arxiv
-import requests
-from arxiv import _feed
+# `arxiv` and `requests` are imported where a request is made: a run that asks the API for
+# nothing (no new papers, or --no-enrich) does not pay their 0.3 s of imports.
+if TYPE_CHECKING:
+    import arxiv
+    import requests
 
 _ERROR_ID = re.compile(r"incorrect id format for (?P<id>[^\s<]+)")
 
@@ -95,21 +99,39 @@ class ArxivApi:
         self.url = url
         self.timeout = timeout
         self.limiter = limiter
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = (
-            f"arxiv-digests/0.1 (+{contact}) arxiv.py/{arxiv.__name__}"
-        )
-        self._client = arxiv.Client(page_size=100, delay_seconds=0, num_retries=0)
-        self._client.query_url_format = url + "?{}"
+        self.contact = contact
         self.requests = 0
 
+    @functools.cached_property
+    def session(self) -> requests.Session:
+        import arxiv
+        import requests
+
+        session = requests.Session()
+        session.headers["User-Agent"] = (
+            f"arxiv-digests/0.1 (+{self.contact}) arxiv.py/{arxiv.__name__}"
+        )
+        return session
+
+    @functools.cached_property
+    def _client(self) -> arxiv.Client:
+        import arxiv
+
+        client = arxiv.Client(page_size=100, delay_seconds=0, num_retries=0)
+        client.query_url_format = self.url + "?{}"
+        return client
+
     def query_url(self, ids: list[str]) -> str:
+        import arxiv
+
         search = arxiv.Search(id_list=ids, max_results=len(ids))
         return self._client._format_url(search, 0, len(ids))
 
     def _read(self, url: str, response: requests.Response) -> bytes:
         """The body, bounded in size and in total time: `timeout` alone bounds each read, so a
         server dripping a byte at a time could otherwise hold the run for ever."""
+        import requests
+
         # A read blocks until its chunk is full, so the deadline is enforced from outside:
         # a timer closes the connection, which ends the blocked read.
         started = time.monotonic()
@@ -134,6 +156,8 @@ class ArxivApi:
 
     def fetch(self, ids: list[str]) -> Answer:
         """One request for `ids`. Raises ApiError (retry later) or BadIdError (400)."""
+        import requests
+
         url = self.query_url(ids)
         with self.limiter:
             self.requests += 1
@@ -170,6 +194,8 @@ def _abort(response: requests.Response) -> None:
 def parse_answer(url: str, body: bytes) -> Answer:
     """A 200 answer -> results by ID; a damaged answer (not Atom, cut short) raises ApiError.
     The package's parser recovers silently from both, so they are checked here first."""
+    from arxiv import _feed
+
     head = body[:2048].lstrip()
     if b"<feed" not in head or b"http://www.w3.org/2005/Atom" not in head:
         raise ApiError(url, "answer is not an Atom feed")

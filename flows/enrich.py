@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arxiv
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +29,9 @@ from schemas.tables import (
 )
 from schemas.validate import validate
 from warehouse.store import Warehouse
+
+if TYPE_CHECKING:
+    import arxiv
 
 log = logging.getLogger(__name__)
 
