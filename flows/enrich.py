@@ -7,6 +7,7 @@ again unless a digest announces a newer version than the one we hold.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -77,8 +78,7 @@ def _explode(papers: pa.Table, column: str) -> tuple[pa.Array, pa.Array, pa.Arra
 
 
 def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """papers -> (paper_authors, paper_categories), one row per list item, in Arrow: this
-    rebuilds both tables from every paper at each enrichment."""
+    """papers -> (paper_authors, paper_categories), one row per list item, in Arrow."""
     parents, authors, positions = _explode(papers, "authors")
     paper_authors = pa.table(
         {
@@ -227,6 +227,17 @@ def adopt_held_versions(store: Warehouse, queue: pa.Table) -> tuple[pa.Table, bo
     index = joined.schema.get_field_index("enriched_version")
     joined = joined.set_column(index, "enriched_version", versions)
     return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema), True
+
+
+def store_papers(store: Warehouse, fetched: pa.Table) -> None:
+    """Put fetched papers into `papers`, `paper_authors` and `paper_categories`, in place of
+    their earlier rows. Each table is streamed from its old file into its new one, so memory
+    stays flat however many papers the warehouse holds (the time grows with them: every file
+    is rewritten)."""
+    authors, categories = flatten(fetched)
+    earlier = pc.invert(pc.field("arxiv_id").isin(fetched.column("arxiv_id").combine_chunks()))
+    for table, new in ((PAPERS, fetched), (PAPER_AUTHORS, authors), (PAPER_CATEGORIES, categories)):
+        store.write_snapshot(table, itertools.chain(store.scan(table, earlier), [new]))
 
 
 def apply_outcomes(
@@ -454,13 +465,7 @@ def enrich(
             )
         )
     if valid.num_rows:
-        papers = store.read(PAPERS)
-        keep = pc.invert(pc.is_in(papers.column("arxiv_id"), value_set=valid.column("arxiv_id")))
-        papers = pa.concat_tables([papers.filter(keep), valid.select(PAPERS.column_names)])
-        store.write_snapshot(PAPERS, papers)
-        authors, categories = flatten(papers)
-        store.write_snapshot(PAPER_AUTHORS, authors)
-        store.write_snapshot(PAPER_CATEGORIES, categories)
+        store_papers(store, valid.select(PAPERS.column_names))
     stats.enriched = valid.num_rows
 
     retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)

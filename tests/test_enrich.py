@@ -259,6 +259,11 @@ def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     assert count(wh, "papers") == 5
     held = dict(sql(wh, "SELECT arxiv_id, enriched_version FROM enrichment"))
     assert held == versions | {"1706.03762": 8}
+    # The refreshed paper's flat rows replaced its earlier ones: none doubled, none lost.
+    flat = "SELECT arxiv_id, count(*) FROM {} GROUP BY 1 ORDER BY 1"
+    listed = "SELECT arxiv_id, len({}) FROM papers ORDER BY 1"
+    assert sql(wh, flat.format("paper_authors")) == sql(wh, listed.format("authors"))
+    assert sql(wh, flat.format("paper_categories")) == sql(wh, listed.format("categories"))
 
 
 QUEUE_COLUMNS = "arxiv_id, state, attempts, wanted_version, enriched_version, last_error"
@@ -284,8 +289,11 @@ def test_a_backfill_writes_the_queue_bucket_by_bucket_with_the_same_rows(api, tm
     daily, backfill = sql(tmp_path / "daily", query), sql(tmp_path / "backfill", query)
     assert len(daily) > 100 and backfill == daily
     assert {row[1] for row in daily} == {"pending"}
-    written = pq.ParquetFile(tmp_path / "backfill" / "enrichment" / "enrichment.parquet")
-    assert written.metadata.num_row_groups == 10  # one per bucket: the last digits 0-9
+    # Written in file order bucket by bucket: one run of rows per last digit, ten in all.
+    written = pq.read_table(tmp_path / "backfill" / "enrichment" / "enrichment.parquet")
+    digits = [ident[-1] for ident in written.column("arxiv_id").to_pylist()]
+    runs = [d for i, d in enumerate(digits) if i == 0 or digits[i - 1] != d]
+    assert sorted(runs) == list("0123456789")
     # With the API's answers, the streamed queue is read back and updated.
     daily, backfill = sql(tmp_path / "daily-api", query), sql(tmp_path / "backfill-api", query)
     assert backfill == daily and {row[1] for row in daily} == {"enriched"}

@@ -32,9 +32,13 @@ from schemas import TABLES, Table
 from schemas.tables import RUNS
 
 CATALOG_NAME = "warehouse.duckdb"
-# Rows per Parquet row group: bounds the writer's buffers (a million-row snapshot is encoded
-# in eight steps, not one) and gives DuckDB row groups to scan in parallel.
+# A Parquet row group holds at most this many rows, or about this many bytes of Arrow data
+# (papers' abstracts make their rows a hundred times wider than a queue row): it bounds the
+# writer's buffers and gives DuckDB row groups to scan in parallel.
 ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024
+# Rows per piece when a table is scanned to be rewritten.
+SCAN_ROWS = 8 * 1024
 _PART = re.compile(r"^part-(?P<run>.+)-(?P<seq>\d{4,})\.parquet$")
 
 
@@ -52,6 +56,28 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _row_groups(pieces: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Pieces of any size -> row groups of ROW_GROUP_ROWS rows (or fewer, once they hold about
+    ROW_GROUP_BYTES), so that a table written piece by piece is not fragmented."""
+    held: list[pa.Table] = []
+    rows = size = 0
+    for piece in pieces:
+        if not piece.num_rows:
+            continue
+        held.append(piece)
+        rows, size = rows + piece.num_rows, size + piece.nbytes
+        while rows >= ROW_GROUP_ROWS:
+            whole = pa.concat_tables(held)
+            yield whole.slice(0, ROW_GROUP_ROWS)
+            rest = whole.slice(ROW_GROUP_ROWS)
+            held, rows, size = [rest], rest.num_rows, size * rest.num_rows // rows
+        if size >= ROW_GROUP_BYTES:
+            yield pa.concat_tables(held)
+            held, rows, size = [], 0, 0
+    if rows:
+        yield pa.concat_tables(held)
 
 
 class Warehouse:
@@ -108,6 +134,16 @@ class Warehouse:
         # file once a table has hundreds of parts.
         parts = ds.dataset([str(f) for f in files], schema=table.schema, format="parquet")
         return parts.to_table(columns=columns, filter=where)
+
+    def scan(self, table: Table, where: pc.Expression | None = None) -> Iterator[pa.Table]:
+        """The published rows of `table` matching `where`, a few thousand at a time: for
+        rewriting a table without ever holding it whole."""
+        for path in self.files(table):
+            with pq.ParquetFile(path) as source:
+                for batch in source.iter_batches(batch_size=SCAN_ROWS):
+                    rows = pa.Table.from_batches([batch]).select(table.column_names)
+                    rows = rows.cast(table.schema)
+                    yield rows if where is None else rows.filter(where)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -166,10 +202,9 @@ class Warehouse:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.staging / f"{target.parent.name}.{target.name}.tmp"
         with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
-            for piece in pieces:
-                if piece.num_rows:
-                    data = piece.select(table.column_names).cast(table.schema)
-                    writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+            for group in _row_groups(pieces):
+                data = group.select(table.column_names).cast(table.schema)
+                writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on one filesystem: readers see all or nothing
