@@ -79,8 +79,8 @@ def main() -> None:
     cli = str(VENV / "arxiv-digests")
 
     measure(str(VENV / "python"), "bench/trivial_flow.py")  # warm-up: Prefect's database
-    # Prefect's start-up varies by about a second from run to run: medians of three.
-    trivial = median([measure(str(VENV / "python"), "bench/trivial_flow.py") for _ in range(3)])
+    # Prefect's start-up varies by about a second from run to run: medians of five.
+    trivial = median([measure(str(VENV / "python"), "bench/trivial_flow.py") for _ in range(5)])
     product = measure(cli, "ingest", str(corpus), "--no-enrich", "-q", "-w", str(work / "wh"))
     dlt = measure(
         str(BENCH_VENV / "python"),
@@ -112,7 +112,7 @@ def main() -> None:
     papers = int(filled.stdout.split()[0])
 
     runs = []
-    for seed in (99, 100, 101):  # three new digests, one run each
+    for seed in range(99, 104):  # five new digests, one run each
         new = work / f"new-{seed}"
         subprocess.run(
             [
@@ -135,7 +135,7 @@ def main() -> None:
     with duckdb.connect(str(catalog), read_only=True) as con:
         flow_seconds = con.execute(
             "SELECT median(epoch(ended_at) - epoch(started_at)) FROM "
-            "(SELECT * FROM runs ORDER BY started_at DESC LIMIT 3)"
+            "(SELECT * FROM runs ORDER BY started_at DESC LIMIT 5)"
         ).fetchall()[0][0]
     incremental["flow_seconds"] = round(flow_seconds, 3)
 

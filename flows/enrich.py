@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter, versionless
 from flows.digest_files import reject_row
@@ -99,8 +100,10 @@ def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
     return paper_authors.cast(PAPER_AUTHORS.schema), paper_categories.cast(PAPER_CATEGORIES.schema)
 
 
+# Rows of the queue read at a time when it is rewritten: about 3 MB of Arrow.
+QUEUE_PIECE_ROWS = 64 * 1024
 BUCKET_ABOVE = 100_000  # sightings in a run above which the queue update works in buckets
-# What update_queue takes: a run's entries' IDs and versions, an ID possibly many times.
+# What queue_buckets takes: a run's entries' IDs and versions, an ID possibly many times.
 SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
 
 
@@ -126,107 +129,109 @@ def newest_versions(sightings: pa.Table) -> pa.Table:
 
 
 def queue_buckets(
-    queue: pa.Table, sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
+    queue: Iterable[pa.Table], sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
 ) -> Iterator[tuple[pa.Table, bool]]:
-    """The updated queue in pieces, each (rows, changed): see `update_queue`. A big run (a
-    backfill) is split into ten buckets by the ID's last digit, after the rows it leaves
-    untouched, so that it never sorts or hashes a million keys at once and its caller can
-    write each piece as it comes: peak memory stays flat in corpus size."""
-    if sightings.num_rows == 0:
-        yield queue, False
-        return
-    if sightings.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
-        yield _update_bucket(queue, newest_versions(sightings))
-        return
-    seen_keys = _bucket(sightings.column("arxiv_id"))
-    queue_keys = _bucket(queue.column("arxiv_id"))
-    keys = pc.unique(seen_keys)
-    yield queue.filter(pc.invert(pc.is_in(queue_keys, value_set=keys))), False
-    for key in keys.to_pylist():
-        yield _update_bucket(
-            queue.filter(pc.equal(queue_keys, key)),
-            newest_versions(sightings.filter(pc.equal(seen_keys, key))),
-        )
-
-
-def update_queue(
-    queue: pa.Table, sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
-) -> tuple[pa.Table, bool]:
-    """Add every new arxiv_id of `sightings` (a run's (arxiv_id, arxiv_version) rows) as
-    pending; re-queue enriched papers for which a digest announced a newer version than the
-    one fetched. Returns (queue, changed).
+    """The queue, given in pieces, updated for a run's `sightings` (its (arxiv_id,
+    arxiv_version) rows): every new arxiv_id is added as pending, and enriched papers for
+    which a digest announced a newer version than the one fetched are queued again. Yields
+    the new queue in pieces, each (rows, changed).
 
     The queue holds every paper ever seen, `sightings` one run's. Every hash table is built
-    over the run's IDs, never over the whole queue, so a daily run costs one scan of it."""
-    pieces = list(queue_buckets(queue, sightings, bucket_above))
-    changed = any(piece_changed for _, piece_changed in pieces)
-    return pa.concat_tables([piece for piece, _ in pieces]), changed
-
-
-def _update_bucket(queue: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool]:
-    ids = wanted.column("arxiv_id")
-    if queue.num_rows == 0:  # a first backfill: no hash table over its IDs at all
-        is_touched = pa.array([], pa.bool_())
+    over the run's IDs, never over the whole queue. A daily run goes through the queue a
+    piece at a time. A big run (a backfill) is split into ten buckets by the ID's last digit,
+    after the rows it leaves untouched, so that it never sorts or hashes a million keys at
+    once. Either way the caller writes each piece as it comes: memory stays flat."""
+    if sightings.num_rows == 0:
+        yield from ((piece, False) for piece in queue)
+    elif sightings.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
+        yield from _update_pieces(queue, newest_versions(sightings))
     else:
-        is_touched = pc.is_in(queue.column("arxiv_id"), value_set=ids)
-    touched = queue.filter(is_touched)
-    new = wanted.filter(pc.invert(pc.is_in(ids, value_set=touched.column("arxiv_id"))))
-    changed = new.num_rows > 0
-    # Untouched rows are kept as they are: no copy of the queue when nothing in it changes.
-    parts = [queue.filter(pc.invert(is_touched)) if touched.num_rows else queue]
-    if touched.num_rows:
-        joined = touched.join(wanted, "arxiv_id", join_type="left outer")
-        want, had = joined.column("_wanted"), joined.column("wanted_version")
-        bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
-        refresh = pc.fill_null(
-            pc.and_(
-                pc.equal(joined.column("state"), "enriched"),
-                pc.greater(want, joined.column("enriched_version")),
-            ),
-            False,
-        )
-        changed = changed or pc.any(bigger).as_py() or pc.any(refresh).as_py()
-        no_time = pa.nulls(joined.num_rows, ENRICHMENT.schema.field("next_attempt_at").type)
-        updated = {
-            "wanted_version": pc.if_else(bigger, want, had),
-            "state": pc.if_else(refresh, "pending", joined.column("state")),
-            "next_attempt_at": pc.if_else(refresh, no_time, joined.column("next_attempt_at")),
-        }
-        for name, values in updated.items():
-            joined = joined.set_column(joined.schema.get_field_index(name), name, values)
-        parts.append(joined.select(ENRICHMENT.column_names))
+        whole = pa.concat_tables([ENRICHMENT.empty(), *queue])
+        seen_keys = _bucket(sightings.column("arxiv_id"))
+        queue_keys = _bucket(whole.column("arxiv_id"))
+        keys = pc.unique(seen_keys)
+        yield whole.filter(pc.invert(pc.is_in(queue_keys, value_set=keys))), False
+        for key in keys.to_pylist():
+            yield from _update_pieces(
+                [whole.filter(pc.equal(queue_keys, key))],
+                newest_versions(sightings.filter(pc.equal(seen_keys, key))),
+            )
+
+
+def _update_pieces(queue: Iterable[pa.Table], wanted: pa.Table) -> Iterator[tuple[pa.Table, bool]]:
+    """Each piece of the queue with the rows of `wanted`'s IDs updated, then `wanted`'s new
+    IDs as pending rows."""
+    known: list[pa.Array] = []
+    for piece in queue:
+        rows, changed, touched = _update_known(piece, wanted)
+        known.append(touched)
+        yield rows, changed
+    ids = wanted.column("arxiv_id")
+    new = wanted.filter(pc.invert(pc.is_in(ids, value_set=pa.chunked_array(known, pa.string()))))
     n = new.num_rows
-    parts.append(
-        pa.table(
-            {
-                "arxiv_id": new.column("arxiv_id"),
-                "state": pa.nulls(n, pa.string()).fill_null("pending"),
-                "attempts": pa.nulls(n, pa.int32()).fill_null(0),
-                "wanted_version": new.column("_wanted"),
-                "enriched_version": pa.nulls(n, pa.int32()),
-                "last_error": pa.nulls(n, pa.string()),
-                "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
-                "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
-            }
-        )
+    rows = pa.table(
+        {
+            "arxiv_id": new.column("arxiv_id"),
+            "state": pa.nulls(n, pa.string()).fill_null("pending"),
+            "attempts": pa.nulls(n, pa.int32()).fill_null(0),
+            "wanted_version": new.column("_wanted"),
+            "enriched_version": pa.nulls(n, pa.int32()),
+            "last_error": pa.nulls(n, pa.string()),
+            "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
+            "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
+        }
     )
-    return pa.concat_tables([p.cast(ENRICHMENT.schema) for p in parts]), changed
+    yield rows.cast(ENRICHMENT.schema), n > 0
 
 
-def adopt_held_versions(store: Warehouse, queue: pa.Table) -> tuple[pa.Table, bool]:
+def _update_known(queue: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool, pa.Array]:
+    """A piece of the queue with its rows of `wanted`'s IDs updated -> (rows, changed, the IDs
+    of `wanted` it holds)."""
+    if queue.num_rows == 0:  # a first backfill: no hash table over its IDs at all
+        return queue, False, pa.array([], pa.string())
+    is_touched = pc.is_in(queue.column("arxiv_id"), value_set=wanted.column("arxiv_id"))
+    touched = queue.filter(is_touched)
+    ids = touched.column("arxiv_id").combine_chunks()
+    if not touched.num_rows:  # kept as it is: no copy of a piece where nothing changes
+        return queue, False, ids
+    joined = touched.join(wanted, "arxiv_id", join_type="left outer")
+    want, had = joined.column("_wanted"), joined.column("wanted_version")
+    bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
+    refresh = pc.fill_null(
+        pc.and_(
+            pc.equal(joined.column("state"), "enriched"),
+            pc.greater(want, joined.column("enriched_version")),
+        ),
+        False,
+    )
+    changed = bool(pc.any(bigger).as_py() or pc.any(refresh).as_py())
+    no_time = pa.nulls(joined.num_rows, ENRICHMENT.schema.field("next_attempt_at").type)
+    updated = {
+        "wanted_version": pc.if_else(bigger, want, had),
+        "state": pc.if_else(refresh, "pending", joined.column("state")),
+        "next_attempt_at": pc.if_else(refresh, no_time, joined.column("next_attempt_at")),
+    }
+    for name, values in updated.items():
+        joined = joined.set_column(joined.schema.get_field_index(name), name, values)
+    rows = [queue.filter(pc.invert(is_touched)), joined.select(ENRICHMENT.column_names)]
+    return pa.concat_tables([r.cast(ENRICHMENT.schema) for r in rows]), changed, ids
+
+
+def adopt_held_versions(store: Warehouse) -> None:
     """A queue written before it kept `enriched_version` takes it from `papers`, once: after
     that a run never reads `papers` to decide what to fetch again."""
-    missing = pc.and_(
-        pc.equal(queue.column("state"), "enriched"), pc.is_null(queue.column("enriched_version"))
-    )
-    if not pc.any(missing).as_py():
-        return queue, False
+    files = store.files(ENRICHMENT)
+    if not files or "enriched_version" in pq.read_schema(files[0]).names:
+        return
+    queue = store.read(ENRICHMENT)
     held = store.read(PAPERS, ["arxiv_id", "latest_version"])
     joined = queue.join(held, "arxiv_id", join_type="left outer")
-    versions = pc.coalesce(joined.column("enriched_version"), joined.column("latest_version"))
-    index = joined.schema.get_field_index("enriched_version")
-    joined = joined.set_column(index, "enriched_version", versions)
-    return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema), True
+    enriched = pc.equal(joined.column("state"), "enriched")
+    versions = pc.if_else(enriched, joined.column("latest_version"), pa.scalar(None, pa.int32()))
+    joined = joined.set_column(
+        joined.schema.get_field_index("enriched_version"), "enriched_version", versions
+    )
+    store.write_snapshot(ENRICHMENT, joined)
 
 
 def store_papers(store: Warehouse, fetched: pa.Table) -> None:
@@ -240,19 +245,10 @@ def store_papers(store: Warehouse, fetched: pa.Table) -> None:
         store.write_snapshot(table, itertools.chain(store.scan(table, earlier), [new]))
 
 
-def apply_outcomes(
-    queue: pa.Table,
-    outcome: dict[str, tuple[str, str | None]],
-    fetched: dict[str, int],
-    now: datetime,
-    retry_at: datetime,
-) -> pa.Table:
-    """Record what the API said of the IDs it was asked about (a few, in a big queue), and the
-    version fetched of each paper now held in `papers`."""
-    if not outcome:
-        return queue
-    ts = ENRICHMENT.schema.field("last_attempt_at").type
-    answers = pa.table(
+def answers_table(outcome: dict[str, tuple[str, str | None]], fetched: dict[str, int]) -> pa.Table:
+    """What the API said of the IDs it was asked about, and the version now held of each
+    paper fetched: for `apply_outcomes`."""
+    return pa.table(
         {
             "arxiv_id": pa.array(list(outcome), pa.string()),
             "_state": pa.array([s for s, _ in outcome.values()], pa.string()),
@@ -260,6 +256,13 @@ def apply_outcomes(
             "_version": pa.array([fetched.get(i) for i in outcome], pa.int32()),
         }
     )
+
+
+def apply_outcomes(
+    queue: pa.Table, answers: pa.Table, now: datetime, retry_at: datetime
+) -> pa.Table:
+    """Record the API's `answers` (a few IDs, in a big queue) in a piece of the queue."""
+    ts = ENRICHMENT.schema.field("last_attempt_at").type
     joined = queue.join(answers, "arxiv_id", join_type="left outer")
     asked = pc.is_valid(joined.column("_state"))
     pending = pc.equal(joined.column("_state"), "pending")
@@ -408,6 +411,14 @@ class QueueTally:
         return queue
 
 
+def _noting_changes(
+    pieces: Iterable[tuple[pa.Table, bool]], changes: list[bool]
+) -> Iterator[pa.Table]:
+    for piece, changed in pieces:
+        changes.append(changed)
+        yield piece
+
+
 def enrich(
     store: Warehouse,
     run_id: str,
@@ -420,20 +431,24 @@ def enrich(
     (with `call_api`) ask the API for every due one."""
     now = datetime.now(UTC)
     stats = EnrichStats()
-    queue: pa.Table | None
-    queue, adopted = adopt_held_versions(store, store.read(ENRICHMENT))
     sightings = SIGHTINGS if sightings is None else sightings
+    adopt_held_versions(store)
     tally = QueueTally(now, settings, call_api)
-    if sightings.num_rows > BUCKET_ABOVE:
-        # A backfill: each bucket is written as soon as it is built, so the new queue (a
-        # million rows) is never held whole.
-        pieces = queue_buckets(queue, sightings, BUCKET_ABOVE)
-        store.write_snapshot(ENRICHMENT, (tally.add(piece) for piece, _ in pieces))
-        queue, changed = None, False
+    if sightings.num_rows:
+        # The queue goes through piece by piece and is written as it goes, never held whole;
+        # a backfill reads it whole (its buckets need every row) but writes it the same way.
+        if sightings.num_rows > BUCKET_ABOVE:
+            queue: Iterable[pa.Table] = [store.read(ENRICHMENT)]
+        else:
+            queue = store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS)
+        changes: list[bool] = []
+        pieces = _noting_changes(queue_buckets(queue, sightings, BUCKET_ABOVE), changes)
+        # An unchanged queue is not published (a run that saw only known papers).
+        store.write_snapshot(ENRICHMENT, map(tally.add, pieces), keep=lambda: any(changes))
+        del queue, pieces
     else:
-        queue, changed = update_queue(queue, sightings)
-        changed = changed or adopted
-        tally.add(queue)
+        for piece in store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS):
+            tally.add(piece)
     del sightings
     due = tally.due
     api = ArxivApi(
@@ -468,16 +483,15 @@ def enrich(
         store_papers(store, valid.select(PAPERS.column_names))
     stats.enriched = valid.num_rows
 
-    retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
-    ids, versions = valid.column("arxiv_id"), valid.column("latest_version")
-    held = dict(zip(ids.to_pylist(), versions.to_pylist(), strict=True))
     if batcher.outcome:
-        queue = store.read(ENRICHMENT) if queue is None else queue
-        queue = apply_outcomes(queue, batcher.outcome, held, now, retry_at)
+        retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
+        ids, versions = valid.column("arxiv_id"), valid.column("latest_version")
+        held = dict(zip(ids.to_pylist(), versions.to_pylist(), strict=True))
+        answers = answers_table(batcher.outcome, held)
         tally = QueueTally(now, settings, call_api=False)
-        tally.add(queue)
-    if queue is not None and (changed or batcher.outcome):
-        store.write_snapshot(ENRICHMENT, queue)  # an unchanged queue is not rewritten
+        pieces = store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS)
+        answered = (tally.add(apply_outcomes(p, answers, now, retry_at)) for p in pieces)
+        store.write_snapshot(ENRICHMENT, answered)
     stats.pending = tally.pending
     if batcher.stopped:
         stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"

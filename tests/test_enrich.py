@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import BUCKET_ABOVE, SIGHTINGS, newest_versions, paper_row, update_queue
+from flows.enrich import BUCKET_ABOVE, SIGHTINGS, newest_versions, paper_row, queue_buckets
 from flows.ingest import enrich_flow, ingest_flow
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
@@ -266,6 +266,27 @@ def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     assert sql(wh, flat.format("paper_categories")) == sql(wh, listed.format("categories"))
 
 
+@pytest.mark.usefixtures("prefect")
+def test_a_digest_of_known_papers_leaves_the_queue_file_alone(tmp_path):
+    """The queue is rewritten as it is read, but an unchanged one is not published."""
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    shutil.copytree(EXAMPLES, inbox)
+    ingest([inbox], wh, enrich=False)
+    queue_file = wh / "enrichment" / "enrichment.parquet"
+    before = queue_file.stat().st_ino
+    same_papers = (inbox / "2026-11-23" / "cs.CL.md").read_text() + "\n"  # new bytes, same rows
+    (inbox / "2026-11-25-cs.CL.md").write_text(same_papers)
+    result = ingest([inbox], wh, enrich=False)
+    assert result["entries_loaded"] > 0 and queue_file.stat().st_ino == before
+    staging = wh / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())  # the unpublished file is gone
+    newer = same_papers.replace("1706.03762v7", "1706.03762v8")
+    (inbox / "2026-11-26-cs.CL.md").write_text(newer)
+    ingest([inbox], wh, enrich=False)
+    assert queue_file.stat().st_ino != before  # a newer version announced: published
+    assert sql(wh, "SELECT wanted_version FROM enrichment WHERE arxiv_id = '1706.03762'") == [(8,)]
+
+
 QUEUE_COLUMNS = "arxiv_id, state, attempts, wanted_version, enriched_version, last_error"
 
 
@@ -383,7 +404,7 @@ _QUEUE_ROW = st.tuples(
 
 
 def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict:
-    """The queue rule, row by row: what update_queue must compute with Arrow."""
+    """The queue rule, row by row: what queue_buckets must compute with Arrow."""
     out = {k: dict(v) for k, v in queue.items()}
     wanted: dict[str, int | None] = {}
     for ident, version in entries:
@@ -407,10 +428,11 @@ def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict
     st.dictionaries(_IDS, _QUEUE_ROW, max_size=20),
     st.lists(st.tuples(_IDS, st.none() | st.integers(1, 6)), max_size=40),
     st.booleans(),
+    st.integers(1, 8),
 )
-def test_update_queue_matches_the_row_by_row_rule(queue_rows, entries, buckets):
-    """Both paths (one hash table for a daily run, ten buckets for a backfill) give the rule's
-    answer, and `changed` says whether anything changed."""
+def test_queue_update_matches_the_row_by_row_rule(queue_rows, entries, buckets, piece_rows):
+    """Both paths (a daily run's, over the queue in pieces of `piece_rows`, and a backfill's
+    ten buckets) give the rule's answer, and `changed` says whether anything changed."""
     before = {
         k: {"state": s, "wanted_version": w, "enriched_version": v}
         for k, (s, w, v) in queue_rows.items()
@@ -422,7 +444,10 @@ def test_update_queue_matches_the_row_by_row_rule(queue_rows, entries, buckets):
     sightings = pa.Table.from_pylist(
         [{"arxiv_id": i, "arxiv_version": v} for i, v in entries], schema=SIGHTINGS.schema
     )
-    updated, changed = update_queue(queue, sightings, bucket_above=0 if buckets else 10**9)
+    pieces = [queue.slice(i, piece_rows) for i in range(0, queue.num_rows, piece_rows)]
+    out = list(queue_buckets(pieces, sightings, bucket_above=0 if buckets else 10**9))
+    updated = pa.concat_tables([ENRICHMENT.empty(), *(p for p, _ in out)])
+    changed = any(c for _, c in out)
     columns = ("state", "wanted_version", "enriched_version")
     got = {r["arxiv_id"]: {c: r[c] for c in columns} for r in updated.to_pylist()}
     expected = reference_update(before, entries)

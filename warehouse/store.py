@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -135,15 +135,17 @@ class Warehouse:
         parts = ds.dataset([str(f) for f in files], schema=table.schema, format="parquet")
         return parts.to_table(columns=columns, filter=where)
 
-    def scan(self, table: Table, where: pc.Expression | None = None) -> Iterator[pa.Table]:
-        """The published rows of `table` matching `where`, a few thousand at a time: for
-        rewriting a table without ever holding it whole."""
+    def scan(
+        self, table: Table, where: pc.Expression | None = None, rows: int | None = None
+    ) -> Iterator[pa.Table]:
+        """The published rows of `table` matching `where`, `rows` (default SCAN_ROWS) at a
+        time: for rewriting a table without ever holding it whole."""
         for path in self.files(table):
             with pq.ParquetFile(path) as source:
-                for batch in source.iter_batches(batch_size=SCAN_ROWS):
-                    rows = pa.Table.from_batches([batch]).select(table.column_names)
-                    rows = rows.cast(table.schema)
-                    yield rows if where is None else rows.filter(where)
+                for batch in source.iter_batches(batch_size=rows or SCAN_ROWS):
+                    piece = pa.Table.from_batches([batch]).select(table.column_names)
+                    piece = piece.cast(table.schema)
+                    yield piece if where is None else piece.filter(where)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -196,8 +198,15 @@ class Warehouse:
                     removed.append(part)
         return removed
 
-    def _publish(self, table: Table, pieces: Iterable[pa.Table], target: Path) -> Path:
-        """Write `pieces` (in order, each as it comes) as one file, then swap it in."""
+    def _publish(
+        self,
+        table: Table,
+        pieces: Iterable[pa.Table],
+        target: Path,
+        keep: Callable[[], bool] | None = None,
+    ) -> Path | None:
+        """Write `pieces` (in order, each as it comes) as one file, then swap it in, unless
+        `keep` (asked once every piece is written) says no."""
         self.staging.mkdir(parents=True, exist_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.staging / f"{target.parent.name}.{target.name}.tmp"
@@ -205,26 +214,36 @@ class Warehouse:
             for group in _row_groups(pieces):
                 data = group.select(table.column_names).cast(table.schema)
                 writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+        if keep is not None and not keep():
+            tmp.unlink()
+            return None
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)  # atomic on one filesystem: readers see all or nothing
         _fsync_dir(target.parent)
         return target
 
-    def write_part(self, table: Table, run_id: str, seq: int, data: pa.Table) -> Path:
+    def write_part(self, table: Table, run_id: str, seq: int, data: pa.Table) -> Path | None:
         if table.mode != "append":
             raise ValueError(f"{table.name} is a snapshot table")
         return self._publish(
             table, [data], self.table_dir(table) / f"part-{run_id}-{seq:04d}.parquet"
         )
 
-    def write_snapshot(self, table: Table, data: pa.Table | Iterable[pa.Table]) -> Path:
+    def write_snapshot(
+        self,
+        table: Table,
+        data: pa.Table | Iterable[pa.Table],
+        keep: Callable[[], bool] | None = None,
+    ) -> Path | None:
         """Replace `table` by `data`: one Arrow table, or pieces that are written as they come,
-        so that a snapshot built piece by piece is never held whole."""
+        so that a snapshot built piece by piece is never held whole. With `keep`, the new file
+        replaces the old one only if keep() is true once it is written."""
         if table.mode != "snapshot":
             raise ValueError(f"{table.name} is an append table")
         pieces = [data] if isinstance(data, pa.Table) else data
-        return self._publish(table, pieces, self.table_dir(table) / f"{table.name}.parquet")
+        target = self.table_dir(table) / f"{table.name}.parquet"
+        return self._publish(table, pieces, target, keep)
 
     def remove_run(self, run_id: str) -> None:
         """Drop the parts a failed run wrote (its `runs` row is not written yet)."""
