@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "bench"
 VENV = ROOT / ".venv" / "bin"
 BENCH_VENV = ROOT / ".venv-bench" / "bin"
+REPEATS = 5  # runs of the trivial flow and of one new digest, of which the median is reported
 
 
 def measure(*command: str) -> dict[str, float]:
@@ -79,8 +80,10 @@ def main() -> None:
     cli = str(VENV / "arxiv-digests")
 
     measure(str(VENV / "python"), "bench/trivial_flow.py")  # warm-up: Prefect's database
-    # Prefect's start-up varies by about a second from run to run: medians of five.
-    trivial = median([measure(str(VENV / "python"), "bench/trivial_flow.py") for _ in range(5)])
+    # Prefect's start-up varies by about a second from run to run: medians of REPEATS.
+    trivial = median(
+        [measure(str(VENV / "python"), "bench/trivial_flow.py") for _ in range(REPEATS)]
+    )
     product = measure(cli, "ingest", str(corpus), "--no-enrich", "-q", "-w", str(work / "wh"))
     dlt = measure(
         str(BENCH_VENV / "python"),
@@ -112,7 +115,7 @@ def main() -> None:
     papers = int(filled.stdout.split()[0])
 
     runs = []
-    for seed in range(99, 104):  # five new digests, one run each
+    for seed in range(99, 99 + REPEATS):  # new digests, one run each
         new = work / f"new-{seed}"
         subprocess.run(
             [
@@ -135,7 +138,7 @@ def main() -> None:
     with duckdb.connect(str(catalog), read_only=True) as con:
         flow_seconds = con.execute(
             "SELECT median(epoch(ended_at) - epoch(started_at)) FROM "
-            "(SELECT * FROM runs ORDER BY started_at DESC LIMIT 5)"
+            f"(SELECT * FROM runs ORDER BY started_at DESC LIMIT {REPEATS})"
         ).fetchall()[0][0]
     incremental["flow_seconds"] = round(flow_seconds, 3)
 
@@ -155,6 +158,7 @@ def main() -> None:
     }
     result = {
         "digests": digests,
+        "repeats": REPEATS,
         "entries": entries,
         "dlt_entries": dlt_entries,
         "papers": papers,
@@ -211,12 +215,13 @@ def report(files: list[Path]) -> None:
     results = [json.loads(path.read_text()) for path in files]
     for r in results:
         own = r["product"]["seconds"] - r["trivial"]["seconds"]
+        repeats = r.get("repeats", REPEATS)
         lines += [
             f"## {r['entries']:,} entries ({r['digests']:,} synthetic digests), enrichment off",
             "",
             "| | wall s | entries/s | peak RSS MB, largest process | peak RSS MB, process tree |",
             "|---|---|---|---|---|",
-            f"| trivial Prefect flow (median of 3) | {r['trivial']['seconds']} | | "
+            f"| trivial Prefect flow (median of {repeats}) | {r['trivial']['seconds']} | | "
             f"{r['trivial']['peak_rss_mb']} | {tree(r['trivial'])} |",
             f"| arxiv-digests ingest (whole process) | {r['product']['seconds']} | "
             f"{r['entries'] / r['product']['seconds']:,.0f} | {r['product']['peak_rss_mb']} | "
@@ -232,7 +237,8 @@ def report(files: list[Path]) -> None:
             f"- peak RSS / dlt's: **{ratio(r, 'peak_rss_mb')}** largest process, "
             f"**{ratio(r, 'tree_peak_mb')}** process tree (target at most 0.5).",
             "- stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items()) + ".",
-            f"- one new digest into this warehouse (median of 3 runs, 3 digests): "
+            f"- one new digest into this warehouse (median of {repeats} runs, one new digest "
+            "each): "
             f"{r['incremental']['seconds']} s, "
             f"{r['incremental']['seconds'] - r['trivial']['seconds']:+.2f} s over the trivial "
             "flow (target at most +1 s); the flow's own work in it (its `runs` row, from start "
