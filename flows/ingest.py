@@ -139,8 +139,9 @@ def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
 
 @task(name="load", cache_policy=NO_CACHE)
 def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_rejects: IdSet) -> int:
-    """Publish a batch's parts; returns the number of new rejects written. Rejects already in
-    the warehouse (the same bad input seen by an earlier run) are not written again."""
+    """Publish a batch's entries and rejects; returns the number of new rejects written.
+    Rejects already in the warehouse (the same bad input seen by an earlier run) are not
+    written again. The batch's `digests` rows are written once per run (see `_ingest`)."""
     store = Warehouse(root)
     rejects = valid.rejects
     if known_rejects.ids and rejects.num_rows:
@@ -150,8 +151,6 @@ def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_reject
         store.write_part(DIGEST_ENTRIES, run_id, seq, valid.entries)
     if rejects.num_rows:
         store.write_part(REJECTS, run_id, seq, rejects)
-    if valid.digests.num_rows:
-        store.write_part(DIGESTS, run_id, seq, valid.digests)
     return rejects.num_rows
 
 
@@ -234,13 +233,25 @@ def _ingest(
     # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
     # gathered as it goes so that the run's entries are never read back.
     sightings = [SIGHTINGS]
+    # The run's `digests` rows (about 300 bytes a file) go into one part at the end, not one
+    # per batch: every later run reads that table's keys, and a backfill's 200 tiny parts
+    # would cost each of them 0.1 s.
+    digests = [DIGESTS.empty()]
     with ParsePool(settings.parse_workers) as pool:
         for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
-            sightings.append(_batch(store, seq, chunk, pool, known, known_rejects, stats))
+            batch_sightings, batch_digests = _batch(
+                store, seq, chunk, pool, known, known_rejects, stats
+            )
+            sightings.append(batch_sightings)
+            digests.append(batch_digests)
             if progress is not None:
                 progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
-    # The arXiv API comes after every entry is safely written: it can only add, never lose.
     seq = len(files) // settings.batch_files + 1
+    started = time.perf_counter()
+    if sum(d.num_rows for d in digests):
+        store.write_part(DIGESTS, stats.run_id, seq, pa.concat_tables(digests))
+    stats.load_seconds += time.perf_counter() - started
+    # The arXiv API comes after every entry is safely written: it can only add, never lose.
     _enrich(store, stats, enrich, seq, pa.concat_tables(sightings))
 
 
@@ -252,9 +263,10 @@ def _batch(
     known: set[str],
     known_rejects: set[str],
     stats: RunStats,
-) -> pa.Table:
+) -> tuple[pa.Table, pa.Table]:
     """One batch of files through parse, validate and load, each a task. Returns the batch's
-    sightings (arxiv_id, newest arxiv_version) for the enrichment queue."""
+    sightings (arxiv_id, newest arxiv_version) for the enrichment queue, and its `digests`
+    rows."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
@@ -278,11 +290,12 @@ def _batch(
     stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
     stats.problems.extend(str(p) for p in parsed.problems)
     sightings = newest_versions(valid.entries.select(SIGHTINGS.column_names))
+    digests = valid.digests.select(DIGESTS.column_names).cast(DIGESTS.schema)
     del parsed, valid
     # Hand the batch's freed Arrow memory back to the OS: the allocator would otherwise keep
     # it cached, and the run's peak would grow with the number of batches.
     pa.default_memory_pool().release_unused()
-    return sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema)
+    return sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema), digests
 
 
 def _enrich(

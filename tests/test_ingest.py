@@ -118,6 +118,18 @@ def test_catalog_opens_from_another_directory(corpus_warehouse, tmp_path):
         os.chdir(cwd)
 
 
+@pytest.mark.usefixtures("prefect")
+def test_a_run_writes_one_digests_part_and_a_part_per_batch_of_entries(tmp_path, monkeypatch):
+    """Every later run reads the `digests` keys: a run leaves them in one file, however many
+    batches it had."""
+    monkeypatch.setenv("ARXIV_DIGESTS_BATCH_FILES", "10")
+    wh = tmp_path / "wh"
+    result = ingest([DIGESTS], wh)
+    assert result["files_new"] == 46 and count(wh, "digests") == 46
+    assert len(list((wh / "digests").glob("part-*.parquet"))) == 1
+    assert len(list((wh / "digest_entries").glob("part-*.parquet"))) == 5  # 46 files / 10
+
+
 def test_examples_fill_date_and_category(tmp_path):
     wh = tmp_path / "wh"
     ingest([EXAMPLES], wh)
