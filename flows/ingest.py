@@ -31,7 +31,8 @@ from flows.digest_files import (
     read_batch,
     validate_batch,
 )
-from flows.enrich import SIGHTINGS, EnrichStats, enrich, newest_versions, rejects_table
+from flows.enrich import EnrichStats, enrich, rejects_table
+from flows.queue import SIGHTINGS, newest_versions
 from flows.settings import Settings
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
 from warehouse import catalog

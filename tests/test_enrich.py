@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import BUCKET_ABOVE, SIGHTINGS, newest_versions, paper_row, queue_buckets
+from flows.enrich import BUCKET_ABOVE, paper_row
 from flows.ingest import enrich_flow, ingest_flow
+from flows.queue import SIGHTINGS, newest_versions, queue_buckets
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
 
@@ -476,7 +477,7 @@ def test_newest_versions_keeps_one_row_per_id_with_its_highest_version():
 
 
 def test_due_ids_are_sorted_and_capped_by_the_time_budget():
-    from flows.enrich import due_ids
+    from flows.queue import due_ids
     from flows.settings import Settings
 
     ids = pa.chunked_array([[f"2401.{i:05d}" for i in range(999, -1, -1)]])
