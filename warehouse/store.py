@@ -198,37 +198,29 @@ class Warehouse:
                     removed.append(part)
         return removed
 
-    def _publish(
-        self,
-        table: Table,
-        pieces: Iterable[pa.Table],
-        target: Path,
-        keep: Callable[[], bool] | None = None,
-    ) -> Path | None:
-        """Write `pieces` (in order, each as it comes) as one file, then swap it in, unless
-        `keep` (asked once every piece is written) says no."""
+    def _stage(self, table: Table, pieces: Iterable[pa.Table], target: Path) -> Path:
+        """Write `pieces` (in order, each as it comes) as one file in `.staging/`."""
         self.staging.mkdir(parents=True, exist_ok=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.staging / f"{target.parent.name}.{target.name}.tmp"
         with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
             for group in _row_groups(pieces):
                 data = group.select(table.column_names).cast(table.schema)
                 writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
-        if keep is not None and not keep():
-            tmp.unlink()
-            return None
+        return tmp
+
+    def _swap_in(self, tmp: Path, target: Path) -> Path:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)  # atomic on one filesystem: readers see all or nothing
         _fsync_dir(target.parent)
         return target
 
-    def write_part(self, table: Table, run_id: str, seq: int, data: pa.Table) -> Path | None:
+    def write_part(self, table: Table, run_id: str, seq: int, data: pa.Table) -> Path:
         if table.mode != "append":
             raise ValueError(f"{table.name} is a snapshot table")
-        return self._publish(
-            table, [data], self.table_dir(table) / f"part-{run_id}-{seq:04d}.parquet"
-        )
+        target = self.table_dir(table) / f"part-{run_id}-{seq:04d}.parquet"
+        return self._swap_in(self._stage(table, [data], target), target)
 
     def write_snapshot(
         self,
@@ -241,9 +233,12 @@ class Warehouse:
         replaces the old one only if keep() is true once it is written."""
         if table.mode != "snapshot":
             raise ValueError(f"{table.name} is an append table")
-        pieces = [data] if isinstance(data, pa.Table) else data
         target = self.table_dir(table) / f"{table.name}.parquet"
-        return self._publish(table, pieces, target, keep)
+        tmp = self._stage(table, [data] if isinstance(data, pa.Table) else data, target)
+        if keep is not None and not keep():
+            tmp.unlink()
+            return None
+        return self._swap_in(tmp, target)
 
     def remove_run(self, run_id: str) -> None:
         """Drop the parts a failed run wrote (its `runs` row is not written yet)."""
