@@ -130,7 +130,7 @@ def discover_task(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
 def parse_task(
     paths: list[Path], known: IdSet, run_id: str, now: datetime, pool: ParsePool
 ) -> ParsedBatch:
-    return read_batch(paths, set(known.ids), run_id, now, pool)
+    return read_batch(paths, known.ids, run_id, now, pool)  # adds the batch's new ids
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -279,7 +279,6 @@ def _batch(
     stats.parse_seconds += t1 - t0
     stats.validate_seconds += t2 - t1
     stats.load_seconds += t3 - t2
-    known.update(parsed.digests.column("digest_id").to_pylist())
     known_rejects.update(valid.rejects.column("reject_id").to_pylist())
     stats.files_new += parsed.files_new
     stats.files_skipped += parsed.files_skipped

@@ -175,12 +175,17 @@ def apply_outcomes(
     return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema)
 
 
-def due_ids(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> list[str]:
+def _earliest_due(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> pa.Array:
     """The due IDs this run can ask for, in order: no more than the time budget lets the
-    limiter send, so a backlog of a million papers is not turned into Python strings."""
+    limiter send, so a backlog of a million papers is never sorted into Python strings."""
     requests = settings.arxiv_max_seconds / max(settings.arxiv_delay_seconds, 1e-3) + 1
     most = min(len(ids), int(requests) * settings.arxiv_batch_size)
-    return pc.take(ids, pc.sort_indices(ids)[:most]).to_pylist()
+    taken = pc.take(ids, pc.sort_indices(ids)[:most])
+    return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
+
+def due_ids(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> list[str]:
+    return _earliest_due(ids, settings).to_pylist()
 
 
 class QueueTally:
@@ -191,7 +196,11 @@ class QueueTally:
         self.not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
         self.settings, self.call_api = settings, call_api
         self.pending = 0
-        self.due: list[str] = []
+        self._due = pa.array([], pa.string())
+
+    @property
+    def due(self) -> list[str]:
+        return self._due.to_pylist()
 
     def add(self, queue: pa.Table) -> pa.Table:
         pending = pc.equal(queue.column("state"), "pending")
@@ -201,6 +210,7 @@ class QueueTally:
                 pc.less_equal(queue.column("next_attempt_at"), self.not_before), True
             )
             ids = queue.filter(pc.and_(pending, waited)).column("arxiv_id")
-            more = pa.chunked_array([pa.array(self.due, pa.string()), *ids.chunks])
-            self.due = due_ids(more, self.settings)
+            # The earliest due so far and this piece's, kept in Arrow: the cap bounds both.
+            more = pa.chunked_array([self._due, *ids.chunks], pa.string())
+            self._due = _earliest_due(more, self.settings)
         return queue

@@ -123,9 +123,8 @@ class Warehouse:
         table: Table,
         columns: list[str] | None = None,
         committed: set[str] | None = None,
-        where: pc.Expression | None = None,
     ) -> pa.Table:
-        """The published rows of `table` (only `columns`, only rows matching `where`)."""
+        """The published rows of `table` (only `columns`)."""
         files = self.files(table, committed)
         if not files:
             empty = table.empty()
@@ -133,7 +132,7 @@ class Warehouse:
         # One dataset over all the parts: read on Arrow's threads, twice as fast as file by
         # file once a table has hundreds of parts.
         parts = ds.dataset([str(f) for f in files], schema=table.schema, format="parquet")
-        return parts.to_table(columns=columns, filter=where)
+        return parts.to_table(columns=columns)
 
     def scan(
         self, table: Table, where: pc.Expression | None = None, rows: int | None = None
