@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.digest_files import (
+    FileKey,
     FileProblem,
     ParsedBatch,
     ParsePool,
@@ -38,14 +39,16 @@ from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
 from warehouse import catalog
 from warehouse.store import Warehouse
 
+K = TypeVar("K")
 
-class IdSet:
+
+class IdSet(Generic[K]):
     """A set handed to tasks opaquely: Prefect walks list/set/dict/dataclass task inputs looking
     for futures, which would cost a pass over every known id per task."""
 
     __slots__ = ("ids",)
 
-    def __init__(self, ids: set[str]):
+    def __init__(self, ids: set[K]):
         self.ids = ids
 
 
@@ -128,9 +131,15 @@ def discover_task(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
 
 @task(name="parse", cache_policy=NO_CACHE)
 def parse_task(
-    paths: list[Path], known: IdSet, run_id: str, now: datetime, pool: ParsePool
+    paths: list[Path],
+    known: IdSet[str],
+    known_files: IdSet[FileKey],
+    run_id: str,
+    now: datetime,
+    pool: ParsePool,
 ) -> ParsedBatch:
-    return read_batch(paths, known.ids, run_id, now, pool)  # adds the batch's new ids
+    # Adds the batch's new digest ids to `known`.
+    return read_batch(paths, known.ids, run_id, now, pool, known_files.ids)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -139,7 +148,9 @@ def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(root: Path, run_id: str, seq: int, valid: ValidBatch, known_rejects: IdSet) -> int:
+def load_task(
+    root: Path, run_id: str, seq: int, valid: ValidBatch, known_rejects: IdSet[str]
+) -> int:
     """Publish a batch's entries and rejects; returns the number of new rejects written.
     Rejects already in the warehouse (the same bad input seen by an earlier run) are not
     written again. The batch's `digests` rows are written once per run (see `_ingest`)."""
@@ -225,7 +236,20 @@ def _ingest(
     stats.files_seen = len(files)
     stats.problems.extend(str(p) for p in missing)
     committed = store.committed_runs()
-    known = set(store.read(DIGESTS, ["digest_id"], committed).column("digest_id").to_pylist())
+    loaded = store.read(
+        DIGESTS, ["digest_id", "source_path", "size_bytes", "modified_at"], committed
+    )
+    known = set(loaded.column("digest_id").to_pylist())
+    loaded = loaded.filter(pc.is_valid(loaded.column("modified_at")))
+    micros = pc.cast(pc.cast(loaded.column("modified_at"), pa.timestamp("us")), pa.int64())
+    known_files: set[FileKey] = set(
+        zip(
+            loaded.column("source_path").to_pylist(),
+            loaded.column("size_bytes").to_pylist(),
+            micros.to_pylist(),
+            strict=True,
+        )
+    )
     known_rejects = set(
         store.read(REJECTS, ["reject_id"], committed).column("reject_id").to_pylist()
     )
@@ -241,7 +265,7 @@ def _ingest(
     with ParsePool(settings.parse_workers) as pool:
         for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
             batch_sightings, batch_digests = _batch(
-                store, seq, chunk, pool, known, known_rejects, stats
+                store, seq, chunk, pool, (known, known_files), known_rejects, stats
             )
             sightings.append(batch_sightings)
             digests.append(batch_digests)
@@ -261,7 +285,7 @@ def _batch(
     seq: int,
     chunk: list[Path],
     pool: ParsePool,
-    known: set[str],
+    known: tuple[set[str], set[FileKey]],
     known_rejects: set[str],
     stats: RunStats,
 ) -> tuple[pa.Table, pa.Table]:
@@ -270,7 +294,8 @@ def _batch(
     rows."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
-    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
+    ids, files = known
+    parsed = parse_task(chunk, IdSet(ids), IdSet(files), stats.run_id, now, pool)
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()

@@ -36,6 +36,12 @@ DIGESTS = Table(
         Column("source_path", pa.string(), "absolute path the content was first read from", True),
         Column("file_name", pa.string(), "file name of source_path", True),
         Column("size_bytes", pa.int64(), "file size in bytes", True),
+        Column(
+            "modified_at",
+            TS,
+            "source_path's modification time when read (null if it had just changed): while "
+            "its size and this time stay the same, later runs skip the file without reading it",
+        ),
         Column("encoding", pa.string(), "text encoding the bytes were decoded with", True),
         Column("entry_count", pa.int32(), "summary-table rows seen in the file", True),
         Column("layout_new", pa.int32(), "entries with an `Announce Type:` abstract (2024-)", True),

@@ -11,10 +11,12 @@ import pyarrow.dataset as ds
 
 from schemas import TABLES
 
-# Columns that differ between two runs over the same input by design (times, run ids).
+# Columns that differ between two runs over the same input by design (times, run ids; a file's
+# modification time is recorded only once the file has settled when it is read).
 VOLATILE = (
     "run_id",
     "ingested_at",
+    "modified_at",
     "rejected_at",
     "fetched_at",
     "last_attempt_at",

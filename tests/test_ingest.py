@@ -11,6 +11,7 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, manifest
 from helpers import count, counts, plain_counts, sql, table_hash
 
+from flows.digest_files import discover
 from flows.ingest import ingest_flow
 from schemas import TABLES
 from warehouse.store import Warehouse, WarehouseLocked
@@ -159,6 +160,74 @@ def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
     assert sql(wh, "SELECT DISTINCT category FROM digests") == [("cs.AI",)]
 
 
+def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path):
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    inbox.mkdir()
+    for name in ("000_35d916e6e3a253ef.txt", "004_c109e4a675c9705c.txt"):
+        shutil.copy(DIGESTS / name, inbox / name)
+    old = os.stat(inbox / "000_35d916e6e3a253ef.txt").st_mtime_ns - 3600 * 10**9
+    for path in inbox.iterdir():
+        os.utime(path, ns=(old, old))
+    (inbox / "fresh.md").write_bytes((DIGESTS / "05d96446db73941c.md").read_bytes())
+    assert ingest([inbox], wh)["files_new"] == 3
+    recorded = dict(sql(wh, "SELECT file_name, epoch_us(modified_at) FROM digests"))
+    # The file written a moment ago may still be being written: its time is not trusted.
+    assert recorded == {
+        "000_35d916e6e3a253ef.txt": old // 1000,
+        "004_c109e4a675c9705c.txt": old // 1000,
+        "fresh.md": None,
+    }
+
+    # Same size, same time, other bytes: not read, so its new content is not seen.
+    target = inbox / "000_35d916e6e3a253ef.txt"
+    data = target.read_bytes()
+    target.write_bytes(data.replace(b"2403.15603", b"2403.15699"))
+    assert len(target.read_bytes()) == len(data)
+    os.utime(target, ns=(old, old))
+    second = ingest([inbox], wh)
+    assert (second["files_new"], second["files_skipped"], second["entries_loaded"]) == (0, 3, 0)
+
+    os.utime(target, ns=(old + 10**9, old + 10**9))  # touched: read, and its content is new
+    third = ingest([inbox], wh)
+    assert (third["files_new"], third["files_skipped"], third["entries_loaded"]) == (1, 2, 9)
+    assert sql(wh, "SELECT count(*) FROM digest_entries WHERE arxiv_id = '2403.15699'") == [(1,)]
+
+
+def test_digests_written_before_modified_at_existed_still_skip_by_content(tmp_path):
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    inbox.mkdir()
+    shutil.copy(DIGESTS / "000_35d916e6e3a253ef.txt", inbox / "a.md")
+    os.utime(inbox / "a.md", (1_700_000_000, 1_700_000_000))
+    ingest([inbox], wh)
+    for part in (wh / "digests").glob("part-*.parquet"):  # as an older version wrote it
+        pq.write_table(pq.read_table(part).drop_columns(["modified_at"]), part)
+    result = ingest([inbox], wh)
+    assert (result["files_new"], result["files_skipped"]) == (0, 1)
+    assert count(wh, "digests") == 1
+
+
+def test_discover_walks_folders_as_rglob_did(tmp_path):
+    inbox = tmp_path / "in"
+    for rel in ("b/2.md", "a/1.MD", "a-c/3.txt", "a/x/4.markdown", ".hidden/5.md", "a/.6.md"):
+        (inbox / rel).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / rel).write_text("x")
+    (inbox / "a" / "notes.pdf").write_text("x")
+    (tmp_path / "elsewhere.md").write_text("x")
+    (inbox / "linked.md").symlink_to(tmp_path / "elsewhere.md")
+    (inbox / "linked-folder").symlink_to(inbox / "a")  # not followed
+    (inbox / "broken.md").symlink_to(tmp_path / "missing.md")
+    files, problems = discover([inbox])
+    # The order of the walk this replaced: sorted(rglob("*")), then filtered and resolved.
+    assert files == [
+        tmp_path / "in/a/1.MD",
+        tmp_path / "in/a/x/4.markdown",
+        tmp_path / "in/a-c/3.txt",
+        tmp_path / "in/b/2.md",
+        tmp_path / "elsewhere.md",
+    ]
+    assert problems == []
+
+
 def hostile_inbox(root: Path) -> Path:
     sample = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()
     text = sample.decode()
@@ -290,7 +359,7 @@ def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
 
     files, _ = discover([DIGESTS])
     now = datetime.now(UTC)
-    todo = [(p, f"{i:064x}", p.read_bytes()) for i, p in enumerate(files)]
+    todo = [(p, f"{i:064x}", p.read_bytes(), None) for i, p in enumerate(files)]
     expected = parse_files(todo, "run", now)
     with ParsePool(2) as pool:
         read_batch(files[:45], set(), "run", now, pool)  # starts the worker

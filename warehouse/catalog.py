@@ -71,9 +71,15 @@ def view_sql(table: Table, files: list[Path]) -> str:
     if not files:
         return f'CREATE VIEW "{table.name}" AS SELECT {columns} WHERE false'
     paths = ", ".join(_quote(str(f)) for f in files)
+    # Parts written before a column was declared lack it; union_by_name fills it in from the
+    # parts that have it, and the empty typed row set below fills it in when none has it yet.
+    declared = ", ".join(
+        f'CAST(NULL AS {duckdb_type(c.type)}) AS "{c.name}"' for c in table.columns
+    )
     return (
         f'CREATE VIEW "{table.name}" AS SELECT {columns} '
-        f"FROM read_parquet([{paths}], union_by_name = true)"
+        f"FROM (SELECT * FROM read_parquet([{paths}], union_by_name = true) "
+        f"UNION ALL BY NAME SELECT {declared} WHERE false)"
     )
 
 
