@@ -139,6 +139,22 @@ def _digest_files(folder: Path) -> list[Path]:
     return files
 
 
+def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:
+    """`paths` less the files unchanged since they were loaded (same path, size and
+    modification time as `digests` recorded), which need not be read: (the rest, how many
+    were dropped). A file that cannot be stat'ed stays, for reading to report."""
+    rest: list[Path] = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            rest.append(path)
+            continue
+        if (str(path), info.st_size, info.st_mtime_ns // 1000) not in known_files:
+            rest.append(path)
+    return rest, len(paths) - len(rest)
+
+
 def reject_row(
     *,
     source: str,
@@ -186,11 +202,9 @@ def read_batch(
     run_id: str,
     now: datetime,
     pool: ParsePool | None = None,
-    known_files: set[FileKey] | frozenset[FileKey] = frozenset(),
 ) -> ParsedBatch:
     """Read and parse `paths`. `known` holds digest ids already loaded (this run included);
-    files with known content are skipped, and new ids are added to it. Files in `known_files`
-    (unchanged since they were loaded) are skipped without being read. With a `pool`, the new
+    files with known content are skipped, and new ids are added to it. With a `pool`, the new
     files are parsed by its worker processes (reading and hashing stay here, in order)."""
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     todo: list[NewFile] = []
@@ -201,9 +215,6 @@ def read_batch(
         try:
             # Stat before reading: a file changed in between is read again by the next run.
             info = path.stat()
-            if (source, info.st_size, info.st_mtime_ns // 1000) in known_files:
-                batch.files_skipped += 1
-                continue
             data = path.read_bytes()
         except OSError as exc:
             problem = Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")

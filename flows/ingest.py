@@ -30,6 +30,7 @@ from flows.digest_files import (
     ValidBatch,
     discover,
     read_batch,
+    unchanged,
     validate_batch,
 )
 from flows.enrich import EnrichStats, enrich, rejects_table
@@ -125,21 +126,19 @@ class RunStats:
 
 
 @task(name="discover", cache_policy=NO_CACHE)
-def discover_task(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
-    return discover(paths)
+def discover_task(
+    paths: list[Path], known_files: IdSet[FileKey]
+) -> tuple[list[Path], int, list[FileProblem]]:
+    """The files to read, how many others are unchanged since they were loaded, problems."""
+    files, problems = discover(paths)
+    return *unchanged(files, known_files.ids), problems
 
 
 @task(name="parse", cache_policy=NO_CACHE)
 def parse_task(
-    paths: list[Path],
-    known: IdSet[str],
-    known_files: IdSet[FileKey],
-    run_id: str,
-    now: datetime,
-    pool: ParsePool,
+    paths: list[Path], known: IdSet[str], run_id: str, now: datetime, pool: ParsePool
 ) -> ParsedBatch:
-    # Adds the batch's new digest ids to `known`.
-    return read_batch(paths, known.ids, run_id, now, pool, known_files.ids)
+    return read_batch(paths, known.ids, run_id, now, pool)  # adds the batch's new ids
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -232,9 +231,6 @@ def _ingest(
     store: Warehouse, inputs: list[Path], stats: RunStats, settings: Settings, enrich: bool
 ) -> None:
     started = time.perf_counter()
-    files, missing = discover_task(inputs)
-    stats.files_seen = len(files)
-    stats.problems.extend(str(p) for p in missing)
     committed = store.committed_runs()
     loaded = store.read(
         DIGESTS, ["digest_id", "source_path", "size_bytes", "modified_at"], committed
@@ -253,6 +249,9 @@ def _ingest(
     known_rejects = set(
         store.read(REJECTS, ["reject_id"], committed).column("reject_id").to_pylist()
     )
+    files, stats.files_skipped, missing = discover_task(inputs, IdSet(known_files))
+    stats.files_seen = len(files) + stats.files_skipped
+    stats.problems.extend(str(p) for p in missing)
     stats.discover_seconds = time.perf_counter() - started
 
     # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
@@ -265,7 +264,7 @@ def _ingest(
     with ParsePool(settings.parse_workers) as pool:
         for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
             batch_sightings, batch_digests = _batch(
-                store, seq, chunk, pool, (known, known_files), known_rejects, stats
+                store, seq, chunk, pool, known, known_rejects, stats
             )
             sightings.append(batch_sightings)
             digests.append(batch_digests)
@@ -285,7 +284,7 @@ def _batch(
     seq: int,
     chunk: list[Path],
     pool: ParsePool,
-    known: tuple[set[str], set[FileKey]],
+    known: set[str],
     known_rejects: set[str],
     stats: RunStats,
 ) -> tuple[pa.Table, pa.Table]:
@@ -294,8 +293,7 @@ def _batch(
     rows."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
-    ids, files = known
-    parsed = parse_task(chunk, IdSet(ids), IdSet(files), stats.run_id, now, pool)
+    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()

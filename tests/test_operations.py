@@ -65,6 +65,19 @@ def test_task_runs_grow_with_batches_not_rows(tmp_path, files, bound):
     assert {"discover", "enrich", "commit"} <= set(names)
 
 
+def test_an_inbox_of_loaded_files_runs_tasks_only_for_the_new_one(tmp_path):
+    inbox = make_digests(tmp_path / "inbox", 250)
+    settled = time.time() - 3600
+    for path in inbox.iterdir():
+        os.utime(path, (settled, settled))
+    ingest_flow(paths=[str(inbox)], warehouse=str(tmp_path / "wh"), enrich=False)
+    (inbox / "new.md").write_text((EXAMPLES / "2026-11-24" / "hep-th.md").read_text())
+    result = ingest_flow(paths=[str(inbox)], warehouse=str(tmp_path / "wh"), enrich=False)
+    assert (result["files_seen"], result["files_skipped"], result["files_new"]) == (251, 250, 1)
+    names = task_runs(result["flow_run_id"], expected=6)
+    assert sorted(names) == ["commit", "discover", "enrich", "load", "parse", "validate"]
+
+
 def test_runs_row_and_artifact_after_rejects_and_enrichment(tmp_path, api):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
