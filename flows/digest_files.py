@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from flows.parse import ROW_RULES, Problem, parse_digest
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from schemas.validate import validate
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,14 @@ DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
 ENTRY_SCHEMA = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
 POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
-# path, digest id (sha256 of the bytes), the bytes, the modification time to record (µs)
-NewFile = tuple[Path, str, bytes, int | None]
-# A file already loaded, as `digests` records it: absolute path, size, modification time (µs).
+NewFile = tuple[Path, str, bytes]  # path, digest id (sha256 of the bytes), the bytes
+# A file read before, as `seen_files` records it: absolute path, size, modification time (µs).
 # A later run skips a file with the same three without reading it, as make and rsync do.
 FileKey = tuple[str, int, int]
-# A file modified this recently may still be being written: its time is not recorded, so the
-# next run reads (and hashes) it again instead of trusting its size and time.
+# A file modified this recently may still be being written: it is not recorded, so the next
+# run reads (and hashes) it again instead of trusting its size and time.
 SETTLE = timedelta(seconds=2)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
 # (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
@@ -189,6 +189,7 @@ class ParsedBatch:
     digests: pa.Table
     entries: pa.Table  # digest_entries columns plus _raw and _source
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    seen: pa.Table = field(default_factory=SEEN_FILES.empty)
     problems: list[FileProblem] = field(default_factory=list)
     files_new: int = 0
     files_skipped: int = 0
@@ -210,6 +211,7 @@ def read_batch(
     todo: list[NewFile] = []
     repeats: list[NewFile] = []
     here: set[str] = set()
+    settled: list[dict[str, Any]] = []  # the files read that may go into `seen_files`
     for path in paths:
         source = str(path)
         try:
@@ -232,15 +234,24 @@ def read_batch(
             batch.files_rejected += 1
             continue
         digest_id = hashlib.sha256(data).hexdigest()
-        settled = datetime.fromtimestamp(info.st_mtime, UTC) < now - SETTLE
-        read: NewFile = (path, digest_id, data, info.st_mtime_ns // 1000 if settled else None)
+        modified = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
+        if modified < now - SETTLE:
+            settled.append(
+                {
+                    "source_path": source,
+                    "size_bytes": info.st_size,
+                    "modified_at": modified,
+                    "digest_id": digest_id,
+                    "run_id": run_id,
+                }
+            )
         if digest_id in known:
             batch.files_skipped += 1
         elif digest_id in here:
-            repeats.append(read)
+            repeats.append((path, digest_id, data))
         else:
             here.add(digest_id)
-            todo.append(read)
+            todo.append((path, digest_id, data))
     if pool is not None and pool.worth_it(len(todo)):
         parsed = pool.parse(todo, run_id, now)
     else:
@@ -254,6 +265,10 @@ def read_batch(
     if again:
         batch = merge([batch, parse_files(again, run_id, now)])
     known.update(batch.digests.column("digest_id").to_pylist())
+    # A file whose content did not load (binary, not a digest) is read again by every run.
+    batch.seen = pa.Table.from_pylist(
+        [f for f in settled if f["digest_id"] in known], schema=SEEN_FILES.schema
+    )
     return batch
 
 
@@ -262,7 +277,7 @@ def parse_files(files: list[NewFile], run_id: str, now: datetime) -> ParsedBatch
     digests: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
-    for path, digest_id, data, modified in files:
+    for path, digest_id, data in files:
         source = str(path)
         parsed = parse_digest(data)
         for problem in parsed.problems:
@@ -294,7 +309,6 @@ def parse_files(files: list[NewFile], run_id: str, now: datetime) -> ParsedBatch
                 "source_path": source,
                 "file_name": path.name,
                 "size_bytes": len(data),
-                "modified_at": None if modified is None else _from_micros(modified),
                 "encoding": parsed.encoding,
                 "entry_count": parsed.rows_seen,
                 "layout_new": layouts["new"],
@@ -314,10 +328,6 @@ def parse_files(files: list[NewFile], run_id: str, now: datetime) -> ParsedBatch
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
     batch.entries = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
     return batch
-
-
-def _from_micros(micros: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 def merge(batches: list[ParsedBatch]) -> ParsedBatch:
@@ -378,6 +388,7 @@ class ValidBatch:
     entries: pa.Table
     rejects: pa.Table
     entries_rejected: int
+    seen: pa.Table = field(default_factory=SEEN_FILES.empty)
 
 
 def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
@@ -419,4 +430,6 @@ def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch
         entries=entries.drop_columns([c.name for c in ENTRY_EXTRA]),
         rejects=pa.Table.from_pylist(rejects, schema=REJECTS.schema),
         entries_rejected=parse_rejected + bad_entries.num_rows,
+        # A row that fails loses nothing: its file is only read again by the next run.
+        seen=validate(SEEN_FILES, batch.seen)[0],
     )

@@ -36,7 +36,8 @@ from flows.digest_files import (
 from flows.enrich import EnrichStats, enrich, rejects_table
 from flows.queue import SIGHTINGS, newest_versions
 from flows.settings import Settings
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS
+from schemas import Table
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS, SEEN_FILES
 from warehouse import catalog
 from warehouse.store import Warehouse
 
@@ -232,16 +233,13 @@ def _ingest(
 ) -> None:
     started = time.perf_counter()
     committed = store.committed_runs()
-    loaded = store.read(
-        DIGESTS, ["digest_id", "source_path", "size_bytes", "modified_at"], committed
-    )
-    known = set(loaded.column("digest_id").to_pylist())
-    loaded = loaded.filter(pc.is_valid(loaded.column("modified_at")))
-    micros = pc.cast(pc.cast(loaded.column("modified_at"), pa.timestamp("us")), pa.int64())
+    known = set(store.read(DIGESTS, ["digest_id"], committed).column("digest_id").to_pylist())
+    seen = store.read(SEEN_FILES, ["source_path", "size_bytes", "modified_at"], committed)
+    micros = pc.cast(pc.cast(seen.column("modified_at"), pa.timestamp("us")), pa.int64())
     known_files: set[FileKey] = set(
         zip(
-            loaded.column("source_path").to_pylist(),
-            loaded.column("size_bytes").to_pylist(),
+            seen.column("source_path").to_pylist(),
+            seen.column("size_bytes").to_pylist(),
             micros.to_pylist(),
             strict=True,
         )
@@ -257,23 +255,25 @@ def _ingest(
     # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
     # gathered as it goes so that the run's entries are never read back.
     sightings = [SIGHTINGS]
-    # The run's `digests` rows (about 300 bytes a file) go into one part at the end, not one
-    # per batch: every later run reads that table's keys, and a backfill's 200 tiny parts
-    # would cost each of them 0.1 s.
-    digests = [DIGESTS.empty()]
+    # The run's `digests` and `seen_files` rows (a few hundred bytes a file) go into one part
+    # each at the end, not one per batch: every later run reads those tables' keys, and a
+    # backfill's 200 tiny parts would cost each of them 0.1 s.
+    read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
     with ParsePool(settings.parse_workers) as pool:
         for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
-            batch_sightings, batch_digests = _batch(
+            batch_sightings, batch_digests, batch_seen = _batch(
                 store, seq, chunk, pool, known, known_rejects, stats
             )
             sightings.append(batch_sightings)
-            digests.append(batch_digests)
+            read[DIGESTS].append(batch_digests)
+            read[SEEN_FILES].append(batch_seen)
             if progress is not None:
                 progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
     seq = len(files) // settings.batch_files + 1
     started = time.perf_counter()
-    if sum(d.num_rows for d in digests):
-        store.write_part(DIGESTS, stats.run_id, seq, pa.concat_tables(digests))
+    for table, rows in read.items():
+        if sum(r.num_rows for r in rows):
+            store.write_part(table, stats.run_id, seq, pa.concat_tables(rows))
     stats.load_seconds += time.perf_counter() - started
     # The arXiv API comes after every entry is safely written: it can only add, never lose.
     _enrich(store, stats, enrich, seq, pa.concat_tables(sightings))
@@ -287,10 +287,10 @@ def _batch(
     known: set[str],
     known_rejects: set[str],
     stats: RunStats,
-) -> tuple[pa.Table, pa.Table]:
+) -> tuple[pa.Table, pa.Table, pa.Table]:
     """One batch of files through parse, validate and load, each a task. Returns the batch's
     sightings (arxiv_id, newest arxiv_version) for the enrichment queue, and its `digests`
-    rows."""
+    and `seen_files` rows."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
@@ -314,11 +314,13 @@ def _batch(
     stats.problems.extend(str(p) for p in parsed.problems)
     sightings = newest_versions(valid.entries.select(SIGHTINGS.column_names))
     digests = valid.digests.select(DIGESTS.column_names).cast(DIGESTS.schema)
+    seen = valid.seen
     del parsed, valid
     # Hand the batch's freed Arrow memory back to the OS: the allocator would otherwise keep
     # it cached, and the run's peak would grow with the number of batches.
     pa.default_memory_pool().release_unused()
-    return sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema), digests
+    sightings = sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema)
+    return sightings, digests, seen
 
 
 def _enrich(

@@ -36,12 +36,6 @@ DIGESTS = Table(
         Column("source_path", pa.string(), "absolute path the content was first read from", True),
         Column("file_name", pa.string(), "file name of source_path", True),
         Column("size_bytes", pa.int64(), "file size in bytes", True),
-        Column(
-            "modified_at",
-            TS,
-            "source_path's modification time when read (null if it had just changed): while "
-            "its size and this time stay the same, later runs skip the file without reading it",
-        ),
         Column("encoding", pa.string(), "text encoding the bytes were decoded with", True),
         Column("entry_count", pa.int32(), "summary-table rows seen in the file", True),
         Column("layout_new", pa.int32(), "entries with an `Announce Type:` abstract (2024-)", True),
@@ -56,6 +50,35 @@ DIGESTS = Table(
         Column("category", pa.string(), "arXiv category the path names (`cs.AI.md`), if any"),
         Column("ingested_at", TS, "when this content was first loaded", True),
         Column("run_id", pa.string(), "the run that loaded it (`runs.run_id`)", True),
+    ),
+)
+
+SEEN_FILES = Table(
+    name="seen_files",
+    doc=(
+        "One row per file a run read whose content is in `digests` (loaded then or before). A "
+        "later run skips a file with the same path, size and modification time unread."
+    ),
+    key=("source_path", "size_bytes", "modified_at"),
+    columns=(
+        Column("source_path", pa.string(), "absolute path of the file", True),
+        Column("size_bytes", pa.int64(), "its size in bytes when read", True),
+        Column(
+            "modified_at",
+            TS,
+            "its modification time when read; a file modified less than 2 s before is not "
+            "recorded (it may still have been being written)",
+            True,
+        ),
+        Column(
+            "digest_id",
+            pa.string(),
+            "its content (`digests.digest_id`)",
+            True,
+            SHA256,
+            pattern_doc=SHA_DOC,
+        ),
+        Column("run_id", pa.string(), "the run that read it (`runs.run_id`)", True),
     ),
 )
 
@@ -247,6 +270,7 @@ TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         DIGESTS,
+        SEEN_FILES,
         DIGEST_ENTRIES,
         PAPERS,
         PAPER_AUTHORS,

@@ -11,12 +11,10 @@ import pyarrow.dataset as ds
 
 from schemas import TABLES
 
-# Columns that differ between two runs over the same input by design (times, run ids; a file's
-# modification time is recorded only once the file has settled when it is read).
+# Columns that differ between two runs over the same input by design (times, run ids).
 VOLATILE = (
     "run_id",
     "ingested_at",
-    "modified_at",
     "rejected_at",
     "fetched_at",
     "last_attempt_at",

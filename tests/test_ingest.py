@@ -170,13 +170,12 @@ def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path)
         os.utime(path, ns=(old, old))
     (inbox / "fresh.md").write_bytes((DIGESTS / "05d96446db73941c.md").read_bytes())
     assert ingest([inbox], wh)["files_new"] == 3
-    recorded = dict(sql(wh, "SELECT file_name, epoch_us(modified_at) FROM digests"))
-    # The file written a moment ago may still be being written: its time is not trusted.
-    assert recorded == {
-        "000_35d916e6e3a253ef.txt": old // 1000,
-        "004_c109e4a675c9705c.txt": old // 1000,
-        "fresh.md": None,
-    }
+    recorded = sql(wh, "SELECT source_path, epoch_us(modified_at) FROM seen_files ORDER BY 1")
+    # The file written a moment ago may still be being written: it is not recorded.
+    assert recorded == [
+        (str(inbox / "000_35d916e6e3a253ef.txt"), old // 1000),
+        (str(inbox / "004_c109e4a675c9705c.txt"), old // 1000),
+    ]
 
     # Same size, same time, other bytes: not read, so its new content is not seen.
     target = inbox / "000_35d916e6e3a253ef.txt"
@@ -193,17 +192,32 @@ def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path)
     assert sql(wh, "SELECT count(*) FROM digest_entries WHERE arxiv_id = '2403.15699'") == [(1,)]
 
 
-def test_digests_written_before_modified_at_existed_still_skip_by_content(tmp_path):
+def test_files_loaded_before_seen_files_existed_are_recorded_on_their_next_read(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     inbox.mkdir()
-    shutil.copy(DIGESTS / "000_35d916e6e3a253ef.txt", inbox / "a.md")
-    os.utime(inbox / "a.md", (1_700_000_000, 1_700_000_000))
+    target = inbox / "a.md"
+    shutil.copy(DIGESTS / "000_35d916e6e3a253ef.txt", target)
+    os.utime(target, (1_700_000_000, 1_700_000_000))
     ingest([inbox], wh)
-    for part in (wh / "digests").glob("part-*.parquet"):  # as an older version wrote it
-        pq.write_table(pq.read_table(part).drop_columns(["modified_at"]), part)
-    result = ingest([inbox], wh)
-    assert (result["files_new"], result["files_skipped"]) == (0, 1)
-    assert count(wh, "digests") == 1
+    shutil.rmtree(wh / "seen_files")  # as a version without the table left the warehouse
+    first = ingest([inbox], wh)  # reads the file, knows its content, records it
+    assert (first["files_new"], first["files_skipped"]) == (0, 1)
+    assert count(wh, "seen_files") == 1
+    data = target.read_bytes()
+    target.write_bytes(data.replace(b"2403.15603", b"2403.15699"))  # same size, same time
+    os.utime(target, (1_700_000_000, 1_700_000_000))
+    second = ingest([inbox], wh)
+    assert (second["files_new"], second["files_skipped"], count(wh, "digests")) == (0, 1, 1)
+
+
+def test_catalog_reads_parts_written_before_a_column_was_declared(tmp_path):
+    wh = tmp_path / "wh"
+    ingest([EXAMPLES], wh)
+    for part in (wh / "digests").glob("part-*.parquet"):  # as if `category` came later
+        pq.write_table(pq.read_table(part).drop_columns(["category"]), part)
+    result = ingest([EXAMPLES], wh)  # rebuilds the catalog over the old parts only
+    assert result["files_skipped"] == 3
+    assert sql(wh, "SELECT count(*), count(category) FROM digests") == [(3, 0)]
 
 
 def test_discover_walks_folders_as_rglob_did(tmp_path):
@@ -271,11 +285,12 @@ def test_hostile_inputs_become_rejects_not_crashes(tmp_path):
     problems = "\n".join(result["problems"])
     assert f"{inbox / 'junk.md'}: binary_file:" in problems
     assert f"{inbox / 'cut.md'}:8: malformed_row:" in problems
-    # Re-running the same hostile inbox changes nothing.
-    before = {name: table_hash(wh, name) for name in TABLES if name != "runs"}
+    # Re-running the same hostile inbox changes nothing (but the record of runs and reads).
+    data = [name for name in TABLES if name not in ("runs", "seen_files")]
+    before = {name: table_hash(wh, name) for name in data}
     again = ingest([inbox], wh)
     assert again["rejects"] == 0 and again["entries_loaded"] == 0
-    assert {name: table_hash(wh, name) for name in TABLES if name != "runs"} == before
+    assert {name: table_hash(wh, name) for name in data} == before
 
 
 def test_leftovers_of_a_crashed_run_are_removed(tmp_path):
@@ -359,7 +374,7 @@ def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
 
     files, _ = discover([DIGESTS])
     now = datetime.now(UTC)
-    todo = [(p, f"{i:064x}", p.read_bytes(), None) for i, p in enumerate(files)]
+    todo = [(p, f"{i:064x}", p.read_bytes()) for i, p in enumerate(files)]
     expected = parse_files(todo, "run", now)
     with ParsePool(2) as pool:
         read_batch(files[:45], set(), "run", now, pool)  # starts the worker
