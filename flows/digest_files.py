@@ -8,7 +8,6 @@ import logging
 import multiprocessing
 import os
 import re
-import stat
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -119,24 +118,37 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
 def _digest_files(folder: Path) -> list[Path]:
     """The digest files under `folder` in path order, absolute: hidden files and folders
     skipped, symlinked folders not followed (a loop would never end), symlinked files
-    resolved. One stat per file and no resolving per file: an inbox of 20,000 files takes
-    0.1 s, not the 1.3 s of `rglob` and `resolve`."""
-    candidates: list[Path] = []
-    for top, folders, names in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        for name in names:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in DIGEST_SUFFIXES:
-                candidates.append(Path(top, name))
-    root = folder.resolve()
-    files: list[Path] = []
-    for path in sorted(candidates):
+    resolved. Directory entries tell a file's type without a stat, and paths stay strings
+    until the end: an inbox of 20,000 files takes 0.1 s, not the 1.3 s of `rglob` and a
+    `resolve` per file."""
+    root = str(folder.resolve())
+    found: list[tuple[tuple[str, ...], bool]] = []  # (parts under root, is a symlink)
+    todo: list[tuple[str, ...]] = [()]
+    while todo:
+        under = todo.pop()
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):  # a folder, a fifo
-                continue
-        except OSError:  # a broken or looping symlink
+            entries = list(os.scandir(os.path.join(root, *under)))
+        except OSError:
             continue
-        files.append(path.resolve() if path.is_symlink() else root / path.relative_to(folder))
-    return files
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            parts = (*under, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(parts)
+                elif (
+                    os.path.splitext(entry.name)[1].lower() in DIGEST_SUFFIXES
+                    and entry.is_file()  # through a symlink; not a fifo, a folder, a loop
+                ):
+                    found.append((parts, entry.is_symlink()))
+            except OSError:  # a symlink that loops
+                continue
+    found.sort()  # by path components, as sorted() orders Paths
+    return [
+        Path(os.path.realpath(os.path.join(root, *parts))) if link else Path(root, *parts)
+        for parts, link in found
+    ]
 
 
 def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:

@@ -211,6 +211,11 @@ class Warehouse:
             for group in _row_groups(pieces):
                 data = group.select(table.column_names).cast(table.schema)
                 writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+                del group, data
+                # Hand freed Arrow memory back to the OS as each group is written: the
+                # allocator would keep it cached, and a snapshot written in pieces would
+                # peak as if it were held whole.
+                pa.default_memory_pool().release_unused()
         return tmp
 
     def _swap_in(self, tmp: Path, target: Path) -> Path:
