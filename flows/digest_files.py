@@ -119,7 +119,7 @@ def _digest_files(folder: Path) -> list[Path]:
     """The digest files under `folder` in path order, absolute: hidden files and folders
     skipped, symlinked folders not followed (a loop would never end), symlinked files
     resolved. Directory entries tell a file's type without a stat, and paths stay strings
-    until the end: an inbox of 20,000 files takes 0.1 s, not the 1.3 s of `rglob` and a
+    until the end: an inbox of 20,000 files takes 0.16 s, not the 1.3 s of `rglob` and a
     `resolve` per file."""
     root = str(folder.resolve())
     found: list[tuple[tuple[str, ...], bool]] = []  # (parts under root, is a symlink)
@@ -152,8 +152,8 @@ def _digest_files(folder: Path) -> list[Path]:
 
 
 def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:
-    """`paths` less the files unchanged since they were loaded (same path, size and
-    modification time as `digests` recorded), which need not be read: (the rest, how many
+    """`paths` less the files unchanged since a run read them (same path, size and
+    modification time as `seen_files` recorded), which need not be read: (the rest, how many
     were dropped). A file that cannot be stat'ed stays, for reading to report."""
     rest: list[Path] = []
     for path in paths:
