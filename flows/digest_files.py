@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.parse import ROW_RULES, Problem, parse_digest
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
@@ -149,6 +150,14 @@ def _digest_files(folder: Path) -> list[Path]:
         Path(os.path.realpath(os.path.join(root, *parts))) if link else Path(root, *parts)
         for parts, link in found
     ]
+
+
+def file_keys(seen: pa.Table) -> set[FileKey]:
+    """`seen_files` rows (source_path, size_bytes, modified_at) -> their keys, as `unchanged`
+    compares them with a stat."""
+    micros = pc.cast(pc.cast(seen.column("modified_at"), pa.timestamp("us")), pa.int64())
+    columns = (seen.column("source_path"), seen.column("size_bytes"), micros)
+    return set(zip(*(c.to_pylist() for c in columns), strict=True))
 
 
 def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:

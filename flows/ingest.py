@@ -29,6 +29,7 @@ from flows.digest_files import (
     ParsePool,
     ValidBatch,
     discover,
+    file_keys,
     read_batch,
     unchanged,
     validate_batch,
@@ -234,16 +235,7 @@ def _ingest(
     started = time.perf_counter()
     committed = store.committed_runs()
     known = set(store.read(DIGESTS, ["digest_id"], committed).column("digest_id").to_pylist())
-    seen = store.read(SEEN_FILES, ["source_path", "size_bytes", "modified_at"], committed)
-    micros = pc.cast(pc.cast(seen.column("modified_at"), pa.timestamp("us")), pa.int64())
-    known_files: set[FileKey] = set(
-        zip(
-            seen.column("source_path").to_pylist(),
-            seen.column("size_bytes").to_pylist(),
-            micros.to_pylist(),
-            strict=True,
-        )
-    )
+    known_files = file_keys(store.read(SEEN_FILES, list(SEEN_FILES.key), committed))
     known_rejects = set(
         store.read(REJECTS, ["reject_id"], committed).column("reject_id").to_pylist()
     )

@@ -14,6 +14,12 @@ from schemas.model import Column, Table
 TS = pa.timestamp("us", tz="UTC")
 SHA256 = r"^[0-9a-f]{64}$"
 SHA_DOC = "a sha256 hex digest"
+
+
+def _sha256(name: str, doc: str, required: bool = True) -> Column:
+    return Column(name, pa.string(), doc, required, SHA256, pattern_doc=SHA_DOC)
+
+
 ARXIV_DOC = "a valid arXiv ID (YYMM.NNNNN or archive/YYMMNNN, no version)"
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 LAYOUTS = ("new", "old", "early", "plain")
@@ -25,14 +31,7 @@ DIGESTS = Table(
     doc="One row per distinct digest content (the same bytes at two paths are one digest).",
     key=("digest_id",),
     columns=(
-        Column(
-            "digest_id",
-            pa.string(),
-            "sha256 of the file's bytes",
-            True,
-            SHA256,
-            pattern_doc=SHA_DOC,
-        ),
+        _sha256("digest_id", "sha256 of the file's bytes"),
         Column("source_path", pa.string(), "absolute path the content was first read from", True),
         Column("file_name", pa.string(), "file name of source_path", True),
         Column("size_bytes", pa.int64(), "file size in bytes", True),
@@ -70,14 +69,7 @@ SEEN_FILES = Table(
             "recorded (it may still have been being written)",
             True,
         ),
-        Column(
-            "digest_id",
-            pa.string(),
-            "its content (`digests.digest_id`)",
-            True,
-            SHA256,
-            pattern_doc=SHA_DOC,
-        ),
+        _sha256("digest_id", "its content (`digests.digest_id`)"),
         Column("run_id", pa.string(), "the run that read it (`runs.run_id`)", True),
     ),
 )
@@ -87,14 +79,7 @@ DIGEST_ENTRIES = Table(
     doc="One row per summary-table row of a digest, joined with its detail block.",
     key=("digest_id", "ref"),
     columns=(
-        Column(
-            "digest_id",
-            pa.string(),
-            "the digest (`digests.digest_id`)",
-            True,
-            SHA256,
-            pattern_doc=SHA_DOC,
-        ),
+        _sha256("digest_id", "the digest (`digests.digest_id`)"),
         Column("ref", pa.int32(), "footnote number `[^N]` within the digest", True),
         Column(
             "arxiv_id",
@@ -209,21 +194,8 @@ REJECTS = Table(
     doc="Everything that could not be loaded, with the raw text to fix and replay it.",
     key=("reject_id",),
     columns=(
-        Column(
-            "reject_id",
-            pa.string(),
-            "sha256 of source, stage, rule, line and raw",
-            True,
-            SHA256,
-            pattern_doc=SHA_DOC,
-        ),
-        Column(
-            "digest_id",
-            pa.string(),
-            "the digest, when its bytes could be read",
-            pattern=SHA256,
-            pattern_doc=SHA_DOC,
-        ),
+        _sha256("reject_id", "sha256 of source, stage, rule, line and raw"),
+        _sha256("digest_id", "the digest, when its bytes could be read", required=False),
         Column("source", pa.string(), "file path (or arXiv ID for enrichment)", True),
         Column("line", pa.int32(), "1-based line in the file, when there is one"),
         Column("stage", pa.string(), "where it was rejected", True, enum=REJECT_STAGES),
