@@ -16,7 +16,7 @@ import typer
 from flows.settings import Settings
 
 app = typer.Typer(
-    help="Load daily arXiv digest Markdown files into Parquet tables with a DuckDB catalog.",
+    help="Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -68,10 +68,11 @@ def ingest(
 ) -> None:
     """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
     _quiet_prefect(verbose)
+    import duckdb
     from rich.progress import Progress
 
     import flows.ingest
-    from warehouse.store import WarehouseError
+    from warehouse.lake import WarehouseError
 
     root = _warehouse(warehouse)
     show = sys.stderr.isatty() and not quiet
@@ -88,6 +89,8 @@ def ingest(
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"cannot write the warehouse at {root}: {exc}") from None
+        except duckdb.Error as exc:
+            raise _query_failure(exc) from None
         finally:
             flows.ingest.progress = None
     for line in result["problems"]:
@@ -140,7 +143,7 @@ def enrich_command(
     """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
     _quiet_prefect(verbose)
     from flows.ingest import enrich_flow
-    from warehouse.store import WarehouseError
+    from warehouse.lake import WarehouseError
 
     try:
         result = enrich_flow(warehouse=str(_warehouse(warehouse)))
@@ -224,35 +227,51 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-@app.command()
-def sql(
-    query: Annotated[str, typer.Argument(help="A read-only SQL query over the catalog's views.")],
-    warehouse: WarehouseOpt = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-) -> None:
-    """Run a read-only SQL query on the catalog."""
+def _query_failure(exc: Exception) -> typer.Exit:
     import duckdb
 
-    from warehouse.catalog import connect
-    from warehouse.store import Warehouse, WarehouseError
+    from warehouse.lake import WarehouseError, damage
+
+    if isinstance(exc, WarehouseError):
+        return _fail(str(exc))
+    broken = damage(exc) if isinstance(exc, duckdb.Error) else None
+    if broken is not None:
+        return _fail(str(broken))
+    first = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.PermissionException) or any(
+        s in first for s in ("read-only", "configuration has been locked")
+    ):
+        return _fail(
+            f"refused: `sql` only reads the warehouse's tables ({first}); "
+            "write your own copy with `arxiv-digests export` if you need one"
+        )
+    return _fail(f"query failed: {first}")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only SELECT over the tables and views.")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Query the warehouse as it was after this run (run_id)."),
+    ] = None,
+) -> None:
+    """Run a read-only SQL query on the warehouse (time travel with --as-of)."""
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect, read_only_statement
 
     try:
-        with connect(Warehouse(_warehouse(warehouse))) as con:
+        read_only_statement(query)
+        with connect(_warehouse(warehouse), as_of_run=as_of) as con:
             result = con.execute(query)
             columns = [d[0] for d in result.description or []]
             rows = result.fetchall()
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from None
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        if isinstance(exc, duckdb.PermissionException) or any(
-            s in first for s in ("read-only", "configuration has been locked")
-        ):
-            raise _fail(
-                f"refused: `sql` only reads the warehouse's tables ({first}); "
-                "write your own copy with DuckDB if you need one"
-            ) from None
-        raise _fail(f"query failed: {first}") from None
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
     typer.echo(render(columns, rows, fmt))
 
 
@@ -274,24 +293,113 @@ STATUS_QUERIES = {
 @app.command()
 def status(warehouse: WarehouseOpt = None) -> None:
     """Row counts per table, rejects by rule, enrichment states and the last runs."""
+    import duckdb
+
     from schemas import TABLES
-    from warehouse.catalog import connect
-    from warehouse.store import Warehouse, WarehouseError
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    counts = " UNION ALL ".join(
+        f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
+    )
+    try:
+        with connect(_warehouse(warehouse)) as con:
+            for title, query in STATUS_QUERIES.items():
+                result = con.execute(query or counts)
+                columns = [d[0] for d in result.description or []]
+                typer.echo(f"\n{title}")
+                typer.echo(render(columns, result.fetchall(), Format.table))
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+
+
+@app.command("export")
+def export_command(
+    folder: Annotated[Path, typer.Argument(help="Folder to write <table>/*.parquet into.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write every table of the newest snapshot as plain Parquet (swapped in atomically)."""
+    import duckdb
+
+    from warehouse.export import export
+    from warehouse.lake import Warehouse, WarehouseError
 
     try:
-        con = connect(Warehouse(_warehouse(warehouse)))
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from None
-    with con:
-        counts = " UNION ALL ".join(
-            f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
-        )
-        for title, query in STATUS_QUERIES.items():
-            result = con.execute(query or counts)
-            typer.echo(f"\n{title}")
-            typer.echo(
-                render([d[0] for d in result.description or []], result.fetchall(), Format.table)
+        written = export(Warehouse(_warehouse(warehouse)), folder)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    typer.echo(f"exported {written.name} -> {folder.resolve()}/<table>/")
+
+
+@app.command()
+def maintain(
+    warehouse: WarehouseOpt = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(help="Seconds an unreferenced file must be old to be deleted."),
+    ] = None,
+) -> None:
+    """Compact small files, expire old snapshots, remove files no snapshot refers to."""
+    import duckdb
+
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.maintain import maintain as upkeep
+
+    settings = Settings()
+    store = Warehouse(_warehouse(warehouse))
+    if not store.exists():
+        raise _fail(f"no warehouse at {store.root}")
+    try:
+        holder = f"maintain (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            done = upkeep(
+                lake,
+                settings.retention_days,
+                settings.maintain_grace_seconds if grace is None else grace,
             )
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    typer.echo(
+        f"merged {done.merged} and rewrote {done.rewritten} file group(s); expired "
+        f"{done.expired} snapshot(s); removed {done.files_removed} old and "
+        f"{done.orphans_removed} unreferenced file(s)"
+    )
+
+
+@app.command()
+def check(warehouse: WarehouseOpt = None) -> None:
+    """Verify every file the warehouse refers to (exists, whole, its own) and the counts."""
+    from warehouse.check import check as verify
+    from warehouse.lake import Warehouse
+
+    report = verify(Warehouse(_warehouse(warehouse)))
+    for line in report.damage:
+        typer.echo(f"arxiv-digests: damage: {line}", err=True)
+    for line in report.notes:
+        typer.echo(line)
+    if report.damage:
+        raise typer.Exit(1)
+    total = sum(report.rows.values())
+    typer.echo(f"ok: {report.files} file(s) whole; {total} rows in {len(report.rows)} tables")
+
+
+@app.command()
+def migrate(warehouse: WarehouseOpt = None) -> None:
+    """Move a warehouse of the layout before DuckLake into the lake (a run also does it)."""
+    import duckdb
+
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.legacy import migrate as move
+
+    settings = Settings()
+    store = Warehouse(_warehouse(warehouse))
+    try:
+        holder = f"migrate (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            rows = move(lake)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    typer.echo(f"migrated {rows} row(s)" if rows else "nothing to migrate")
 
 
 @app.command()

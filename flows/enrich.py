@@ -1,5 +1,5 @@
-"""The enrich stage: keep the queue (`enrichment`, its rules in `flows.queue`) and work it
-through the arXiv API.
+"""The enrich stage: work the queue (`enrichment`, its rules in `flows.queue`) through the
+arXiv API, and store the papers.
 
 Entries never wait on the API: they are published first, and every distinct arxiv_id gets an
 `enrichment` row (`pending` until the API answers). A paper already enriched is not asked for
@@ -8,39 +8,23 @@ again unless a digest announces a newer version than the one we hold.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter, versionless
 from flows.digest_files import reject_row
-from flows.queue import (
-    BUCKET_ABOVE,
-    QUEUE_PIECE_ROWS,
-    SIGHTINGS,
-    QueueTally,
-    answers_table,
-    apply_outcomes,
-    queue_buckets,
-)
+from flows.queue import answers_table, due_ids, pending_count, record_answers
 from flows.settings import Settings
-from schemas.tables import (
-    ENRICHMENT,
-    PAPER_AUTHORS,
-    PAPER_CATEGORIES,
-    PAPERS,
-    REJECTS,
-)
+from schemas.tables import PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, REJECTS
 from schemas.validate import validate
-from warehouse.store import Warehouse
+from warehouse.lake import Lake
 
 if TYPE_CHECKING:
     import arxiv
@@ -110,32 +94,17 @@ def flatten(papers: pa.Table) -> tuple[pa.Table, pa.Table]:
     return paper_authors.cast(PAPER_AUTHORS.schema), paper_categories.cast(PAPER_CATEGORIES.schema)
 
 
-def adopt_held_versions(store: Warehouse) -> None:
-    """A queue written before it kept `enriched_version` takes it from `papers`, once: after
-    that a run never reads `papers` to decide what to fetch again."""
-    files = store.files(ENRICHMENT)
-    if not files or "enriched_version" in pq.read_schema(files[0]).names:
-        return
-    queue = store.read(ENRICHMENT)
-    held = store.read(PAPERS, ["arxiv_id", "latest_version"])
-    joined = queue.join(held, "arxiv_id", join_type="left outer")
-    enriched = pc.equal(joined.column("state"), "enriched")
-    versions = pc.if_else(enriched, joined.column("latest_version"), pa.scalar(None, pa.int32()))
-    joined = joined.set_column(
-        joined.schema.get_field_index("enriched_version"), "enriched_version", versions
-    )
-    store.write_snapshot(ENRICHMENT, joined)
-
-
-def store_papers(store: Warehouse, fetched: pa.Table) -> None:
+def store_papers(lake: Lake, fetched: pa.Table) -> None:
     """Put fetched papers into `papers`, `paper_authors` and `paper_categories`, in place of
-    their earlier rows. Each table is streamed from its old file into its new one, so memory
-    stays flat however many papers the warehouse holds (the time grows with them: every file
-    is rewritten)."""
+    their earlier rows: a delete of those rows and an insert of the new ones, so a run writes
+    in proportion to the papers it fetched, not to the papers held."""
     authors, categories = flatten(fetched)
-    earlier = pc.invert(pc.field("arxiv_id").isin(fetched.column("arxiv_id").combine_chunks()))
+    ids = pa.table({"arxiv_id": fetched.column("arxiv_id")})
     for table, new in ((PAPERS, fetched), (PAPER_AUTHORS, authors), (PAPER_CATEGORIES, categories)):
-        store.write_snapshot(table, itertools.chain(store.scan(table, earlier), [new]))
+        lake.execute(
+            f'DELETE FROM "{table.name}" WHERE arxiv_id IN (SELECT arxiv_id FROM _ids)', _ids=ids
+        )
+        lake.insert(table, new)
 
 
 @dataclass
@@ -228,46 +197,16 @@ class Batcher:
             return
 
 
-def _noting_changes(
-    pieces: Iterable[tuple[pa.Table, bool]], changes: list[bool]
-) -> Iterator[pa.Table]:
-    for piece, changed in pieces:
-        changes.append(changed)
-        yield piece
-
-
 def enrich(
-    store: Warehouse,
+    lake: Lake,
     run_id: str,
     settings: Settings,
-    sightings: pa.Table | None = None,
-    call_api: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> EnrichStats:
-    """Queue the IDs of this run's `sightings` (its entries' arxiv_id, arxiv_version), then
-    (with `call_api`) ask the API for every due one."""
+    """Ask the API for every due ID of the queue, store what it answered and record the
+    outcome of each ID, all inside the caller's transaction."""
     now = datetime.now(UTC)
     stats = EnrichStats()
-    sightings = SIGHTINGS if sightings is None else sightings
-    adopt_held_versions(store)
-    tally = QueueTally(now, settings, call_api)
-    if sightings.num_rows:
-        # The queue goes through piece by piece and is written as it goes, never held whole;
-        # a backfill reads it whole (its buckets need every row) but writes it the same way.
-        if sightings.num_rows > BUCKET_ABOVE:
-            queue: Iterable[pa.Table] = [store.read(ENRICHMENT)]
-        else:
-            queue = store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS)
-        changes: list[bool] = []
-        pieces = _noting_changes(queue_buckets(queue, sightings, BUCKET_ABOVE), changes)
-        # An unchanged queue is not published (a run that saw only known papers).
-        store.write_snapshot(ENRICHMENT, map(tally.add, pieces), keep=lambda: any(changes))
-        del queue, pieces
-    else:
-        for piece in store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS):
-            tally.add(piece)
-    del sightings
-    due = tally.due
     api = ArxivApi(
         settings.arxiv_api_url,
         settings.arxiv_timeout_seconds,
@@ -275,7 +214,8 @@ def enrich(
         settings.arxiv_contact,
     )
     batcher = Batcher(api, settings, sleep)
-    if due and call_api:
+    due = due_ids(lake.con, now, settings)
+    if due:
         batcher.run(due)
     stats.requests = api.requests
 
@@ -297,19 +237,15 @@ def enrich(
             )
         )
     if valid.num_rows:
-        store_papers(store, valid.select(PAPERS.column_names))
+        store_papers(lake, valid.select(PAPERS.column_names))
     stats.enriched = valid.num_rows
 
     if batcher.outcome:
         retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
         ids, versions = valid.column("arxiv_id"), valid.column("latest_version")
         held = dict(zip(ids.to_pylist(), versions.to_pylist(), strict=True))
-        answers = answers_table(batcher.outcome, held)
-        tally = QueueTally(now, settings, call_api=False)
-        pieces = store.scan(ENRICHMENT, rows=QUEUE_PIECE_ROWS)
-        answered = (tally.add(apply_outcomes(p, answers, now, retry_at)) for p in pieces)
-        store.write_snapshot(ENRICHMENT, answered)
-    stats.pending = tally.pending
+        record_answers(lake.con, answers_table(batcher.outcome, held), now, retry_at)
+    stats.pending = pending_count(lake.con)
     if batcher.stopped:
         stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"
     return stats

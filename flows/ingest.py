@@ -1,6 +1,12 @@
-"""The ingest flow: discover -> parse -> validate -> load, in batches of files, then
-enrich and commit. Tasks are thin wrappers over `flows.digest_files`; each works on a batch of
-files, so the number of task runs grows with files / batch size, never with rows."""
+"""The ingest flow: discover -> parse -> validate -> load, in batches of files, then queue and
+commit; then enrich and commit. Tasks are thin wrappers over `flows.digest_files`, `flows.queue`
+and `flows.enrich`; each works on a batch of files, so the number of task runs grows with
+files / batch size, never with rows.
+
+A run is two lake transactions: its load (every table it adds rows to, its `runs` row
+included) and its enrich stage (papers, queue outcomes, the `runs` row's figures). A reader
+sees each whole or not at all; a run killed at any moment leaves nothing of an uncommitted
+stage visible, and the next run loads or asks for it again."""
 
 from __future__ import annotations
 
@@ -35,12 +41,13 @@ from flows.digest_files import (
     validate_batch,
 )
 from flows.enrich import EnrichStats, enrich, rejects_table
-from flows.queue import SIGHTINGS, newest_versions
+from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
 from flows.settings import Settings
 from schemas import Table
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS, SEEN_FILES
-from warehouse import catalog
-from warehouse.store import Warehouse
+from warehouse.export import export
+from warehouse.lake import Lake, Warehouse
+from warehouse.legacy import migrate
 
 K = TypeVar("K")
 
@@ -149,42 +156,64 @@ def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(
-    root: Path, run_id: str, seq: int, valid: ValidBatch, known_rejects: IdSet[str]
-) -> int:
-    """Publish a batch's entries and rejects; returns the number of new rejects written.
-    Rejects already in the warehouse (the same bad input seen by an earlier run) are not
-    written again. The batch's `digests` rows are written once per run (see `_ingest`)."""
-    store = Warehouse(root)
+def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
+    """Write a batch's entries and rejects into the run's transaction; returns the number of
+    new rejects written. Rejects already in the warehouse (the same bad input seen by an
+    earlier run) are not written again. The batch's `digests` rows are written once per run
+    (see `_ingest`)."""
     rejects = valid.rejects
     if known_rejects.ids and rejects.num_rows:
         seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known_rejects.ids)))
         rejects = rejects.filter(pc.invert(seen))
-    if valid.entries.num_rows:
-        store.write_part(DIGEST_ENTRIES, run_id, seq, valid.entries)
-    if rejects.num_rows:
-        store.write_part(REJECTS, run_id, seq, rejects)
+    lake.insert(DIGEST_ENTRIES, valid.entries)
+    lake.insert(REJECTS, rejects)
     return rejects.num_rows
 
 
+@task(name="queue", cache_policy=NO_CACHE)
+def queue_task(lake: Lake, sightings: pa.Table) -> int:
+    """Every arxiv_id the run loaded gets its `enrichment` row; returns the pending count."""
+    add_sightings(lake.con, sightings)
+    return pending_count(lake.con)
+
+
 @task(name="enrich", cache_policy=NO_CACHE)
-def enrich_task(root: Path, run_id: str, sightings: pa.Table, call_api: bool) -> EnrichStats:
-    return enrich(Warehouse(root), run_id, Settings(), sightings, call_api=call_api)
+def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
+    return enrich(lake, run_id, settings)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
-def commit_task(root: Path, stats: RunStats) -> None:
-    """Publish the run: its `runs` row makes its parts visible, then the catalog follows."""
-    store = Warehouse(root)
-    store.write_part(RUNS, stats.run_id, 0, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
-    catalog.rebuild(store)
+def commit_task(lake: Lake, stats: RunStats, stage: str) -> None:
+    """Make the run's `stage` visible to every reader at once: its rows, and its `runs` row
+    (written, or replaced by the enrich stage's figures)."""
+    lake.execute("DELETE FROM runs WHERE run_id = ?", [stats.run_id])
+    lake.insert(RUNS, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
+    lake.commit(f"run {stats.run_id}: {stage}")
+
+
+def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
     create_markdown_artifact(
         key=ARTIFACT_KEY, markdown=stats.markdown(), description=f"arxiv-digests run {stats.run_id}"
     )
+    if settings.export_dir is not None:
+        export(lake.store, settings.export_dir)
 
 
-def _chunks(items: list[Path], size: int) -> list[list[Path]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _chunks(items: list[Path], size: int) -> list[tuple[int, list[Path]]]:
+    """Batches of `size` items, each with the number of items up to its end."""
+    return [(min(i + size, len(items)), items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _failed(lake: Lake, stats: RunStats, exc: BaseException) -> None:
+    """Record a failed stage: the load stage's rows are gone (nothing of it was kept), an
+    enrich stage's loss leaves the run's load committed."""
+    lake.rollback()
+    stats.status = "failed"
+    stats.message = f"{type(exc).__name__}: {exc}"[:1000]
+    stats.ended_at = datetime.now(UTC)
+    stats.api_requests = stats.papers_enriched = 0
+    lake.begin()
+    commit_task(lake, stats, "failed")
 
 
 @flow(name="ingest-digests", log_prints=False)
@@ -195,27 +224,27 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
     settings = Settings()
-    logger = get_run_logger()
     store = Warehouse(warehouse or settings.warehouse)
     inputs = [Path(p) for p in (paths or [str(settings.inbox)])]
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    with store.lock(settings.lock_timeout_seconds, holder):
-        removed = store.recover()
-        if removed:
-            logger.warning("removed %d leftover file(s) of an interrupted run", len(removed))
+    with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+        migrate(lake)
+        lake.begin()
         try:
-            _ingest(store, inputs, stats, settings, enrich)
-        except Exception as exc:
-            store.remove_run(stats.run_id)
-            stats.status, stats.message = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+            _ingest(lake, inputs, stats, settings)
             stats.ended_at = datetime.now(UTC)
-            commit_task(store.root, stats)
+            commit_task(lake, stats, "load")
+        except Exception as exc:
+            stats.entries_loaded = stats.rejects = 0
+            stats.rejects_by_rule.clear()
+            _failed(lake, stats, exc)
             raise
-        stats.ended_at = datetime.now(UTC)
-        commit_task(store.root, stats)
-    logger.info(
+        if enrich:
+            _enrich(lake, stats, settings)
+        _publish(lake, stats, settings)
+    get_run_logger().info(
         "run %s: %d file(s) new, %d skipped, %d rejected; %d entries loaded, %d rejects",
         stats.run_id,
         stats.files_new,
@@ -229,16 +258,11 @@ def ingest_flow(
     return result
 
 
-def _ingest(
-    store: Warehouse, inputs: list[Path], stats: RunStats, settings: Settings, enrich: bool
-) -> None:
+def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings) -> None:
     started = time.perf_counter()
-    committed = store.committed_runs()
-    known = set(store.read(DIGESTS, ["digest_id"], committed).column("digest_id").to_pylist())
-    known_files = file_keys(store.read(SEEN_FILES, list(SEEN_FILES.key), committed))
-    known_rejects = set(
-        store.read(REJECTS, ["reject_id"], committed).column("reject_id").to_pylist()
-    )
+    known = set(lake.read(DIGESTS, ["digest_id"]).column("digest_id").to_pylist())
+    known_files = file_keys(lake.read(SEEN_FILES, list(SEEN_FILES.key)))
+    known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
     files, stats.files_skipped, missing = discover_task(inputs, IdSet(known_files))
     stats.files_seen = len(files) + stats.files_skipped
     stats.problems.extend(str(p) for p in missing)
@@ -247,33 +271,28 @@ def _ingest(
     # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
     # gathered as it goes so that the run's entries are never read back.
     sightings = [SIGHTINGS]
-    # The run's `digests` and `seen_files` rows (a few hundred bytes a file) go into one part
-    # each at the end, not one per batch: every later run reads those tables' keys, and a
-    # backfill's 200 tiny parts would cost each of them 0.1 s.
+    # The run's `digests` and `seen_files` rows (a few hundred bytes a file) are written once
+    # at the end, not once per batch: a backfill's 200 tiny files would cost every later run.
     read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
     with ParsePool(settings.parse_workers) as pool:
-        for seq, chunk in enumerate(_chunks(files, settings.batch_files)):
+        for done, chunk in _chunks(files, settings.batch_files):
             batch_sightings, batch_digests, batch_seen = _batch(
-                store, seq, chunk, pool, known, known_rejects, stats
+                lake, chunk, pool, known, known_rejects, stats
             )
             sightings.append(batch_sightings)
             read[DIGESTS].append(batch_digests)
             read[SEEN_FILES].append(batch_seen)
             if progress is not None:
-                progress(min((seq + 1) * settings.batch_files, len(files)), len(files))
-    seq = len(files) // settings.batch_files + 1
+                progress(done, len(files))
     started = time.perf_counter()
     for table, rows in read.items():
-        if sum(r.num_rows for r in rows):
-            store.write_part(table, stats.run_id, seq, pa.concat_tables(rows))
+        lake.insert(table, pa.concat_tables([table.empty(), *rows]))
+    stats.papers_pending = queue_task(lake, pa.concat_tables(sightings))
     stats.load_seconds += time.perf_counter() - started
-    # The arXiv API comes after every entry is safely written: it can only add, never lose.
-    _enrich(store, stats, enrich, seq, pa.concat_tables(sightings))
 
 
 def _batch(
-    store: Warehouse,
-    seq: int,
+    lake: Lake,
     chunk: list[Path],
     pool: ParsePool,
     known: set[str],
@@ -289,7 +308,7 @@ def _batch(
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()
-    written = load_task(store.root, stats.run_id, seq, valid, IdSet(known_rejects))
+    written = load_task(lake, valid, IdSet(known_rejects))
     t3 = time.perf_counter()
     stats.parse_seconds += t1 - t0
     stats.validate_seconds += t2 - t1
@@ -315,23 +334,29 @@ def _batch(
     return sightings, digests, seen
 
 
-def _enrich(
-    store: Warehouse, stats: RunStats, call_api: bool, seq: int, sightings: pa.Table = SIGHTINGS
-) -> None:
-    logger = get_run_logger()
+def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
+    """The enrich stage, in a transaction of its own: the run's entries are committed
+    before the first request, so the API can only add to them, never lose them."""
     started = time.perf_counter()
-    result = enrich_task(store.root, stats.run_id, sightings, call_api)
-    stats.api_requests += result.requests
-    stats.papers_enriched += result.enriched
-    stats.papers_pending = result.pending
-    if result.rejects:
-        rejects = rejects_table(result)
-        store.write_part(REJECTS, stats.run_id, seq, rejects)
-        stats.rejects += rejects.num_rows
-        stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
-    if result.warning:
-        logger.warning(result.warning)  # the run's one warning line
-    stats.enrich_seconds += time.perf_counter() - started
+    lake.begin()
+    try:
+        result = enrich_task(lake, stats.run_id, settings)
+        stats.api_requests += result.requests
+        stats.papers_enriched += result.enriched
+        stats.papers_pending = result.pending
+        if result.rejects:
+            rejects = rejects_table(result)
+            lake.insert(REJECTS, rejects)
+            stats.rejects += rejects.num_rows
+            stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
+        if result.warning:
+            get_run_logger().warning(result.warning)  # the run's one warning line
+        stats.enrich_seconds += time.perf_counter() - started
+        stats.ended_at = datetime.now(UTC)
+        commit_task(lake, stats, "enrich")
+    except Exception as exc:
+        _failed(lake, stats, exc)
+        raise
 
 
 @flow(name="enrich-papers")
@@ -341,11 +366,11 @@ def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
     store = Warehouse(warehouse or settings.warehouse)
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
-    with store.lock(settings.lock_timeout_seconds, f"enrich run {stats.run_id}"):
-        store.recover()
-        _enrich(store, stats, True, seq=0)
-        stats.ended_at = datetime.now(UTC)
-        commit_task(store.root, stats)
+    holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
+    with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+        migrate(lake)
+        _enrich(lake, stats, settings)
+        _publish(lake, stats, settings)
     result = stats.row()
     result["problems"] = stats.problems
     return result

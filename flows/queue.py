@@ -1,28 +1,23 @@
-"""The enrichment queue's rules, in Arrow: which IDs a run adds or queues again, what the API's
-answers change, and which IDs are due. Pure functions over pieces of the queue, so that the
-enrich stage can stream the queue from its old file into its new one without holding it."""
+"""The enrichment queue's rules: which IDs a run adds or queues again, what the API's answers
+change, and which IDs are due. Each rule is one SQL statement run by the lake over the queue
+table and a small Arrow table of the run's IDs: DuckLake writes only the rows a statement
+changes (a delete file and the new rows), never the whole queue.
+
+Every function takes a connection whose current catalog holds `enrichment` (the lake, inside
+the run's transaction)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.settings import Settings
-from schemas.tables import ENRICHMENT
 
-# Rows of the queue read at a time when it is rewritten: about 3 MB of Arrow.
-QUEUE_PIECE_ROWS = 64 * 1024
-BUCKET_ABOVE = 100_000  # sightings in a run above which the queue update works in buckets
-# What queue_buckets takes: a run's entries' IDs and versions, an ID possibly many times.
+# What `add_sightings` takes: a run's entries' IDs and versions, an ID possibly many times.
 SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
-
-
-def _bucket(ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    # The ID's last character: a digit, spread evenly over the IDs (new and old style).
-    return pc.utf8_slice_codeunits(ids, start=-1)
 
 
 def newest_versions(sightings: pa.Table) -> pa.Table:
@@ -41,98 +36,58 @@ def newest_versions(sightings: pa.Table) -> pa.Table:
     return pa.table({"arxiv_id": ids.filter(first), "_wanted": versions.filter(first)})
 
 
-def queue_buckets(
-    queue: Iterable[pa.Table], sightings: pa.Table, bucket_above: int = BUCKET_ABOVE
-) -> Iterator[tuple[pa.Table, bool]]:
-    """The queue, given in pieces, updated for a run's `sightings` (its (arxiv_id,
-    arxiv_version) rows): every new arxiv_id is added as pending, and enriched papers for
-    which a digest announced a newer version than the one fetched are queued again. Yields
-    the new queue in pieces, each (rows, changed).
+# A new ID is added as pending; a known one takes a newer announced version, and an enriched
+# paper whose digest announces a newer version than the one held is queued again.
+_ADD = """
+MERGE INTO enrichment AS q USING _wanted AS w ON q.arxiv_id = w.arxiv_id
+WHEN MATCHED AND (
+    coalesce(w._wanted > coalesce(q.wanted_version, 0), false)
+    OR (q.state = 'enriched' AND coalesce(w._wanted > q.enriched_version, false))
+) THEN UPDATE SET
+    wanted_version = CASE WHEN w._wanted > coalesce(q.wanted_version, 0)
+                          THEN w._wanted ELSE q.wanted_version END,
+    state = CASE WHEN q.state = 'enriched' AND w._wanted > q.enriched_version
+                 THEN 'pending' ELSE q.state END,
+    next_attempt_at = CASE WHEN q.state = 'enriched' AND w._wanted > q.enriched_version
+                           THEN NULL ELSE q.next_attempt_at END
+WHEN NOT MATCHED THEN INSERT (arxiv_id, state, attempts, wanted_version)
+    VALUES (w.arxiv_id, 'pending', 0, w._wanted)
+"""
 
-    The queue holds every paper ever seen, `sightings` one run's. Every hash table is built
-    over the run's IDs, never over the whole queue. A daily run goes through the queue a
-    piece at a time. A big run (a backfill) is split into ten buckets by the ID's last digit,
-    after the rows it leaves untouched, so that it never sorts or hashes a million keys at
-    once. Either way the caller writes each piece as it comes: memory stays flat."""
-    if sightings.num_rows == 0:
-        yield from ((piece, False) for piece in queue)
-    elif sightings.num_rows <= bucket_above:  # a daily run: its hash tables are small anyway
-        yield from _update_pieces(queue, newest_versions(sightings))
-    else:
-        whole = pa.concat_tables([ENRICHMENT.empty(), *queue])
-        seen_keys = _bucket(sightings.column("arxiv_id"))
-        queue_keys = _bucket(whole.column("arxiv_id"))
-        keys = pc.unique(seen_keys)
-        yield whole.filter(pc.invert(pc.is_in(queue_keys, value_set=keys))), False
-        for key in keys.to_pylist():
-            yield from _update_pieces(
-                [whole.filter(pc.equal(queue_keys, key))],
-                newest_versions(sightings.filter(pc.equal(seen_keys, key))),
-            )
-
-
-def _update_pieces(queue: Iterable[pa.Table], wanted: pa.Table) -> Iterator[tuple[pa.Table, bool]]:
-    """Each piece of the queue with the rows of `wanted`'s IDs updated, then `wanted`'s new
-    IDs as pending rows."""
-    known: list[pa.Array] = []
-    for piece in queue:
-        rows, changed, touched = _update_known(piece, wanted)
-        known.append(touched)
-        yield rows, changed
-    ids = wanted.column("arxiv_id")
-    new = wanted.filter(pc.invert(pc.is_in(ids, value_set=pa.chunked_array(known, pa.string()))))
-    n = new.num_rows
-    rows = pa.table(
-        {
-            "arxiv_id": new.column("arxiv_id"),
-            "state": pa.nulls(n, pa.string()).fill_null("pending"),
-            "attempts": pa.nulls(n, pa.int32()).fill_null(0),
-            "wanted_version": new.column("_wanted"),
-            "enriched_version": pa.nulls(n, pa.int32()),
-            "last_error": pa.nulls(n, pa.string()),
-            "last_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("last_attempt_at").type),
-            "next_attempt_at": pa.nulls(n, ENRICHMENT.schema.field("next_attempt_at").type),
-        }
-    )
-    yield rows.cast(ENRICHMENT.schema), n > 0
+_ANSWER = """
+MERGE INTO enrichment AS q USING _answers AS a ON q.arxiv_id = a.arxiv_id
+WHEN MATCHED THEN UPDATE SET
+    state = a._state,
+    attempts = q.attempts + 1,
+    enriched_version = coalesce(a._version, q.enriched_version),
+    last_error = a._error,
+    last_attempt_at = $now,
+    next_attempt_at = CASE WHEN a._state = 'pending' THEN $retry_at ELSE NULL END
+"""
 
 
-def _update_known(queue: pa.Table, wanted: pa.Table) -> tuple[pa.Table, bool, pa.Array]:
-    """A piece of the queue with its rows of `wanted`'s IDs updated -> (rows, changed, the IDs
-    of `wanted` it holds)."""
-    if queue.num_rows == 0:  # a first backfill: no hash table over its IDs at all
-        return queue, False, pa.array([], pa.string())
-    is_touched = pc.is_in(queue.column("arxiv_id"), value_set=wanted.column("arxiv_id"))
-    touched = queue.filter(is_touched)
-    ids = touched.column("arxiv_id").combine_chunks()
-    if not touched.num_rows:  # kept as it is: no copy of a piece where nothing changes
-        return queue, False, ids
-    joined = touched.join(wanted, "arxiv_id", join_type="left outer")
-    want, had = joined.column("_wanted"), joined.column("wanted_version")
-    bigger = pc.fill_null(pc.greater(want, pc.fill_null(had, 0)), False)
-    refresh = pc.fill_null(
-        pc.and_(
-            pc.equal(joined.column("state"), "enriched"),
-            pc.greater(want, joined.column("enriched_version")),
-        ),
-        False,
-    )
-    changed = bool(pc.any(bigger).as_py() or pc.any(refresh).as_py())
-    no_time = pa.nulls(joined.num_rows, ENRICHMENT.schema.field("next_attempt_at").type)
-    updated = {
-        "wanted_version": pc.if_else(bigger, want, had),
-        "state": pc.if_else(refresh, "pending", joined.column("state")),
-        "next_attempt_at": pc.if_else(refresh, no_time, joined.column("next_attempt_at")),
-    }
-    for name, values in updated.items():
-        joined = joined.set_column(joined.schema.get_field_index(name), name, values)
-    rows = [queue.filter(pc.invert(is_touched)), joined.select(ENRICHMENT.column_names)]
-    return pa.concat_tables([r.cast(ENRICHMENT.schema) for r in rows]), changed, ids
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict, **tables: pa.Table) -> int:
+    for name, data in tables.items():
+        con.register(name, data)
+    try:
+        row = con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+def add_sightings(con: duckdb.DuckDBPyConnection, sightings: pa.Table) -> int:
+    """Queue the IDs of a run's `sightings`; returns the number of queue rows added or
+    changed (0: the queue is unchanged, and no row of it is rewritten)."""
+    if not sightings.num_rows:
+        return 0
+    return _run(con, _ADD, {}, _wanted=newest_versions(sightings))
 
 
 def answers_table(outcome: dict[str, tuple[str, str | None]], fetched: dict[str, int]) -> pa.Table:
     """What the API said of the IDs it was asked about, and the version now held of each
-    paper fetched: for `apply_outcomes`."""
+    paper fetched: for `record_answers`."""
     return pa.table(
         {
             "arxiv_id": pa.array(list(outcome), pa.string()),
@@ -143,74 +98,29 @@ def answers_table(outcome: dict[str, tuple[str, str | None]], fetched: dict[str,
     )
 
 
-def apply_outcomes(
-    queue: pa.Table, answers: pa.Table, now: datetime, retry_at: datetime
-) -> pa.Table:
-    """Record the API's `answers` (a few IDs, in a big queue) in a piece of the queue."""
-    ts = ENRICHMENT.schema.field("last_attempt_at").type
-    joined = queue.join(answers, "arxiv_id", join_type="left outer")
-    asked = pc.is_valid(joined.column("_state"))
-    pending = pc.equal(joined.column("_state"), "pending")
-    columns = {
-        "state": pc.if_else(asked, joined.column("_state"), joined.column("state")),
-        "attempts": pc.if_else(
-            asked,
-            pc.add(joined.column("attempts"), pa.scalar(1, pa.int32())),
-            joined.column("attempts"),
-        ),
-        # A failed refresh keeps the version still held.
-        "enriched_version": pc.coalesce(
-            joined.column("_version"), joined.column("enriched_version")
-        ),
-        "last_error": pc.if_else(asked, joined.column("_error"), joined.column("last_error")),
-        "last_attempt_at": pc.if_else(asked, pa.scalar(now, ts), joined.column("last_attempt_at")),
-        "next_attempt_at": pc.if_else(
-            asked,
-            pc.if_else(pending, pa.scalar(retry_at, ts), pa.scalar(None, ts)),
-            joined.column("next_attempt_at"),
-        ),
-    }
-    for name, values in columns.items():
-        joined = joined.set_column(joined.schema.get_field_index(name), name, values)
-    return joined.select(ENRICHMENT.column_names).cast(ENRICHMENT.schema)
+def record_answers(
+    con: duckdb.DuckDBPyConnection, answers: pa.Table, now: datetime, retry_at: datetime
+) -> int:
+    """Record the API's `answers` (a few IDs, in a big queue). A failed refresh keeps the
+    version still held; a pending ID is not asked for again before `retry_at`."""
+    if not answers.num_rows:
+        return 0
+    return _run(con, _ANSWER, {"now": now, "retry_at": retry_at}, _answers=answers)
 
 
-def _earliest_due(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> pa.Array:
-    """The due IDs this run can ask for, in order: no more than the time budget lets the
-    limiter send, so a backlog of a million papers is never sorted into Python strings."""
+def due_ids(con: duckdb.DuckDBPyConnection, now: datetime, settings: Settings) -> list[str]:
+    """The pending IDs due by `now`, in order, no more than the time budget lets the limiter
+    send: a backlog of a million papers is never turned into Python strings."""
     requests = settings.arxiv_max_seconds / max(settings.arxiv_delay_seconds, 1e-3) + 1
-    most = min(len(ids), int(requests) * settings.arxiv_batch_size)
-    taken = pc.take(ids, pc.sort_indices(ids)[:most])
-    return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+    most = int(requests) * settings.arxiv_batch_size
+    rows = con.execute(
+        "SELECT arxiv_id FROM enrichment WHERE state = 'pending' "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= $now) ORDER BY arxiv_id LIMIT $most",
+        {"now": now, "most": most},
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
-def due_ids(ids: pa.ChunkedArray | pa.Array, settings: Settings) -> list[str]:
-    return _earliest_due(ids, settings).to_pylist()
-
-
-class QueueTally:
-    """Counts the pending rows of a queue, and (for a run that calls the API) gathers its due
-    IDs, piece by piece as the queue goes by."""
-
-    def __init__(self, now: datetime, settings: Settings, call_api: bool):
-        self.not_before = pa.scalar(now, ENRICHMENT.schema.field("next_attempt_at").type)
-        self.settings, self.call_api = settings, call_api
-        self.pending = 0
-        self._due = pa.array([], pa.string())
-
-    @property
-    def due(self) -> list[str]:
-        return self._due.to_pylist()
-
-    def add(self, queue: pa.Table) -> pa.Table:
-        pending = pc.equal(queue.column("state"), "pending")
-        self.pending += pc.sum(pending).as_py() or 0
-        if self.call_api:
-            waited = pc.fill_null(
-                pc.less_equal(queue.column("next_attempt_at"), self.not_before), True
-            )
-            ids = queue.filter(pc.and_(pending, waited)).column("arxiv_id")
-            # The earliest due so far and this piece's, kept in Arrow: the cap bounds both.
-            more = pa.chunked_array([self._due, *ids.chunks], pa.string())
-            self._due = _earliest_due(more, self.settings)
-        return queue
+def pending_count(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM enrichment WHERE state = 'pending'").fetchone()
+    return int(row[0]) if row else 0

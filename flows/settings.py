@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     )
     schedule_cron: str = Field(
         "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"
+    )
+    export_dir: Path | None = Field(
+        None, description="plain-Parquet export refreshed after each run (unset: none)"
+    )
+    retention_days: float = Field(
+        30, ge=0, description="`maintain` expires snapshots older than this (time travel range)"
+    )
+    maintain_grace_seconds: float = Field(
+        3600, ge=0, description="`maintain` deletes unreferenced files only once this old"
     )
     lock_timeout_seconds: float = Field(
         600, ge=0, description="how long a run waits for another run on the same warehouse"
@@ -51,3 +60,8 @@ class Settings(BaseSettings):
         "https://github.com/arxiv-digests/arxiv-digests",
         description="contact address sent in the User-Agent, as arXiv asks",
     )
+
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value

@@ -26,7 +26,7 @@ def _type(t: pa.DataType) -> str:
     return str(t)
 
 
-def _rules(col: Column) -> str:
+def rules(col: Column) -> str:
     rules = ["required"] if col.required else []
     if col.pattern:
         rules.append(col.pattern_doc or f"matches `{col.pattern}`")
@@ -41,18 +41,17 @@ def render() -> str:
     out = [BEGIN]
     for table in TABLES.values():
         key = ", ".join(table.key)
-        kind = "appended per run" if table.mode == "append" else "one file, replaced whole"
         out += [
             "",
             f"### `{table.name}`",
             "",
-            f"{table.doc} Key: ({key}). Files: `<warehouse>/{table.name}/*.parquet` ({kind}).",
+            f"{table.doc} Key: ({key}).",
             "",
             "| column | type | rules | meaning |",
             "| --- | --- | --- | --- |",
         ]
         out += [
-            f"| `{c.name}` | {_type(c.type)} | {_rules(c)} | {c.doc.replace('|', '/')} |"
+            f"| `{c.name}` | {_type(c.type)} | {rules(c)} | {c.doc.replace('|', '/')} |"
             for c in table.columns
         ]
     out += ["", END]

@@ -4,7 +4,6 @@ dictionary in the README) is derived from these declarations, never written twic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import pyarrow as pa
 
@@ -27,9 +26,6 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
-    # append: immutable part files, one set per run; snapshot: one file replaced as a whole,
-    # for tables whose rows change state (enrichment) and so cannot be appended to.
-    mode: Literal["append", "snapshot"] = "append"
 
     @property
     def schema(self) -> pa.Schema:

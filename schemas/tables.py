@@ -1,7 +1,7 @@
 """The public contract: every table the warehouse publishes, declared once.
 
-Dashboards read `<warehouse>/<name>/*.parquet` with these columns; analysts query views of the
-same names in `<warehouse>/warehouse.duckdb`.
+Each is a table of the warehouse's DuckLake (created and extended from these declarations by
+`warehouse.declare`); `arxiv-digests export` writes the same tables as plain Parquet.
 """
 
 from __future__ import annotations
@@ -114,7 +114,6 @@ PAPERS = Table(
     name="papers",
     doc="One row per arXiv paper, from the arXiv API.",
     key=("arxiv_id",),
-    mode="snapshot",
     columns=(
         Column(
             "arxiv_id",
@@ -151,7 +150,6 @@ PAPER_AUTHORS = Table(
     name="paper_authors",
     doc="papers.authors, one row per author (for SQL and BI tools that dislike lists).",
     key=("arxiv_id", "position"),
-    mode="snapshot",
     columns=(
         Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
         Column("position", pa.int32(), "1-based author position", True),
@@ -164,7 +162,6 @@ PAPER_CATEGORIES = Table(
     name="paper_categories",
     doc="papers.categories, one row per category.",
     key=("arxiv_id", "category"),
-    mode="snapshot",
     columns=(
         Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
         Column("category", pa.string(), "arXiv category", True),
@@ -176,7 +173,6 @@ ENRICHMENT = Table(
     name="enrichment",
     doc="The enrichment queue: one row per arXiv ID seen in any digest.",
     key=("arxiv_id",),
-    mode="snapshot",
     columns=(
         Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
         Column("state", pa.string(), "queue state", True, enum=ENRICHMENT_STATES),
@@ -209,7 +205,10 @@ REJECTS = Table(
 
 RUNS = Table(
     name="runs",
-    doc="One row per ingest run; a run's files are published when its row is.",
+    doc=(
+        "One row per flow run (ingest or enrich), committed in the same transaction as the "
+        "rows it loaded; its enrich stage updates it in the transaction that stores the papers."
+    ),
     key=("run_id",),
     columns=(
         Column("run_id", pa.string(), "sortable run id (UTC start time + random suffix)", True),
@@ -222,9 +221,14 @@ RUNS = Table(
         Column("files_skipped", pa.int32(), "files whose content was already loaded", True),
         Column("files_rejected", pa.int32(), "files that could not be read as digests", True),
         Column("entries_seen", pa.int64(), "summary-table rows read from new files", True),
-        Column("entries_loaded", pa.int64(), "rows added to digest_entries", True),
+        Column(
+            "entries_loaded",
+            pa.int64(),
+            "rows added to digest_entries (0 when the run failed)",
+            True,
+        ),
         Column("entries_rejected", pa.int64(), "rows sent to rejects", True),
-        Column("rejects", pa.int64(), "rows added to rejects (entries and files)", True),
+        Column("rejects", pa.int64(), "rows added to rejects (entries, files, API answers)", True),
         Column("rejects_by_rule", pa.string(), "JSON object: rule -> count", True),
         Column("api_requests", pa.int32(), "requests made to the arXiv API", True),
         Column("papers_enriched", pa.int32(), "papers fetched in this run", True),

@@ -1,4 +1,5 @@
-"""Test helpers: read tables the way users do (catalog, plain pyarrow, DuckDB over files)."""
+"""Test helpers: read tables the way users do (the query layer, and plain pyarrow or DuckDB
+over an export)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow.dataset as ds
 
+import warehouse
 from schemas import TABLES
 
 # Columns that differ between two runs over the same input by design (times, run ids).
@@ -22,35 +24,98 @@ VOLATILE = (
 )
 
 
-def sql(warehouse: Path, query: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+def sql(wh: Path, query: str) -> list[tuple[Any, ...]]:
+    with warehouse.connect(wh) as con:
         return con.execute(query).fetchall()
 
 
-def count(warehouse: Path, table: str) -> int:
-    return int(sql(warehouse, f'SELECT count(*) FROM "{table}"')[0][0])
+def count(wh: Path, table: str) -> int:
+    return int(sql(wh, f'SELECT count(*) FROM "{table}"')[0][0])
 
 
-def counts(warehouse: Path) -> dict[str, int]:
-    return {name: count(warehouse, name) for name in TABLES}
+def counts(wh: Path) -> dict[str, int]:
+    return {name: count(wh, name) for name in TABLES}
 
 
-def table_hash(warehouse: Path, table: str, exclude: tuple[str, ...] = ()) -> str:
-    """A hash of a table's sorted rows, for comparing two warehouses."""
-    columns = [c.name for c in TABLES[table].columns if c.name not in exclude]
-    cols = ", ".join(f'"{c}"' for c in columns)
-    rows = sql(warehouse, f'SELECT {cols} FROM "{table}" ORDER BY ALL')
+def hash_rows(rows: list[tuple[Any, ...]]) -> str:
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
-def plain_counts(warehouse: Path, table: str) -> tuple[int, int]:
-    """Rows seen by a plain pyarrow dataset and by DuckDB's read_parquet, without our code."""
-    directory = warehouse / table
-    if not directory.exists():
-        return 0, 0
-    arrow = ds.dataset(directory, format="parquet", partitioning="hive").count_rows()
-    files = list(directory.glob("*.parquet"))
-    if not files:
-        return arrow, 0
+def table_hash(wh: Path, table: str, exclude: tuple[str, ...] = ()) -> str:
+    """A hash of a table's sorted rows, for comparing two warehouses."""
+    columns = [c.name for c in TABLES[table].columns if c.name not in exclude]
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return hash_rows(sql(wh, f'SELECT {cols} FROM "{table}" ORDER BY ALL'))
+
+
+def tree_hash(folder: Path) -> str:
+    """A hash of every path, size and byte under `folder` (links as their targets' names)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_symlink():
+            digest.update(str(path.readlink()).encode())
+        elif path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def plain_counts(folder: Path, table: str) -> tuple[int, int]:
+    """Rows of an exported table seen by a plain pyarrow dataset and by DuckDB's
+    read_parquet, without our code."""
+    directory = folder / table
+    arrow = ds.dataset(directory, format="parquet").count_rows()
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{directory}/*.parquet')").fetchall()
     return arrow, int(rows[0][0])
+
+
+CONSISTENCY = {
+    "every entry's paper is queued, and nothing else is": """
+        SELECT count(*) FROM (
+            (SELECT DISTINCT arxiv_id FROM digest_entries EXCEPT SELECT arxiv_id FROM enrichment)
+            UNION ALL
+            (SELECT arxiv_id FROM enrichment EXCEPT SELECT DISTINCT arxiv_id FROM digest_entries)
+        )""",
+    "papers are the queue rows that hold one, the enriched ones at least": """
+        SELECT count(*) FROM (
+            (SELECT arxiv_id FROM papers
+             EXCEPT SELECT arxiv_id FROM enrichment WHERE enriched_version IS NOT NULL)
+            UNION ALL
+            (SELECT arxiv_id FROM enrichment WHERE state = 'enriched'
+             EXCEPT SELECT arxiv_id FROM papers)
+        )""",
+    "authors and categories belong to papers": """
+        SELECT count(*) FROM (
+            SELECT arxiv_id FROM paper_authors UNION SELECT arxiv_id FROM paper_categories
+            EXCEPT SELECT arxiv_id FROM papers
+        )""",
+    "rejects and digests belong to committed runs": """
+        SELECT count(*) FROM (
+            SELECT run_id FROM rejects UNION SELECT run_id FROM digests
+            UNION SELECT run_id FROM seen_files
+            EXCEPT SELECT run_id FROM runs
+        )""",
+    "entries belong to digests": """
+        SELECT count(*) FROM (
+            SELECT digest_id FROM digest_entries EXCEPT SELECT digest_id FROM digests
+        )
+    """,
+    "entries are what the runs loaded": """
+        SELECT (SELECT count(*) FROM digest_entries)
+             - (SELECT coalesce(sum(entries_loaded), 0) FROM runs)
+    """,
+}
+
+
+def assert_consistent(wh: Path) -> None:
+    """Every table reads, no key is doubled, and no row belongs to an uncommitted run."""
+    with warehouse.connect(wh) as con:
+        for name, table in TABLES.items():
+            keys = ", ".join(f'"{k}"' for k in table.key)
+            doubled = con.execute(
+                f'SELECT count(*) FROM (SELECT {keys} FROM "{name}" GROUP BY ALL '
+                "HAVING count(*) > 1)"
+            ).fetchone()
+            assert doubled == (0,), f"doubled keys in {name}"
+        for rule, query in CONSISTENCY.items():
+            assert con.execute(query).fetchone() == (0,), rule

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from conftest import API_RESPONSES, DIGESTS, EXAMPLES
 from helpers import count, sql
@@ -17,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import BUCKET_ABOVE, paper_row
+from flows.enrich import paper_row
 from flows.ingest import enrich_flow, ingest_flow
-from flows.queue import SIGHTINGS, newest_versions, queue_buckets
+from flows.queue import SIGHTINGS, add_sightings, due_ids, newest_versions
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
+from warehouse.lake import ALIAS, Lake, Warehouse, open_connection
 
 EXAMPLE_IDS = {"1706.03762", "2005.14165", "1512.03385", "1412.6980", "hep-th/9711200"}
 
@@ -267,82 +267,99 @@ def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     assert sql(wh, flat.format("paper_categories")) == sql(wh, listed.format("categories"))
 
 
+def lake_files(wh: Path, table: str) -> list[tuple]:
+    """The data and delete files of `table` in the newest snapshot, with their sizes."""
+    with open_connection(Warehouse(wh), read_only=True) as con:
+        return con.execute(
+            "SELECT data_file, data_file_size_bytes, delete_file "
+            f"FROM ducklake_list_files('{ALIAS}', ?) ORDER BY ALL",
+            [table],
+        ).fetchall()
+
+
+def added_rows(wh: Path, table: str, before: list[tuple]) -> int:
+    """Rows in the data files of `table` that were not there in `before`."""
+    import pyarrow.parquet as pq
+
+    new = {f[0] for f in lake_files(wh, table)} - {f[0] for f in before}
+    return sum(pq.read_metadata(f).num_rows for f in new)
+
+
+def snapshot(wh: Path) -> int:
+    with open_connection(Warehouse(wh), read_only=True) as con:
+        return int(
+            con.execute(f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')").fetchone()[0]
+        )
+
+
+def changes(wh: Path, table: str, since: int) -> list[tuple]:
+    """(change_type, arxiv_id) of every row of `table` changed after snapshot `since`."""
+    with open_connection(Warehouse(wh), read_only=True) as con:
+        now = int(con.execute(f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')").fetchone()[0])
+        return con.execute(
+            "SELECT change_type, arxiv_id FROM "
+            f"ducklake_table_changes('{ALIAS}', 'main', ?, ?, ?) ORDER BY ALL",
+            [table, since + 1, now],
+        ).fetchall()
+
+
 @pytest.mark.usefixtures("prefect")
-def test_a_digest_of_known_papers_leaves_the_queue_file_alone(tmp_path):
-    """The queue is rewritten as it is read, but an unchanged one is not published."""
+def test_a_digest_of_known_papers_leaves_the_queue_alone(tmp_path):
+    """A run that sees only known papers changes no row of the queue; a newer announced
+    version changes that one row only."""
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     shutil.copytree(EXAMPLES, inbox)
     ingest([inbox], wh, enrich=False)
-    queue_file = wh / "enrichment" / "enrichment.parquet"
-    before = queue_file.stat().st_ino
+    first = snapshot(wh)
     same_papers = (inbox / "2026-11-23" / "cs.CL.md").read_text() + "\n"  # new bytes, same rows
     (inbox / "2026-11-25-cs.CL.md").write_text(same_papers)
     result = ingest([inbox], wh, enrich=False)
-    assert result["entries_loaded"] > 0 and queue_file.stat().st_ino == before
-    staging = wh / ".staging"
-    assert not staging.exists() or not any(staging.iterdir())  # the unpublished file is gone
+    assert result["entries_loaded"] > 0 and changes(wh, "enrichment", first) == []
+    second = snapshot(wh)
     newer = same_papers.replace("1706.03762v7", "1706.03762v8")
     (inbox / "2026-11-26-cs.CL.md").write_text(newer)
     ingest([inbox], wh, enrich=False)
-    assert queue_file.stat().st_ino != before  # a newer version announced: published
+    assert changes(wh, "enrichment", second) == [
+        ("update_postimage", "1706.03762"),
+        ("update_preimage", "1706.03762"),
+    ]
     assert sql(wh, "SELECT wanted_version FROM enrichment WHERE arxiv_id = '1706.03762'") == [(8,)]
-
-
-QUEUE_COLUMNS = "arxiv_id, state, attempts, wanted_version, enriched_version, last_error"
-
-
-@pytest.mark.usefixtures("prefect")
-def test_a_backfill_writes_the_queue_bucket_by_bucket_with_the_same_rows(api, tmp_path):
-    """The backfill path (the queue streamed to disk in ten buckets, then read back for the
-    API's answers) gives the same queue as the daily path, and the same papers."""
-    import flows.enrich
-
-    api()
-    inputs = [EXAMPLES, *sorted(DIGESTS.glob("*.md"))[:6]]
-    for name, call_api in (("daily", False), ("daily-api", True)):
-        ingest(inputs, tmp_path / name, enrich=call_api)
-    flows.enrich.BUCKET_ABOVE = 0
-    try:
-        for name, call_api in (("backfill", False), ("backfill-api", True)):
-            ingest(inputs, tmp_path / name, enrich=call_api)
-    finally:
-        flows.enrich.BUCKET_ABOVE = BUCKET_ABOVE
-    query = f"SELECT {QUEUE_COLUMNS} FROM enrichment ORDER BY arxiv_id"
-    daily, backfill = sql(tmp_path / "daily", query), sql(tmp_path / "backfill", query)
-    assert len(daily) > 100 and backfill == daily
-    assert {row[1] for row in daily} == {"pending"}
-    # Written in file order bucket by bucket: one run of rows per last digit, ten in all.
-    written = pq.read_table(tmp_path / "backfill" / "enrichment" / "enrichment.parquet")
-    digits = [ident[-1] for ident in written.column("arxiv_id").to_pylist()]
-    runs = [d for i, d in enumerate(digits) if i == 0 or digits[i - 1] != d]
-    assert sorted(runs) == list("0123456789")
-    # With the API's answers, the streamed queue is read back and updated.
-    daily, backfill = sql(tmp_path / "daily-api", query), sql(tmp_path / "backfill-api", query)
-    assert backfill == daily and {row[1] for row in daily} == {"enriched"}
-    papers = "SELECT arxiv_id, latest_version FROM papers ORDER BY 1"
-    assert sql(tmp_path / "backfill-api", papers) == sql(tmp_path / "daily-api", papers)
+    assert count(wh, "enrichment") == len(EXAMPLE_IDS)
 
 
 @pytest.mark.usefixtures("prefect")
-def test_a_queue_written_before_enriched_version_takes_it_from_papers(api, tmp_path):
-    """Warehouses from before the queue kept the fetched version still refresh a paper when a
-    newer version is announced, and their queue gains the column on the next run."""
-    versions = {"1706.03762": 7, "2005.14165": 4, "1512.03385": 1, "1412.6980": 1}
-    server = api(known=versions | {"hep-th/9711200": 3})
+def test_a_refresh_writes_the_papers_fetched_not_the_papers_held(api, tmp_path):
+    """Storing one refreshed paper into a warehouse of hundreds changes that paper's rows
+    only (a delete of the old rows and an insert of the new), never the tables whole."""
+
+    class EveryId(dict):  # the examples' versions; every other ID exists at version 1
+        def get(self, key, default=None):
+            return super().get(key, 1)
+
+    versions = {"1706.03762": 7, "2005.14165": 4, "hep-th/9711200": 3}
+    server = api(known=EveryId(versions))
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     shutil.copytree(EXAMPLES, inbox)
+    for digest in sorted(DIGESTS.glob("*.md"))[:6]:
+        shutil.copy(digest, inbox / digest.name)
     ingest([inbox], wh)
-    queue_file = wh / "enrichment" / "enrichment.parquet"
-    pq.write_table(pq.read_table(queue_file).drop_columns(["enriched_version"]), queue_file)
+    held, since = count(wh, "papers"), snapshot(wh)
+    before = {t: lake_files(wh, t) for t in ("papers", "paper_authors")}
     server.known["1706.03762"] = 8
     newer = (inbox / "2026-11-23" / "cs.CL.md").read_text().replace("1706.03762v7", "1706.03762v8")
     (inbox / "2026-11-25-cs.CL.md").write_text(newer)
     server.log.clear()
-    ingest([inbox], wh)
-    assert [r.ids for r in server.log] == [["1706.03762"]]
-    assert "enriched_version" in pq.read_schema(queue_file).names
-    held = dict(sql(wh, "SELECT arxiv_id, enriched_version FROM enrichment"))
-    assert held == versions | {"1706.03762": 8, "hep-th/9711200": 3}
+    result = ingest([inbox], wh)
+    assert [r.ids for r in server.log] == [["1706.03762"]] and result["papers_enriched"] == 1
+    assert held > 100 and count(wh, "papers") == held
+    for table, rows in (("papers", 1), ("paper_authors", 2)):
+        kinds = [kind for kind, ident in changes(wh, table, since) if ident == "1706.03762"]
+        assert len(changes(wh, table, since)) == len(kinds) == 2 * rows, table
+        assert added_rows(wh, table, before[table]) <= rows  # the old files stay as they are
+        kept = {f[0] for f in lake_files(wh, table)}
+        assert {f[0] for f in before[table]} <= kept  # no file of the table was rewritten
+    version = "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'"
+    assert sql(wh, version) == [(8,)]
 
 
 @pytest.mark.usefixtures("prefect")
@@ -394,7 +411,7 @@ def test_dates_in_the_future_are_rejected(api, tmp_path):
     assert set(states(wh).values()) == {"failed"}
 
 
-# --- the queue update, as a pure function -----------------------------------------------------
+# --- the queue update, in the lake ----------------------------------------------------------
 
 _IDS = st.sampled_from([f"2401.{i:05d}" for i in range(25)] + ["hep-th/9711200", "math/0501001"])
 _QUEUE_ROW = st.tuples(
@@ -404,8 +421,14 @@ _QUEUE_ROW = st.tuples(
 )
 
 
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    with Lake(Warehouse(tmp_path_factory.mktemp("queue"))) as opened:
+        yield opened
+
+
 def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict:
-    """The queue rule, row by row: what queue_buckets must compute with Arrow."""
+    """The queue rule, row by row: what the MERGE of `add_sightings` must compute."""
     out = {k: dict(v) for k, v in queue.items()}
     wanted: dict[str, int | None] = {}
     for ident, version in entries:
@@ -424,16 +447,14 @@ def reference_update(queue: dict, entries: list[tuple[str, int | None]]) -> dict
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.dictionaries(_IDS, _QUEUE_ROW, max_size=20),
     st.lists(st.tuples(_IDS, st.none() | st.integers(1, 6)), max_size=40),
-    st.booleans(),
-    st.integers(1, 8),
 )
-def test_queue_update_matches_the_row_by_row_rule(queue_rows, entries, buckets, piece_rows):
-    """Both paths (a daily run's, over the queue in pieces of `piece_rows`, and a backfill's
-    ten buckets) give the rule's answer, and `changed` says whether anything changed."""
+def test_queue_update_matches_the_row_by_row_rule(lake, queue_rows, entries):
+    """The lake's MERGE gives the rule's answer, and says whether anything changed. Each
+    example runs in a transaction of the real lake that is rolled back."""
     before = {
         k: {"state": s, "wanted_version": w, "enriched_version": v}
         for k, (s, w, v) in queue_rows.items()
@@ -445,16 +466,19 @@ def test_queue_update_matches_the_row_by_row_rule(queue_rows, entries, buckets, 
     sightings = pa.Table.from_pylist(
         [{"arxiv_id": i, "arxiv_version": v} for i, v in entries], schema=SIGHTINGS.schema
     )
-    pieces = [queue.slice(i, piece_rows) for i in range(0, queue.num_rows, piece_rows)]
-    out = list(queue_buckets(pieces, sightings, bucket_above=0 if buckets else 10**9))
-    updated = pa.concat_tables([ENRICHMENT.empty(), *(p for p, _ in out)])
-    changed = any(c for _, c in out)
+    lake.begin()
+    try:
+        lake.insert(ENRICHMENT, queue)
+        changed = add_sightings(lake.con, sightings)
+        updated = lake.read(ENRICHMENT)
+    finally:
+        lake.rollback()
     columns = ("state", "wanted_version", "enriched_version")
     got = {r["arxiv_id"]: {c: r[c] for c in columns} for r in updated.to_pylist()}
     expected = reference_update(before, entries)
     assert updated.num_rows == len(got) == len(expected)  # one row per ID
     assert got == expected
-    assert changed == (got != before)
+    assert (changed > 0) == (got != before)
     assert updated.schema == ENRICHMENT.schema
 
 
@@ -476,12 +500,33 @@ def test_newest_versions_keeps_one_row_per_id_with_its_highest_version():
     ]
 
 
-def test_due_ids_are_sorted_and_capped_by_the_time_budget():
-    from flows.queue import due_ids
+def test_due_ids_are_sorted_and_capped_by_the_time_budget(lake):
+    from datetime import UTC, datetime, timedelta
+
     from flows.settings import Settings
 
-    ids = pa.chunked_array([[f"2401.{i:05d}" for i in range(999, -1, -1)]])
+    now = datetime.now(UTC)
+    ids = [f"2401.{i:05d}" for i in range(999, -1, -1)]
+    queue = pa.Table.from_pylist(
+        [{"arxiv_id": i, "state": "pending", "attempts": 0} for i in ids]
+        + [
+            {
+                "arxiv_id": "2402.00001",
+                "state": "pending",
+                "attempts": 1,
+                "next_attempt_at": now + timedelta(hours=1),
+            },
+            {"arxiv_id": "2402.00002", "state": "enriched", "attempts": 1},
+        ],
+        schema=ENRICHMENT.schema,
+    )
     budget = Settings(arxiv_max_seconds=6, arxiv_delay_seconds=3, arxiv_batch_size=100)
-    assert due_ids(ids, budget) == [f"2401.{i:05d}" for i in range(300)]  # 3 requests' worth
-    unlimited = Settings(arxiv_delay_seconds=0)
-    assert due_ids(ids, unlimited) == sorted(ids.to_pylist())
+    lake.begin()
+    try:
+        lake.insert(ENRICHMENT, queue)
+        capped = due_ids(lake.con, now, budget)
+        unlimited = due_ids(lake.con, now, Settings(arxiv_delay_seconds=0))
+    finally:
+        lake.rollback()
+    assert capped == sorted(ids)[:300]  # 3 requests' worth
+    assert unlimited == sorted(ids)  # neither the one waiting nor the enriched one

@@ -1,0 +1,106 @@
+"""The lake's tables, column comments and convenience views, derived from `schemas/`.
+
+A writer calls `declare` when it attaches: missing tables are created, columns declared since
+are added (DuckLake adds a column without rewriting a file), and views are replaced when their
+SQL changed. Nothing is done (no snapshot is made) when the lake is already as declared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from schemas import TABLES, Column, Table
+from schemas.dictionary import rules
+
+if TYPE_CHECKING:
+    from warehouse.lake import Lake
+
+# Convenience views for analysts, over the tables only.
+CONVENIENCE_VIEWS = {
+    "paper_mentions": (
+        "Each digest entry with its digest and, once enriched, its paper.",
+        """
+        SELECT e.arxiv_id, e.digest_id, d.digest_date, d.category, d.file_name, e.ref,
+               e.title, e.announce_type, p.primary_category, p.published
+        FROM digest_entries e
+        JOIN digests d USING (digest_id)
+        LEFT JOIN papers p USING (arxiv_id)
+        """,
+    ),
+    "daily_counts": (
+        "Digests, entries and distinct papers per digest date and category.",
+        """
+        SELECT d.digest_date, d.category, count(DISTINCT d.digest_id) AS digests,
+               count(e.ref) AS entries, count(DISTINCT e.arxiv_id) AS papers
+        FROM digests d LEFT JOIN digest_entries e USING (digest_id)
+        GROUP BY ALL
+        """,
+    ),
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_comment(column: Column) -> str:
+    rule = rules(column)
+    return f"{column.doc} ({rule})" if rule else column.doc
+
+
+def table_statements(table: Table, present: set[str] | None) -> list[str]:
+    """What makes the lake's `table` as declared, given the columns it has (None: no table)."""
+    from warehouse.lake import duckdb_type
+
+    out: list[str] = []
+    if present is None:
+        columns = ", ".join(f'"{c.name}" {duckdb_type(c.type)}' for c in table.columns)
+        out.append(f'CREATE TABLE "{table.name}" ({columns})')
+        out.append(f'COMMENT ON TABLE "{table.name}" IS {_quote(table.doc)}')
+    for column in table.columns:
+        if present is None or column.name not in present:
+            if present is not None:
+                kind = duckdb_type(column.type)
+                out.append(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+            comment = _quote(_column_comment(column))
+            out.append(f'COMMENT ON COLUMN "{table.name}"."{column.name}" IS {comment}')
+    return out
+
+
+def _view_tag(sql: str) -> str:
+    return "sql:" + hashlib.sha256(" ".join(sql.split()).encode()).hexdigest()[:16]
+
+
+def view_statements(existing: dict[str, str | None]) -> list[str]:
+    """Create or replace each convenience view whose declared SQL is not the one in the lake
+    (its comment ends with a hash of that SQL)."""
+    out: list[str] = []
+    for name, (doc, sql) in CONVENIENCE_VIEWS.items():
+        tag = _view_tag(sql)
+        if (existing.get(name) or "").endswith(f"[{tag}]"):
+            continue
+        out.append(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
+        out.append(f'COMMENT ON VIEW "{name}" IS {_quote(f"{doc} [{tag}]")}')
+    return out
+
+
+def declare(lake: Lake) -> None:
+    from warehouse.lake import ALIAS
+
+    columns: dict[str, set[str]] = {}
+    for table, column in lake.con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", [ALIAS]
+    ).fetchall():
+        columns.setdefault(table, set()).add(column)
+    views = dict(
+        lake.con.execute(
+            "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ?", [ALIAS]
+        ).fetchall()
+    )
+    statements = [s for t in TABLES.values() for s in table_statements(t, columns.get(t.name))]
+    statements += view_statements(views)
+    if statements:
+        with lake.transaction("declare tables"):
+            for statement in statements:
+                lake.con.execute(statement)

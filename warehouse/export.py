@@ -1,0 +1,79 @@
+"""A plain-Parquet copy of the warehouse for readers without DuckDB or DuckLake.
+
+`export(store, target)` writes every table of one lake snapshot into
+`target/.snapshots/<snapshot>-<time>/<table>/data.parquet`, then points the symbolic link
+`target/current` at it with one rename. `target/<table>` are fixed links through `current`,
+so pyarrow, pandas or polars reading `target/<table>` see one whole snapshot of every table,
+never a mix. The snapshot before is kept (a reader may still be reading it); older ones are
+removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas import TABLES
+from warehouse.check import verify_files
+from warehouse.lake import ALIAS, Warehouse, WarehouseError, open_connection, scalar
+
+KEEP = 2  # the current snapshot and the one before
+
+
+def _link(target: Path, link: Path) -> None:
+    """Point `link` at `target` atomically (a new link renamed over the old one)."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _prepare(folder: Path) -> Path:
+    snapshots = folder / ".snapshots"
+    try:
+        snapshots.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"cannot write the export folder {folder}: {exc}") from None
+    for name in TABLES:
+        link = folder / name
+        if link.exists() and not link.is_symlink():
+            raise WarehouseError(
+                f"{link} exists and is not an export link: export into an empty folder"
+            )
+    return snapshots
+
+
+def export(store: Warehouse, folder: Path) -> Path:
+    """Write the newest snapshot of every table as plain Parquet under `folder`."""
+    folder = Path(folder).expanduser().resolve()
+    snapshots = _prepare(folder)
+    with open_connection(store, read_only=True) as con:
+        verify_files(con)
+        con.begin()  # one snapshot for every table
+        snapshot = int(scalar(con, f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')") or 0)
+        name = f"{snapshot:08d}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+        staging = snapshots / f".{name}.tmp"
+        for table in TABLES:
+            (staging / table).mkdir(parents=True)
+            out = str(staging / table / "data.parquet").replace("'", "''")
+            con.execute(
+                f"COPY (SELECT * FROM \"{table}\") TO '{out}' "
+                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)"
+            )
+        con.commit()
+    os.replace(staging, snapshots / name)
+    _link(Path(".snapshots") / name, folder / "current")
+    for table in TABLES:
+        if not (folder / table).is_symlink():
+            _link(Path("current") / table, folder / table)
+    done = sorted(p for p in snapshots.iterdir() if not p.name.startswith("."))
+    for old in done[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    # Left by an export that died before its rename (an hour on: not one still running).
+    for leftover in snapshots.glob(".*.tmp"):
+        if leftover.stat().st_mtime < time.time() - 3600:
+            shutil.rmtree(leftover, ignore_errors=True)
+    return snapshots / name
