@@ -3,7 +3,7 @@ full-size `papers`, `paper_authors` and `paper_categories` tables.
 
 Asking the API for a million IDs at arXiv's 3 s spacing would take eight hours, so the rows are
 made here, in Arrow, and go through the enrich stage's own last steps: schema validation,
-`flatten`, the warehouse's snapshot writes and a catalog rebuild. Deterministic (seeded).
+`flatten`, and inserts into the lake in one transaction. Deterministic (seeded).
 
     python bench/fill_papers.py WAREHOUSE
 """
@@ -20,8 +20,7 @@ import pyarrow.compute as pc
 from flows.enrich import flatten
 from schemas.tables import ENRICHMENT, PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS
 from schemas.validate import validate
-from warehouse import catalog
-from warehouse.store import Warehouse
+from warehouse.lake import Lake, Warehouse
 
 CATEGORIES = [
     "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.RO", "cs.IR", "cs.CR", "stat.ML", "math.OC",
@@ -86,23 +85,18 @@ def papers_for(ids: pa.Array, seed: int = 7) -> pa.Table:
 
 def main(root: str) -> None:
     store = Warehouse(root)
-    with store.lock(60, "bench/fill_papers.py"):
-        queue = store.read(ENRICHMENT)
-        papers, invalid = validate(PAPERS, papers_for(queue.column("arxiv_id").combine_chunks()))
+    with store.lock(60, "bench/fill_papers.py"), Lake(store) as lake:
+        ids = lake.read(ENRICHMENT, ["arxiv_id"]).column("arxiv_id").combine_chunks()
+        papers, invalid = validate(PAPERS, papers_for(ids))
         if invalid.num_rows:
             rules = invalid.group_by("_rule").aggregate([("_rule", "count")]).to_pylist()
             raise SystemExit(f"{invalid.num_rows} synthetic papers fail the schema: {rules}")
         authors, categories = flatten(papers)
-        store.write_snapshot(PAPERS, papers)
-        store.write_snapshot(PAPER_AUTHORS, authors)
-        store.write_snapshot(PAPER_CATEGORIES, categories)
-        enriched = pa.nulls(queue.num_rows, pa.string()).fill_null("enriched")
-        queue = queue.set_column(queue.schema.get_field_index("state"), "state", enriched)
-        held = papers.column("latest_version")  # the queue's order: papers_for keeps it
-        index = queue.schema.get_field_index("enriched_version")
-        queue = queue.set_column(index, "enriched_version", held)
-        store.write_snapshot(ENRICHMENT, queue)
-        catalog.rebuild(store)
+        with lake.transaction("bench: synthetic papers"):
+            lake.insert(PAPERS, papers)
+            lake.insert(PAPER_AUTHORS, authors)
+            lake.insert(PAPER_CATEGORIES, categories)
+            lake.execute("UPDATE enrichment SET state = 'enriched', enriched_version = 1")
     print(f"{papers.num_rows} papers, {authors.num_rows} authors, {categories.num_rows} categories")
 
 

@@ -19,8 +19,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+import warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "bench"
@@ -46,8 +47,8 @@ def median(runs: list[dict[str, float]]) -> dict[str, float]:
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
-def query_ms(catalog: Path, sql: str) -> float:
-    with duckdb.connect(str(catalog), read_only=True) as con:
+def query_ms(wh: Path, sql: str) -> float:
+    with warehouse.connect(wh) as con:
         con.execute(sql).fetchall()  # warm: the first query opens the files
         times = []
         for _ in range(5):
@@ -112,8 +113,7 @@ def main() -> None:
     )
     dlt["parse_seconds"] = json.loads((work / "dlt-parse.json").read_text())
 
-    catalog = work / "wh" / "warehouse.duckdb"
-    with duckdb.connect(str(catalog), read_only=True) as con:
+    with warehouse.connect(work / "wh") as con:
         entries = con.execute("SELECT count(*) FROM digest_entries").fetchall()[0][0]
         stages = con.execute(
             "SELECT discover_seconds, parse_seconds, validate_seconds, load_seconds, "
@@ -132,6 +132,18 @@ def main() -> None:
         text=True,
     )
     papers = int(filled.stdout.split()[0])
+    # A run that fetches papers writes what it fetched, not what the warehouse holds.
+    refresh = {}
+    for n in (100, 1000):
+        done = subprocess.run(
+            [str(VENV / "python"), "bench/refresh.py", str(work / "wh"), str(n)],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"},
+        )
+        refresh[str(n)] = json.loads(done.stdout)
 
     incremental = one_new_digest(work, per, seeds=range(99, 99 + REPEATS), inbox=None)
     # The scheduled case: the new digest arrives in an inbox that still holds every file
@@ -167,7 +179,8 @@ def main() -> None:
         "stages": dict(
             zip(["discover", "parse", "validate", "load", "enrich"], stages, strict=True)
         ),
-        "queries_ms": {name: query_ms(catalog, sql) for name, sql in queries.items()},
+        "queries_ms": {name: query_ms(work / "wh", sql) for name, sql in queries.items()},
+        "refresh": refresh,
         "floor": floor(corpus, work / "wh"),
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
@@ -201,7 +214,7 @@ def one_new_digest(work: Path, per: int, seeds: range, inbox: Path | None) -> di
         differences.append(runs[-1]["seconds"] - before["seconds"])
     result = median(runs)
     result["over_trivial"] = round(statistics.median(differences), 3)
-    with duckdb.connect(str(work / "wh" / "warehouse.duckdb"), read_only=True) as con:
+    with warehouse.connect(work / "wh") as con:
         flow_seconds = con.execute(
             "SELECT median(epoch(ended_at) - epoch(started_at)) FROM "
             f"(SELECT * FROM runs ORDER BY started_at DESC LIMIT {len(seeds)})"
@@ -217,7 +230,8 @@ def floor(corpus: Path, root: Path) -> dict[str, float]:
     for path in sorted(corpus.rglob("*.md")):
         hashlib.sha256(path.read_bytes()).hexdigest()
     read = time.perf_counter() - started
-    entries = ds.dataset(str(root / "digest_entries"), format="parquet").to_table()
+    with warehouse.connect(root) as con:
+        entries = con.execute("SELECT * FROM digest_entries").to_arrow_table()
     started = time.perf_counter()
     pq.write_table(entries, root.parent / "floor.parquet", compression="zstd")
     encode = time.perf_counter() - started
@@ -283,6 +297,22 @@ def parser_share(r: dict, own: float) -> list[str]:
     ]
 
 
+def refresh_line(r: dict) -> list[str]:
+    """What a run that fetches papers writes, against the papers held."""
+    if not r.get("refresh"):
+        return []
+    parts = [
+        f"{n} papers {v['seconds']:.2f} s and {v['bytes'] / 1e6:.2f} MB written"
+        for n, v in r["refresh"].items()
+    ]
+    held = next(iter(r["refresh"].values()))["held"]
+    return [
+        f"- storing refreshed papers into {held:,} held (one transaction): "
+        + "; ".join(parts)
+        + "."
+    ]
+
+
 def report(files: list[Path]) -> None:
     lines = [
         "# Benchmarks",
@@ -341,6 +371,7 @@ def report(files: list[Path]) -> None:
             f"- analyst queries through the catalog, {r.get('papers', 0):,} papers "
             f"{'(synthetic, see below)' if r.get('papers') else '(none: stand-ins)'}; "
             "median of 5, ms: " + "; ".join(f"{k} {v}" for k, v in r["queries_ms"].items()) + ".",
+            *refresh_line(r),
             "",
         ]
     if len(results) >= 2:

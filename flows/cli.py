@@ -403,6 +403,17 @@ def migrate(warehouse: WarehouseOpt = None) -> None:
 
 
 @app.command()
+def attach(warehouse: WarehouseOpt = None) -> None:
+    """Print the SQL that opens the warehouse read-only in any DuckDB 1.5.5 shell."""
+    from warehouse.lake import Warehouse, attach_script
+
+    store = Warehouse(_warehouse(warehouse))
+    if not store.exists():
+        raise _fail(f"no warehouse at {store.root}: run `arxiv-digests ingest` first")
+    typer.echo(attach_script(store))
+
+
+@app.command()
 def config() -> None:
     """Print the effective settings (environment and defaults)."""
     settings = Settings()

@@ -26,3 +26,48 @@ def test_every_setting_is_documented():
 
 def test_the_two_commands():
     assert "make run" in README and "make test" in README
+
+
+def readme_queries() -> list[str]:
+    blocks = README.split("```sql\n")[1:]
+    text = "\n".join(block.split("```")[0] for block in blocks)
+    lines = [line for line in text.splitlines() if not line.startswith("--")]
+    return [q.strip() for q in "\n".join(lines).split(";") if q.strip()]
+
+
+def test_readme_queries_run_from_python_and_the_shell(tmp_path, prefect):
+    """The README's example queries answer through `warehouse.connect`, and its DuckDB shell
+    one-liner opens the same warehouse from another directory."""
+    import shutil
+    import subprocess
+
+    import pytest
+    from conftest import EXAMPLES
+
+    import warehouse
+    from flows.ingest import ingest_flow
+
+    queries = readme_queries()
+    assert len(queries) == 4
+    ingest_flow(paths=[str(EXAMPLES)], warehouse=str(tmp_path / "wh"), enrich=False)
+    with warehouse.connect(tmp_path / "wh") as con:
+        for query in queries:
+            con.execute(query).fetchall()
+        mentions = con.execute(queries[1]).fetchall()
+    shell = shutil.which("duckdb", path=str(ROOT / ".venv" / "bin"))
+    if shell is None:
+        pytest.fail("the duckdb shell is not installed in .venv: run `make install`")
+    attach = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "arxiv-digests"), "attach", "-w", str(tmp_path / "wh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    out = subprocess.run(
+        [shell, "-csv", "-c", attach + " SELECT count(*) FROM paper_mentions;"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert out.split() == ["count_star()", "5"] and mentions == []

@@ -138,6 +138,16 @@ class Warehouse:
             )
 
 
+def attach_script(store: Warehouse) -> str:
+    """SQL that makes any DuckDB 1.5.5 session (the `duckdb` shell) read this warehouse: the
+    extensions loaded from their wheels, the lake attached read-only and in use."""
+    loads = [
+        f"LOAD {_quote(str(extensions.extension_file(m)))};"
+        for m in ("duckdb_extension_sqlite", "duckdb_extension_ducklake")
+    ]
+    return " ".join([*loads, store.attach_sql(read_only=True) + ";", f"USE {ALIAS};"])
+
+
 def open_connection(
     store: Warehouse, read_only: bool, snapshot: int | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -183,19 +193,20 @@ def damage(exc: duckdb.Error) -> WarehouseDamaged | None:
     return None
 
 
+_SCALARS = {
+    pa.string(): "VARCHAR",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+}
+
+
 def duckdb_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_string(arrow_type):
-        return "VARCHAR"
-    if pa.types.is_int32(arrow_type):
-        return "INTEGER"
-    if pa.types.is_int64(arrow_type):
-        return "BIGINT"
-    if pa.types.is_float64(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_date32(arrow_type):
-        return "DATE"
+    """The DuckDB type a declared Arrow type is stored as."""
+    if arrow_type in _SCALARS:
+        return _SCALARS[arrow_type]
     if pa.types.is_timestamp(arrow_type):
         return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
     if pa.types.is_list(arrow_type):
@@ -262,30 +273,27 @@ class Lake:
         if not rows.num_rows:
             return
         data = rows.select(table.column_names).cast(table.schema)
-        self.con.register("_rows", data)
+        self.execute(f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows', _rows=data)
+
+    @contextlib.contextmanager
+    def _registered(self, tables: dict[str, pa.Table]) -> Iterator[None]:
+        """`tables` visible to SQL under their names for the duration of one statement."""
+        for name, data in tables.items():
+            self.con.register(name, data)
         try:
-            self.con.execute(f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows')
+            yield
         finally:
-            self.con.unregister("_rows")
+            for name in tables:
+                self.con.unregister(name)
 
     def query(self, sql: str, params: list[Any] | None = None, **tables: pa.Table) -> pa.Table:
         """Run `sql` with each of `tables` registered under its keyword; the result in Arrow."""
-        for name, data in tables.items():
-            self.con.register(name, data)
-        try:
+        with self._registered(tables):
             return arrow(self.con.execute(sql, params or []))
-        finally:
-            for name in tables:
-                self.con.unregister(name)
 
     def execute(self, sql: str, params: list[Any] | None = None, **tables: pa.Table) -> None:
-        for name, data in tables.items():
-            self.con.register(name, data)
-        try:
+        with self._registered(tables):
             self.con.execute(sql, params or [])
-        finally:
-            for name in tables:
-                self.con.unregister(name)
 
     def read(self, table: Table, columns: list[str] | None = None) -> pa.Table:
         names = ", ".join(f'"{c}"' for c in (columns or table.column_names))
