@@ -42,6 +42,21 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+@app.callback()
+def _checked_settings() -> None:
+    """Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables."""
+    from pydantic import ValidationError
+
+    from flows.settings import invalid_settings, unknown_variables
+
+    for warning in unknown_variables(dict(os.environ)):
+        typer.echo(f"arxiv-digests: warning: {warning}", err=True)
+    try:
+        Settings()
+    except ValidationError as exc:
+        raise _fail(invalid_settings(exc)) from None
+
+
 def _warehouse(option: Path | None) -> Path:
     return option if option is not None else Settings().warehouse
 
@@ -68,31 +83,26 @@ def ingest(
 ) -> None:
     """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
     _quiet_prefect(verbose)
-    import duckdb
     from rich.progress import Progress
 
-    import flows.ingest
-    from warehouse.lake import WarehouseError
+    from flows.runner import run_flow
 
     root = _warehouse(warehouse)
     show = sys.stderr.isatty() and not quiet
     with Progress(transient=True, disable=not show) as bar:
         job = bar.add_task("digest files", total=None)
-        flows.ingest.progress = lambda done, total: bar.update(job, completed=done, total=total)
-        try:
-            result = flows.ingest.ingest_flow(
+
+        def call() -> dict[str, Any]:
+            import flows.ingest
+
+            flows.ingest.progress = lambda done, total: bar.update(job, completed=done, total=total)
+            return flows.ingest.ingest_flow(
                 paths=[str(p) for p in paths] if paths else None,
                 warehouse=str(root),
                 enrich=not no_enrich,
             )
-        except WarehouseError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            raise _fail(f"cannot write the warehouse at {root}: {exc}") from None
-        except duckdb.Error as exc:
-            raise _query_failure(exc) from None
-        finally:
-            flows.ingest.progress = None
+
+        result = run_flow(call, lambda exc: _run_failure(exc, root), verbose)
     for line in result["problems"]:
         typer.echo(line, err=True)
     typer.echo(
@@ -109,6 +119,27 @@ def ingest(
         raise _fail("no input could be read as a digest; see the lines above", 2)
 
 
+def _run_failure(exc: Exception, root: Path) -> typer.Exit:
+    """The one line for a flow run that failed on something systemic."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        where = exc.filename or root
+        if exc.errno == 28:  # ENOSPC
+            return _fail(f"the disk is full writing {where}: free space, then run again")
+        return _fail(f"cannot write the warehouse at {root}: {reason} ({where})")
+    text = str(exc)
+    if "No space left on device" in text or "disk is full" in text.lower():
+        return _fail(f"the disk is full writing {root}: free space, then run again")
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+
+    if isinstance(exc, WarehouseError | duckdb.Error):
+        return _query_failure(exc)
+    first = text.splitlines()[0] if text else ""
+    return _fail(f"the run failed: {type(exc).__name__}: {first} (--verbose shows the details)")
+
+
 @app.command()
 def serve(
     warehouse: WarehouseOpt = None,
@@ -118,21 +149,46 @@ def serve(
     cron: Annotated[
         str | None, typer.Option(help="Schedule [env ARXIV_DIGESTS_SCHEDULE_CRON; 0 6 * * *].")
     ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Run every this many seconds instead of on --cron.")
+    ] = None,
     name: Annotated[str, typer.Option(help="Deployment name.")] = "daily",
 ) -> None:
-    """Serve the ingest flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
     _quiet_prefect(verbose=True)  # a service: its log is the record of what it did
-    from flows.ingest import ingest_flow
+    from flows import server
+    from flows.runner import Interrupted, say
 
     settings = Settings()
-    ingest_flow.serve(
-        name=name,
-        cron=cron or settings.schedule_cron,
-        parameters={
-            "paths": [str((inbox or settings.inbox).resolve())],
-            "warehouse": str(_warehouse(warehouse).resolve()),
-        },
-    )
+    if not os.environ.get("PREFECT_API_URL"):  # a schedule needs a real server
+        try:
+            managed, started = server.start()
+        except server.ServerError as exc:
+            raise _fail(str(exc)) from None
+        os.environ["PREFECT_API_URL"] = managed.url
+        say(f"{'started' if started else 'using'} the Prefect server at {managed.ui}")
+    from flows.ingest import ingest_flow
+
+    schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        ingest_flow.serve(
+            name=name,
+            parameters={
+                "paths": [str((inbox or settings.inbox).resolve())],
+                "warehouse": str(_warehouse(warehouse).resolve()),
+            },
+            **schedule,
+        )
+    except (KeyboardInterrupt, Interrupted):
+        say(f"stopped serving {ingest_flow.name}/{name}")
+        sys.stdout.flush()
+        os._exit(0)
 
 
 @app.command("enrich")
@@ -142,13 +198,16 @@ def enrich_command(
 ) -> None:
     """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
     _quiet_prefect(verbose)
-    from flows.ingest import enrich_flow
-    from warehouse.lake import WarehouseError
+    from flows.runner import run_flow
 
-    try:
-        result = enrich_flow(warehouse=str(_warehouse(warehouse)))
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from None
+    root = _warehouse(warehouse)
+
+    def call() -> dict[str, Any]:
+        from flows.ingest import enrich_flow
+
+        return enrich_flow(warehouse=str(root))
+
+    result = run_flow(call, lambda exc: _run_failure(exc, root), verbose)
     for line in result["problems"]:
         typer.echo(line, err=True)
     typer.echo(
@@ -419,6 +478,125 @@ def config() -> None:
     settings = Settings()
     for name, info in Settings.model_fields.items():
         typer.echo(f"ARXIV_DIGESTS_{name.upper()}={getattr(settings, name)}  # {info.description}")
+
+
+runs_app = typer.Typer(
+    help="The warehouse's runs: the last ones, one line each, or one run whole.",
+    invoke_without_command=True,
+)
+app.add_typer(runs_app, name="runs")
+
+RUN_LINE = (
+    "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
+    "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, files_new, files_skipped, "
+    "files_rejected, entries_loaded, rejects, api_requests, papers_enriched, papers_pending "
+    "FROM runs ORDER BY started_at DESC LIMIT ?"
+)
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    last: Annotated[int, typer.Option(help="How many runs, newest first.")] = 10,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List the last runs, one line each (`runs show RUN_ID` for one run whole)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    try:
+        with connect(_warehouse(warehouse)) as con:
+            for row in con.execute(RUN_LINE, [last]).fetchall():
+                run_id, status, started, seconds, new, skipped, rejected, *rest = row
+                loaded, rejects, requests, enriched, pending = rest
+                typer.echo(
+                    f"{run_id}  {status:<6} {started} UTC  {seconds:>6} s  files {new} new, "
+                    f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
+                    f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
+                )
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A run id, as `runs` lists them.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One run: its stages with durations, its counts, its rejects by rule, and the papers
+    still pending with the time each is next due."""
+    import duckdb
+
+    from schemas.tables import RUNS
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    try:
+        with connect(_warehouse(warehouse)) as con:
+            result = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            names = [d[0] for d in result.description or []]
+            row = result.fetchone()
+            if row is None:
+                raise _fail(f"no run {run_id}: `arxiv-digests runs` lists them")
+            pending = con.execute(
+                "SELECT arxiv_id, attempts, next_attempt_at, last_error FROM enrichment "
+                "WHERE state = 'pending' ORDER BY next_attempt_at NULLS FIRST, arxiv_id LIMIT 20"
+            ).fetchall()
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    docs = {c.name: c.doc for c in RUNS.columns}
+    for name, value in zip(names, row, strict=True):
+        typer.echo(f"{name:<18} {value}  # {docs.get(name, '')}")
+    typer.echo(f"\npapers pending now (first {len(pending)}, by next attempt):")
+    for ident, attempts, due, error in pending:
+        when = "now" if due is None else f"{due:%Y-%m-%d %H:%M:%S} UTC"
+        typer.echo(f"  {ident}  due {when}, {attempts} attempt(s){f'; {error}' if error else ''}")
+
+
+server_app = typer.Typer(help="The local Prefect server the product manages.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start Prefect's server in the background on 127.0.0.1 (or say where it runs)."""
+    from flows import server
+
+    try:
+        up, started = server.start()
+    except server.ServerError as exc:
+        raise _fail(str(exc)) from None
+    state = "started" if started else "already running"
+    typer.echo(
+        f"Prefect server {state} (pid {up.pid}): UI at {up.ui}, log {server.home()}/server.log"
+    )
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the managed Prefect server."""
+    from flows import server
+
+    stopped = server.stop()
+    typer.echo(
+        f"stopped the Prefect server (pid {stopped.pid})" if stopped else "no server was running"
+    )
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Say whether the managed Prefect server is up, and where."""
+    from flows import server
+
+    up = server.running()
+    if up is None:
+        typer.echo("not running: `arxiv-digests server start` starts it")
+        raise typer.Exit(1)
+    typer.echo(f"running (pid {up.pid}): UI at {up.ui}, API {up.url}")
 
 
 def main() -> None:  # pragma: no cover - console script entry

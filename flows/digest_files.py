@@ -113,7 +113,49 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
                 FileProblem(str(path), Problem("missing_path", "no such file or folder"))
             )
     unique = list(dict.fromkeys(found))
-    return unique, problems
+    readable = [path for path in unique if _utf8(path)]
+    problems += [
+        FileProblem(printable(path), Problem(UNDECODABLE_NAME, UNDECODABLE_MESSAGE))
+        for path in unique
+        if not _utf8(path)
+    ]
+    return readable, problems
+
+
+UNDECODABLE_NAME = "undecodable_name"
+UNDECODABLE_MESSAGE = (
+    "the file name is not valid UTF-8, so it cannot be recorded: rename the file (for example "
+    "with `convmv -f latin1 -t utf8`) and run again"
+)
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system gave that are not UTF-8
+        return False
+    return True
+
+
+def printable(path: Path) -> str:
+    """A path as text, its undecodable bytes as backslash escapes (`\\xe9`)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def name_rejects(problems: list[FileProblem], run_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The reject rows of files whose names cannot be recorded (see `discover`)."""
+    return [
+        reject_row(
+            source=p.path,
+            stage="read",
+            rule=p.problem.rule,
+            message=p.problem.message,
+            run_id=run_id,
+            now=now,
+        )
+        for p in problems
+        if p.problem.rule == UNDECODABLE_NAME
+    ]
 
 
 def _digest_files(folder: Path) -> list[Path]:

@@ -36,6 +36,7 @@ from flows.digest_files import (
     ValidBatch,
     discover,
     file_keys,
+    name_rejects,
     read_batch,
     unchanged,
     validate_batch,
@@ -161,10 +162,7 @@ def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
     new rejects written. Rejects already in the warehouse (the same bad input seen by an
     earlier run) are not written again. The batch's `digests` rows are written once per run
     (see `_ingest`)."""
-    rejects = valid.rejects
-    if known_rejects.ids and rejects.num_rows:
-        seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known_rejects.ids)))
-        rejects = rejects.filter(pc.invert(seen))
+    rejects = unknown(valid.rejects, known_rejects.ids)
     lake.insert(DIGEST_ENTRIES, valid.entries)
     lake.insert(REJECTS, rejects)
     return rejects.num_rows
@@ -216,6 +214,10 @@ def _failed(lake: Lake, stats: RunStats, exc: BaseException) -> None:
     commit_task(lake, stats, "failed")
 
 
+def _waiting(line: str) -> None:
+    get_run_logger().warning(line)
+
+
 @flow(name="ingest-digests", log_prints=False)
 def ingest_flow(
     paths: list[str] | None = None,
@@ -229,7 +231,7 @@ def ingest_flow(
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+    with store.lock(settings.lock_timeout_seconds, holder, _waiting), Lake(store) as lake:
         migrate(lake)
         lake.begin()
         try:
@@ -264,8 +266,9 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
     known_files = file_keys(lake.read(SEEN_FILES, list(SEEN_FILES.key)))
     known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
     files, stats.files_skipped, missing = discover_task(inputs, IdSet(known_files))
-    stats.files_seen = len(files) + stats.files_skipped
     stats.problems.extend(str(p) for p in missing)
+    _reject_names(lake, missing, stats, known_rejects)
+    stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected
     stats.discover_seconds = time.perf_counter() - started
 
     # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
@@ -289,6 +292,29 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
         lake.insert(table, pa.concat_tables([table.empty(), *rows]))
     stats.papers_pending = queue_task(lake, pa.concat_tables(sightings))
     stats.load_seconds += time.perf_counter() - started
+
+
+def unknown(rejects: pa.Table, known: set[str]) -> pa.Table:
+    """The rows of `rejects` not in the warehouse yet (the same bad input seen by an earlier
+    run is one reject, not one per run)."""
+    if not known or not rejects.num_rows:
+        return rejects
+    seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known), pa.string()))
+    return rejects.filter(pc.invert(seen))
+
+
+def _reject_names(
+    lake: Lake, problems: list[FileProblem], stats: RunStats, known_rejects: set[str]
+) -> None:
+    """Files whose names cannot be recorded become rejects; the others load as usual."""
+    rows = name_rejects(problems, stats.run_id, datetime.now(UTC))
+    named = pa.Table.from_pylist(rows, schema=REJECTS.schema)
+    new = unknown(named, known_rejects)
+    lake.insert(REJECTS, new)
+    stats.files_rejected += named.num_rows
+    stats.rejects += new.num_rows
+    stats.rejects_by_rule.update(named.column("rule").to_pylist())
+    known_rejects.update(named.column("reject_id").to_pylist())
 
 
 def _batch(
@@ -367,7 +393,7 @@ def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
-    with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+    with store.lock(settings.lock_timeout_seconds, holder, _waiting), Lake(store) as lake:
         migrate(lake)
         _enrich(lake, stats, settings)
         _publish(lake, stats, settings)

@@ -65,3 +65,41 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+
+PREFIX = "ARXIV_DIGESTS_"
+# Variables with the prefix that are not settings: the test suite's own.
+NOT_SETTINGS = ("ARXIV_DIGESTS_TEST_",)
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """One warning per ARXIV_DIGESTS_* variable that names no setting (a typo is otherwise
+    silently ignored), with the closest setting's name."""
+    import difflib
+
+    names = [PREFIX + name.upper() for name in Settings.model_fields]
+    warnings = []
+    for variable in sorted(environ):
+        if not variable.startswith(PREFIX) or variable in names:
+            continue
+        if variable.startswith(NOT_SETTINGS):
+            continue
+        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "; `arxiv-digests config` lists them"
+        warnings.append(f"{variable} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def invalid_settings(error: Exception) -> str:
+    """A pydantic ValidationError of Settings -> one line naming each variable, its value and
+    what it expects."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error).splitlines()[0]
+    parts = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        value = problem.get("input")
+        parts.append(f"{PREFIX}{field.upper()}={value!r}: {problem['msg'].lower()}")
+    return "invalid setting " + "; ".join(parts) + " (fix or unset it; `--help` has the defaults)"

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +27,23 @@ pytestmark = pytest.mark.usefixtures("prefect")
 TRIALS = 20
 
 
-def start_reader(wh: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+@pytest.fixture
+def reader(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
+    """The long-lived reader process on `tmp_path / "wh"`; never left running."""
     out, stop = tmp_path / "reader.jsonl", tmp_path / "reader.stop"
-    reader = subprocess.Popen(
+    wh = tmp_path / "wh"
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "long_reader.py"), str(wh), str(out), str(stop)],
         env=os.environ | {"PYTHONPATH": str(ROOT)},
     )
-    return reader, out, stop
+    try:
+        yield process, out, stop
+    finally:
+        stop.touch()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def reader_answers(reader: subprocess.Popen, out: Path, stop: Path) -> list[list[int]]:
@@ -58,7 +69,7 @@ def latest_versions(digests: list[Path]) -> dict[str, int]:
     return {row["arxiv_id"]: row["_wanted"] or 1 for row in wanted}
 
 
-def test_kill_9_at_random_moments_converges(tmp_path, capsys, api):
+def test_kill_9_at_random_moments_converges(tmp_path, capsys, api, reader):
     from prefect.settings import PREFECT_API_URL
 
     rng = random.Random(20261201)
@@ -73,7 +84,7 @@ def test_kill_9_at_random_moments_converges(tmp_path, capsys, api):
         "ARXIV_DIGESTS_BATCH_FILES": "20",  # many batches: many moments to die in
     }
     command = [sys.executable, "-m", "flows", "ingest", str(inbox), "-q", "-w", str(wh)]
-    reader, out, stop = start_reader(wh, tmp_path)
+    process_of_reader, out, stop = reader
     killed, run_seconds = 0, 8.0  # adjusted to the length of the runs that finish
     per_trial = len(digests) // TRIALS
     for trial in range(TRIALS):
@@ -97,7 +108,7 @@ def test_kill_9_at_random_moments_converges(tmp_path, capsys, api):
             assert_consistent(wh)
     requests_with_kills = len(server.log)
     ingest_flow(paths=[str(inbox)], warehouse=str(wh))
-    answers = reader_answers(reader, out, stop)
+    answers = reader_answers(process_of_reader, out, stop)
     assert_consistent(wh)
     clean = tmp_path / "clean"
     ingest_flow(paths=[str(inbox)], warehouse=str(clean))

@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +92,12 @@ class Warehouse:
         return f"ATTACH {path} AS {ALIAS} ({', '.join(options)})"
 
     @contextlib.contextmanager
-    def lock(self, timeout: float, holder: str) -> Iterator[None]:
+    def lock(
+        self, timeout: float, holder: str, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
         """Hold the single-writer lock. The OS drops it when the process dies, even by kill -9,
-        so a crashed run never leaves the warehouse locked."""
+        so a crashed run never leaves the warehouse locked. `on_wait` is told once, in one
+        line, who holds it when it has to wait."""
         self.prepare()
         path = self.root / ".lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -105,8 +108,14 @@ class Warehouse:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    who = path.read_text(errors="replace").strip() or "another process"
+                    if on_wait is not None:
+                        on_wait(
+                            f"{self.root} is being written by {who}: waiting up to "
+                            f"{timeout:.0f} s for it to finish"
+                        )
+                        on_wait = None
                     if time.monotonic() >= deadline:
-                        who = path.read_text(errors="replace").strip() or "another process"
                         raise WarehouseLocked(
                             f"{self.root} is being written by {who}; waited {timeout:.0f} s. "
                             "Try again when it finishes (ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS "

@@ -1,0 +1,197 @@
+"""A Prefect server the product manages: `arxiv-digests server start|stop|status`, and the
+choice of API a flow command runs against.
+
+The server is Prefect's own (`prefect server start`), bound to 127.0.0.1, started in a session
+of its own so that a Ctrl-C in the terminal reaches the command, not the server. Its pid,
+address and log live in `<PREFECT_HOME>/arxiv-digests/`; its database is where Prefect's
+settings put it, so runs and artifacts persist across restarts.
+
+A flow command uses, in this order: PREFECT_API_URL when set; the managed server when it is
+up; else a temporary server of its own, started the same way but tied to the command's life
+(it dies with the command, kill -9 included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4200
+START_TIMEOUT = 120.0
+PR_SET_PDEATHSIG = 1
+
+
+class ServerError(RuntimeError):
+    """The managed server could not be started or stopped."""
+
+
+def home() -> Path:
+    base = os.environ.get("PREFECT_HOME") or str(Path.home() / ".prefect")
+    return Path(base).expanduser() / "arxiv-digests"
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int
+    url: str  # the API's address: http://127.0.0.1:PORT/api
+
+    @property
+    def ui(self) -> str:
+        return self.url.removesuffix("/api")
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running() -> Server | None:
+    """The managed server, if its pid file names a live process that answers."""
+    try:
+        pid_text, url = (home() / "server.pid").read_text().split()
+        server = Server(int(pid_text), url)
+    except (OSError, ValueError):
+        return None
+    return server if alive(server.pid) and healthy(server.url) else None
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise ServerError("no free port on 127.0.0.1 for the Prefect server")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when the process that started it dies, kill -9 too."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(port: int, log: Path, tied: bool) -> Server:
+    """Start `prefect server start` on 127.0.0.1:`port` in its own session; wait until it
+    answers. `tied`: it dies when this process does."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST]
+    if tied:  # a temporary server only answers this command's API calls: no scheduler
+        command.append("--no-services")
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if tied else None,
+        )
+    server = Server(process.pid, f"http://{HOST}:{port}/api")
+    deadline = time.monotonic() + START_TIMEOUT
+    while not healthy(server.url, timeout=1.0):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process.pid)
+            raise ServerError(f"the Prefect server did not start; its log is {log}")
+        time.sleep(0.25)
+    return server
+
+
+def start() -> tuple[Server, bool]:
+    """The managed server, started unless it is up already; (server, started now)."""
+    up = running()
+    if up is not None:
+        return up, False
+    folder = home()
+    server = spawn(_free_port(DEFAULT_PORT), folder / "server.log", tied=False)
+    tmp = folder / f".server.pid.{os.getpid()}"
+    tmp.write_text(f"{server.pid} {server.url}\n")
+    os.replace(tmp, folder / "server.pid")
+    return server, True
+
+
+def stop_process(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL what is left after `grace` s."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def stop() -> Server | None:
+    """Stop the managed server; the one stopped, or None if none was running."""
+    pid_file = home() / "server.pid"
+    try:
+        pid_text, url = pid_file.read_text().split()
+    except (OSError, ValueError):
+        return None
+    server = Server(int(pid_text), url)
+    if alive(server.pid):
+        stop_process(server.pid)
+    pid_file.unlink(missing_ok=True)
+    return server
+
+
+@contextlib.contextmanager
+def api_for_flows(say: object = None) -> Iterator[str]:
+    """Point Prefect at an API for a flow command (see the module's docstring); yields its
+    address. `say` is called with the one line printed when a temporary server is needed."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield configured
+        return
+    managed = running()
+    if managed is not None:
+        os.environ["PREFECT_API_URL"] = managed.url
+        yield managed.url
+        return
+    if callable(say):
+        say(
+            "no Prefect server is running: starting a temporary one (about 10 s); "
+            "`arxiv-digests server start` keeps one up and makes every run faster"
+        )
+    folder = home()
+    temporary = spawn(_free_port(0), folder / f"temporary-{os.getpid()}.log", tied=True)
+    os.environ["PREFECT_API_URL"] = temporary.url
+    try:
+        yield temporary.url
+    finally:
+        stop_process(temporary.pid, grace=5.0)
+        os.environ.pop("PREFECT_API_URL", None)
+        with contextlib.suppress(OSError):
+            (folder / f"temporary-{os.getpid()}.log").unlink()
