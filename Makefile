@@ -21,6 +21,7 @@ install: $(STAMP)
 
 # The main job on the bundled examples, into ./data/warehouse (see README for the inbox).
 run: install
+	mkdir -p data/inbox
 	$(BIN)/arxiv-digests ingest examples/inbox
 
 lint: install
