@@ -119,8 +119,24 @@ def ingest(
         raise _fail("no input could be read as a digest; see the lines above", 2)
 
 
+def _disk_full(root: Path) -> bool:
+    """Whether the disk holding the warehouse is (nearly) full: a failure there, whatever
+    error it surfaced as (a failed commit, a failed rollback), is most likely that."""
+    import shutil
+
+    folder = root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < 16 * 1024 * 1024
+    except OSError:
+        return False
+
+
 def _run_failure(exc: Exception, root: Path) -> typer.Exit:
     """The one line for a flow run that failed on something systemic."""
+    if _disk_full(root):
+        return _fail(f"the disk holding {root} is full: free space, then run again")
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc)
         where = exc.filename or root

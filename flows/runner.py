@@ -30,9 +30,15 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+# The signal that arrived, if one did: DuckDB, interrupted in a query, raises its own error
+# ("Query interrupted") instead of ours, which must still count as the interruption.
+_received: list[int] = []
+
+
 def _interrupt(signum: int, _frame: object) -> NoReturn:
     for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up
         signal.signal(sig, signal.SIG_IGN)
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -89,6 +95,8 @@ def run_flow(
             try:
                 return call()
             except Exception as exc:
+                if _received:
+                    raise Interrupted(_received[0]) from None
                 raise failure(exc) from None
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):

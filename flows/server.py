@@ -118,11 +118,14 @@ def spawn(port: int, log: Path, tied: bool) -> Server:
         )
     server = Server(process.pid, f"http://{HOST}:{port}/api")
     deadline = time.monotonic() + START_TIMEOUT
-    while not healthy(server.url, timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_process(process.pid)
-            raise ServerError(f"the Prefect server did not start; its log is {log}")
-        time.sleep(0.25)
+    try:
+        while not healthy(server.url, timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ServerError(f"the Prefect server did not start; its log is {log}")
+            time.sleep(0.25)
+    except BaseException:  # Ctrl-C while it starts included: never leave it behind
+        stop_process(process.pid)
+        raise
     return server
 
 

@@ -132,6 +132,11 @@ class Warehouse:
 
     def prepare(self) -> None:
         """Create the root and data folders, or say in one line why they cannot be."""
+        if self.root.exists() and not self.root.is_dir():
+            raise WarehouseError(
+                f"{self.root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
+                "folder (it is created if missing)"
+            )
         try:
             self.data_path.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
