@@ -169,42 +169,35 @@ def serve(
         float | None, typer.Option(help="Run every this many seconds instead of on --cron.")
     ] = None,
     name: Annotated[str, typer.Option(help="Deployment name.")] = "daily",
+    child: Annotated[bool, typer.Option("--child", hidden=True)] = False,
 ) -> None:
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
     _quiet_prefect(verbose=True)  # a service: its log is the record of what it did
-    from flows import server
-    from flows.runner import Interrupted, say
-
     settings = Settings()
-    if not os.environ.get("PREFECT_API_URL"):  # a schedule needs a real server
+    where = [str((inbox or settings.inbox).resolve()), str(_warehouse(warehouse).resolve())]
+    if child:
+        from flows.ingest import ingest_flow
+
+        schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
+        ingest_flow.serve(
+            name=name, parameters={"paths": [where[0]], "warehouse": where[1]}, **schedule
+        )
+        return
+    from flows import server
+    from flows.runner import say, supervise
+
+    if not server.configured_api():  # a schedule needs a real server
         try:
             managed, started = server.start()
         except server.ServerError as exc:
             raise _fail(str(exc)) from None
         os.environ["PREFECT_API_URL"] = managed.url
         say(f"{'started' if started else 'using'} the Prefect server at {managed.ui}")
-    from flows.ingest import ingest_flow
-
-    schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
-    import signal
-
-    def stop(signum: int, _frame: object) -> None:
-        raise Interrupted(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        ingest_flow.serve(
-            name=name,
-            parameters={
-                "paths": [str((inbox or settings.inbox).resolve())],
-                "warehouse": str(_warehouse(warehouse).resolve()),
-            },
-            **schedule,
-        )
-    except (KeyboardInterrupt, Interrupted):
-        say(f"stopped serving {ingest_flow.name}/{name}")
-        sys.stdout.flush()
-        os._exit(0)
+    when = ["--interval", str(interval)] if interval else ["--cron", cron or settings.schedule_cron]
+    command = ["serve", "--child", "--name", name, "--inbox", where[0], "-w", where[1], *when]
+    code = supervise([sys.executable, "-m", "flows", *command])
+    say(f"stopped serving ingest-digests/{name}")
+    raise typer.Exit(code)
 
 
 @app.command("enrich")

@@ -119,3 +119,30 @@ def run_flow(
 def _fail_server(exc: ServerError) -> int:
     say(str(exc))
     return 1
+
+
+def supervise(command: list[str], grace: float = 5.0) -> int:
+    """Run `command` (a long-lived service) in a session of its own until it ends or until
+    SIGINT / SIGTERM reach this process; then stop its whole process group (the flow runs it
+    started included) within `grace` s. Returns 0 when stopped so, else its exit code."""
+    import subprocess
+    import time
+
+    from flows.server import stop_process
+
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    service = subprocess.Popen(command, start_new_session=True)
+    try:
+        while service.poll() is None and not stopping:
+            time.sleep(0.2)
+    finally:
+        if service.poll() is None:
+            stop_process(service.pid, grace=grace)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else int(service.returncode or 0)

@@ -91,9 +91,10 @@ def _free_port(preferred: int) -> int:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the child gets SIGTERM when the process that started it dies, kill -9 too."""
+    """Linux: the child is killed when the process that started it dies, kill -9 too. A
+    temporary server holds nothing worth a graceful stop, and may not yet handle SIGTERM."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def spawn(port: int, log: Path, tied: bool) -> Server:
@@ -124,7 +125,7 @@ def spawn(port: int, log: Path, tied: bool) -> Server:
                 raise ServerError(f"the Prefect server did not start; its log is {log}")
             time.sleep(0.25)
     except BaseException:  # Ctrl-C while it starts included: never leave it behind
-        stop_process(process.pid)
+        stop_process(process.pid, grace=1.0)
         raise
     return server
 
@@ -170,11 +171,22 @@ def stop() -> Server | None:
     return server
 
 
+def configured_api() -> str | None:
+    """PREFECT_API_URL as Prefect sees it: the environment, the active profile, or a test
+    harness's settings."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
 @contextlib.contextmanager
 def api_for_flows(say: object = None) -> Iterator[str]:
     """Point Prefect at an API for a flow command (see the module's docstring); yields its
     address. `say` is called with the one line printed when a temporary server is needed."""
-    configured = os.environ.get("PREFECT_API_URL")
+    configured = configured_api()
     if configured:
         yield configured
         return
@@ -194,7 +206,7 @@ def api_for_flows(say: object = None) -> Iterator[str]:
     try:
         yield temporary.url
     finally:
-        stop_process(temporary.pid, grace=5.0)
+        stop_process(temporary.pid, grace=2.0)
         os.environ.pop("PREFECT_API_URL", None)
         with contextlib.suppress(OSError):
             (folder / f"temporary-{os.getpid()}.log").unlink()

@@ -76,6 +76,22 @@ def test_status(loaded, env):
     assert "digest_entries" in result.stdout and "last runs" in result.stdout
 
 
+def test_runs_lists_runs_and_shows_one(loaded, env):
+    wh, _ = loaded
+    listed = run("runs", "-w", str(wh), env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 1 and " ok " in lines[0] and "files 3 new" in lines[0]
+    run_id = lines[0].split()[0]
+    shown = run("runs", "show", run_id, "-w", str(wh), env=env)
+    assert shown.returncode == 0, shown.stderr
+    for field in ("parse_seconds", "load_seconds", "entries_loaded     5", "rejects_by_rule"):
+        assert field in shown.stdout, field
+    assert "1706.03762  due now, 0 attempt(s)" in shown.stdout  # --no-enrich: all pending
+    missing = run("runs", "show", "nope", "-w", str(wh), env=env)
+    assert missing.returncode == 1 and missing.stderr.startswith("arxiv-digests: no run nope")
+
+
 def test_validate_prints_every_problem(tmp_path, env):
     text = (DIGESTS / "000_35d916e6e3a253ef.txt").read_text()
     bad = tmp_path / "bad.md"
