@@ -86,12 +86,14 @@ def run_flow(
 ) -> Any:
     """`call()` (which runs a flow) with an API, signals handled, and `failure` turning an
     exception into the one line a user sees."""
+    # Installed first, whatever was inherited (a background job starts with SIGINT ignored):
+    # a signal while the temporary server starts stops the command too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         with api_for_flows(say):
             if not verbose:
                 quiet_failures()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, _interrupt)
             try:
                 return call()
             except Exception as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import socket
@@ -201,7 +202,11 @@ def api_for_flows(say: object = None) -> Iterator[str]:
             "`arxiv-digests server start` keeps one up and makes every run faster"
         )
     folder = home()
-    temporary = spawn(_free_port(0), folder / f"temporary-{os.getpid()}.log", tied=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    # One start-up at a time: two servers migrating Prefect's one database at once fail.
+    with open(folder / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        temporary = spawn(_free_port(0), folder / f"temporary-{os.getpid()}.log", tied=True)
     os.environ["PREFECT_API_URL"] = temporary.url
     try:
         yield temporary.url
