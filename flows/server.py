@@ -183,6 +183,31 @@ def configured_api() -> str | None:
     return str(url) if url else None
 
 
+def _drain() -> None:
+    """Send Prefect's queued events and logs while the temporary server is still up (at exit,
+    with it gone, they would be retried against nothing)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=5)
+
+
+@contextlib.contextmanager
+def using(url: str) -> Iterator[None]:
+    """Prefect's API is `url` inside: in the environment (for child processes) and in the
+    settings Prefect has already loaded (it reads the environment once)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
 @contextlib.contextmanager
 def api_for_flows(say: object = None) -> Iterator[str]:
     """Point Prefect at an API for a flow command (see the module's docstring); yields its
@@ -193,8 +218,8 @@ def api_for_flows(say: object = None) -> Iterator[str]:
         return
     managed = running()
     if managed is not None:
-        os.environ["PREFECT_API_URL"] = managed.url
-        yield managed.url
+        with using(managed.url):
+            yield managed.url
         return
     if callable(say):
         say(
@@ -207,11 +232,11 @@ def api_for_flows(say: object = None) -> Iterator[str]:
     with open(folder / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         temporary = spawn(_free_port(0), folder / f"temporary-{os.getpid()}.log", tied=True)
-    os.environ["PREFECT_API_URL"] = temporary.url
     try:
-        yield temporary.url
+        with using(temporary.url):
+            yield temporary.url
+            _drain()
     finally:
-        stop_process(temporary.pid, grace=2.0)
-        os.environ.pop("PREFECT_API_URL", None)
+        stop_process(temporary.pid, grace=0.3)  # disposable: no graceful wait on open clients
         with contextlib.suppress(OSError):
             (folder / f"temporary-{os.getpid()}.log").unlink()
