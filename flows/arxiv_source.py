@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from schemas.ids import versionless
+
 # `arxiv` and `requests` are imported where a request is made: a run that asks the API for
 # nothing (no new papers, or --no-enrich) does not pay their 0.3 s of imports.
 if TYPE_CHECKING:
@@ -84,14 +86,6 @@ def process_limiter(delay: float) -> Limiter:
 class Answer:
     results: dict[str, arxiv.Result] = field(default_factory=dict)  # by versionless id
     total: int = 0
-
-
-def versionless(entry_id: str) -> tuple[str, int | None]:
-    """`http://arxiv.org/abs/hep-th/9901001v2` -> (`hep-th/9901001`, 2)."""
-    short = entry_id.split("/abs/", 1)[-1]
-    match = re.match(r"^(?P<id>.+?)(?:v(?P<v>\d+))?$", short)
-    assert match is not None
-    return match.group("id"), int(match.group("v")) if match.group("v") else None
 
 
 class ArxivApi:

@@ -18,13 +18,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.parse import ROW_RULES, Problem, parse_digest
+from flows.parse import ROW_RULES, Limits, Problem, parse_digest, too_large
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from schemas.validate import validate
 
 log = logging.getLogger(__name__)
 
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
+DEFAULT_LIMITS = Limits()
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
 ENTRY_SCHEMA = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
 POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
@@ -266,10 +267,12 @@ def read_batch(
     run_id: str,
     now: datetime,
     pool: ParsePool | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ParsedBatch:
     """Read and parse `paths`. `known` holds digest ids already loaded (this run included);
     files with known content are skipped, and new ids are added to it. With a `pool`, the new
-    files are parsed by its worker processes (reading and hashing stay here, in order)."""
+    files are parsed by its worker processes (reading and hashing stay here, in order). A file
+    over `limits.max_bytes` is rejected unread."""
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     todo: list[NewFile] = []
     repeats: list[NewFile] = []
@@ -280,9 +283,15 @@ def read_batch(
         try:
             # Stat before reading: a file changed in between is read again by the next run.
             info = path.stat()
+            if info.st_size > limits.max_bytes:
+                raise _TooLarge(info.st_size)
             data = path.read_bytes()
-        except OSError as exc:
-            problem = Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
+        except (OSError, _TooLarge) as exc:
+            problem = (
+                too_large(exc.args[0], limits)
+                if isinstance(exc, _TooLarge)
+                else Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
+            )
             batch.problems.append(FileProblem(source, problem))
             batch.rejects.append(
                 reject_row(
@@ -316,9 +325,9 @@ def read_batch(
             here.add(digest_id)
             todo.append((path, digest_id, data))
     if pool is not None and pool.worth_it(len(todo)):
-        parsed = pool.parse(todo, run_id, now)
+        parsed = pool.parse(todo, run_id, now, limits)
     else:
-        parsed = [parse_files(todo, run_id, now)]
+        parsed = [parse_files(todo, run_id, now, limits)]
     batch = merge([batch, *parsed])
     # A second copy of a file in one batch is skipped once the first copy loaded; a copy of a
     # file that did not load is rejected under its own path, as it would be on its own.
@@ -326,7 +335,7 @@ def read_batch(
     again = [r for r in repeats if r[1] not in loaded]
     batch.files_skipped += len(repeats) - len(again)
     if again:
-        batch = merge([batch, parse_files(again, run_id, now)])
+        batch = merge([batch, parse_files(again, run_id, now, limits)])
     known.update(batch.digests.column("digest_id").to_pylist())
     # A file whose content did not load (binary, not a digest) is read again by every run.
     batch.seen = pa.Table.from_pylist(
@@ -335,14 +344,20 @@ def read_batch(
     return batch
 
 
-def parse_files(files: list[NewFile], run_id: str, now: datetime) -> ParsedBatch:
+class _TooLarge(Exception):
+    """A file over the size limit (its size in args[0]): rejected without being read."""
+
+
+def parse_files(
+    files: list[NewFile], run_id: str, now: datetime, limits: Limits = DEFAULT_LIMITS
+) -> ParsedBatch:
     """Parse files already read, hashed and known to be new. Pure: runs in a worker process."""
     digests: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     for path, digest_id, data in files:
         source = str(path)
-        parsed = parse_digest(data)
+        parsed = parse_digest(data, limits)
         for problem in parsed.problems:
             batch.problems.append(FileProblem(source, problem))
             if problem.severity == "reject":
@@ -412,14 +427,17 @@ class ParsePool:
     each) starts them, so a daily run of a few digests never does. `spawn`, not `fork`: the
     flow's process runs Prefect's threads."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, limits: Limits = DEFAULT_LIMITS):
         self.workers = workers
+        self.limits = limits  # for the tasks that hand it files
         self._pool: ProcessPoolExecutor | None = None
 
     def worth_it(self, files: int) -> bool:
         return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
 
-    def parse(self, files: list[NewFile], run_id: str, now: datetime) -> list[ParsedBatch]:
+    def parse(
+        self, files: list[NewFile], run_id: str, now: datetime, limits: Limits
+    ) -> list[ParsedBatch]:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)
@@ -427,15 +445,17 @@ class ParsePool:
         slices = [files[i : i + size] for i in range(0, len(files), size)]
         mine: ParsedBatch | None = None
         try:
-            futures = [self._pool.submit(parse_files, part, run_id, now) for part in slices[1:]]
+            futures = [
+                self._pool.submit(parse_files, part, run_id, now, limits) for part in slices[1:]
+            ]
             # The flow's process parses the first slice itself instead of waiting idle.
-            mine = parse_files(slices[0], run_id, now)
+            mine = parse_files(slices[0], run_id, now, limits)
             return [mine, *(f.result() for f in futures)]
         except BrokenProcessPool:  # a worker died (killed, out of memory): parse here instead
             log.warning("a parse worker process died; parsing in the flow's process from now on")
             self.workers = 1
-            mine = mine or parse_files(slices[0], run_id, now)
-            return [mine, *(parse_files(part, run_id, now) for part in slices[1:])]
+            mine = mine or parse_files(slices[0], run_id, now, limits)
+            return [mine, *(parse_files(part, run_id, now, limits) for part in slices[1:])]
 
     def __enter__(self) -> ParsePool:
         return self

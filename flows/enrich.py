@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter, versionless
+from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter
 from flows.digest_files import reject_row
 from flows.queue import answers_table, due_ids, pending_count, record_answers
 from flows.settings import Settings
+from schemas.ids import versionless
 from schemas.tables import PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, REJECTS
 from schemas.validate import validate
 from warehouse.lake import Lake

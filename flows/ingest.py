@@ -42,6 +42,7 @@ from flows.digest_files import (
     validate_batch,
 )
 from flows.enrich import EnrichStats, enrich, rejects_table
+from flows.parse import Limits
 from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
 from flows.settings import Settings
 from schemas import Table
@@ -146,9 +147,14 @@ def discover_task(
 
 @task(name="parse", cache_policy=NO_CACHE)
 def parse_task(
-    paths: list[Path], known: IdSet[str], run_id: str, now: datetime, pool: ParsePool
+    paths: list[Path],
+    known: IdSet[str],
+    run_id: str,
+    now: datetime,
+    pool: ParsePool,
+    limits: Limits,
 ) -> ParsedBatch:
-    return read_batch(paths, known.ids, run_id, now, pool)  # adds the batch's new ids
+    return read_batch(paths, known.ids, run_id, now, pool, limits)  # adds the batch's new ids
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -277,7 +283,7 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
     # The run's `digests` and `seen_files` rows (a few hundred bytes a file) are written once
     # at the end, not once per batch: a backfill's 200 tiny files would cost every later run.
     read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
-    with ParsePool(settings.parse_workers) as pool:
+    with ParsePool(settings.parse_workers, settings.limits()) as pool:
         for done, chunk in _chunks(files, settings.batch_files):
             batch_sightings, batch_digests, batch_seen = _batch(
                 lake, chunk, pool, known, known_rejects, stats
@@ -330,7 +336,7 @@ def _batch(
     and `seen_files` rows."""
     now = datetime.now(UTC)
     t0 = time.perf_counter()
-    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool)
+    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool, pool.limits)
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -127,22 +128,40 @@ def _cut(raw: str) -> str:
 
 
 # --- the summary table ------------------------------------------------------------------------
+# Every pattern is anchored and runs in time linear in the line: no quantifier can give back
+# what a later one would take again (possessive forms, or character classes that stop at the
+# next delimiter). A digest line is hostile input; a backtracking pattern on it can hold the
+# warehouse lock for minutes.
 
-_ROW = re.compile(
-    r"^\|\s*\[\^(?P<ref>\d+)\]\s*\|\s*\[(?P<title>.*?)\]\((?P<url>[^)\s]+)\)\s*\|(?P<summary>.*)\|\s*$"
-)
-_REF = re.compile(r"^\|\s*\[\^(\d+)\]")
-_HEADER = re.compile(r"^\|\s*Ref\s*\|", re.IGNORECASE)
-_SEPARATOR = re.compile(r"^\|[\s:|-]*$")
+_ROW_START = re.compile(r"\|\s*+\[\^(?P<ref>[0-9]++)\]\s*+\|\s*+\[")
+# The end of the title cell: `](url) |`, searched for. A URL holds no bracket, parenthesis or
+# space, so each try stops at the next one and the search stays linear.
+_TITLE_END = re.compile(r"\]\((?P<url>[^()\[\]\s]++)\)\s*+\|")
+_REF = re.compile(r"\|\s*+\[\^([0-9]++)\]")
+_HEADER = re.compile(r"\|\s*+Ref\s*+\|", re.IGNORECASE)
+_SEPARATOR = re.compile(r"\|[\s:|-]*+")
 _ARXIV_URL = re.compile(
-    r"^https?://(?:[a-z]+\.)?arxiv\.org/(?:abs|pdf)/(?P<id>[^?#]+?)(?:\.pdf)?/?(?:[?#].*)?$",
+    r"https?://(?:[a-z]++\.)?arxiv\.org/(?:abs|pdf)/(?P<id>[^?#]+?)(?:\.pdf)?/?(?:[?#].*)?",
     re.IGNORECASE,
 )
 
 
+def _split_row(line: str) -> tuple[int, str, str, str] | None:
+    """`| [^N] | [title](url) | summary |` -> (N, title, url, summary), or None. The title
+    ends at the first `](url) |`; the summary runs to the line's last `|`."""
+    start = _ROW_START.match(line)
+    if start is None or not line.endswith("|"):
+        return None
+    end = _TITLE_END.search(line, start.end())
+    if end is None or end.end() == len(line):  # no title end, or no summary cell after it
+        return None
+    title = line[start.end() : end.start()]
+    return int(start.group("ref")), title, end.group("url"), line[end.end() : -1]
+
+
 def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
-    match = _ROW.match(line)
-    if match is None:
+    cells = _split_row(line)
+    if cells is None:
         return Problem(
             "malformed_row",
             "table row is not `| [^N] | [title](arxiv url) | summary |` (cut or edited?); "
@@ -150,8 +169,8 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
             number,
             _cut(line),
         )
-    url = match.group("url")
-    url_match = _ARXIV_URL.match(url)
+    ref, raw_title, url, summary = cells
+    url_match = _ARXIV_URL.fullmatch(url)
     if url_match is None:
         return Problem(
             "not_arxiv_url",
@@ -163,16 +182,16 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
     parts = split_id(raw_id)
     # An unrecognisable ID is kept as written so that validation rejects it with the reason.
     arxiv_id, version = parts if parts else (raw_id, None)
-    title = clean(match.group("title")) or ""
+    title = clean(raw_title) or ""
     if url.lower().startswith("http://") and title.endswith("."):
         # The 2023 feed appended a period to every title; arXiv's own title has none.
         title = title[:-1].rstrip()
     return {
-        "ref": int(match.group("ref")),
+        "ref": ref,
         "arxiv_id": arxiv_id,
         "arxiv_version": version,
         "title": title,
-        "summary_zh": clean(match.group("summary")),
+        "summary_zh": clean(summary),
         "url": url,
         "line": number,
         "_raw": _cut(line),
@@ -181,14 +200,18 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
 
 # --- detail blocks ----------------------------------------------------------------------------
 
-_BLOCK = re.compile(r"^\[\^(?P<ref>\d+)\]:[ \t]?(?P<rest>.*)$")
-_LINK = re.compile(r"^\[[^\]]*\]\((?P<url>[^)\s]+)\)$")
+_BLOCK = re.compile(r"\[\^(?P<ref>[0-9]++)\]:[ \t]?(?P<rest>.*)")
+_LINK = re.compile(r"\[[^\]]*+\]\((?P<url>[^)\s]++)\)")
+# The 2023 title suffix `(arXiv:2301.00001v1 [cs.CL] UPDATED)`, matched from its last
+# `(arXiv:` (see `_old_suffix`), never searched for from every position.
 _OLD_SUFFIX = re.compile(
-    r"\.?\s*\(arXiv:(?P<id>\S+?)\s+\[(?P<cat>[^\]]+)\](?:\s*(?:UPDATED|CROSS LISTED))?\)\s*$"
+    r"\(arXiv:(?P<id>\S++)\s++\[(?P<cat>[^\]]++)\](?:\s*+(?:UPDATED|CROSS LISTED))?\)"
 )
-_ANNOUNCE = re.compile(r"^arXiv:(?P<id>\S+?)\s+Announce Type:\s*(?P<type>\S+)")
-_ZH_TITLE_PREFIX = re.compile(r"^(?:翻译过的)?(?:论文)?标题(?:翻译成中文)?\s*[:：]\s*")
-_ZH_TITLE_SUFFIX = re.compile(r"\s*[（(]arXiv\s*[:：][^)）]*[)）]")
+_ANNOUNCE = re.compile(r"arXiv:(?P<id>\S++)\s++Announce Type:\s*+(?P<type>\S++)")
+_ZH_TITLE_PREFIX = re.compile(r"^(?:翻译过的)?(?:论文)?标题(?:翻译成中文)?\s*+[:：]\s*+")
+# Applied to cleaned text (single spaces); the class stops at the next parenthesis, so each
+# `(arXiv` tries at most up to the next one.
+_ZH_TITLE_SUFFIX = re.compile(r" ?[（(]arXiv\s*+[:：][^()（）]*+[)）]")
 
 
 @dataclass
@@ -213,6 +236,11 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return paragraphs
 
 
+def _old_suffix(title: str) -> re.Match[str] | None:
+    at = title.rfind("(arXiv:") if title.endswith(")") else -1
+    return _OLD_SUFFIX.fullmatch(title, at) if at != -1 else None
+
+
 def _detail_fields(block: _Block, table_summary: str | None) -> dict[str, Any]:
     """Fields a detail block adds to its entry. Paragraphs after the link are, in the full
     layout, [summary_zh, (an English summary), abstract_zh, abstract_en]; older or damaged
@@ -221,13 +249,13 @@ def _detail_fields(block: _Block, table_summary: str | None) -> dict[str, Any]:
     if title_zh:
         title_zh = clean(_ZH_TITLE_SUFFIX.sub("", _ZH_TITLE_PREFIX.sub("", title_zh)))
     paragraphs = _paragraphs(block.lines)
-    link_at = next((i for i, p in enumerate(paragraphs) if _LINK.match(p)), None)
+    link_at = next((i for i, p in enumerate(paragraphs) if _LINK.fullmatch(p)), None)
     before = paragraphs[:link_at] if link_at is not None else paragraphs[:1]
     after = paragraphs[link_at + 1 :] if link_at is not None else paragraphs[1:]
     fields: dict[str, Any] = {"title_zh": title_zh, "layout": None}
 
-    title_en = " ".join(before)
-    old = _OLD_SUFFIX.search(title_en)
+    title_en = " ".join(before).rstrip()
+    old = _old_suffix(title_en)
     if old:
         fields["listed_category"] = clean(old.group("cat"))
         parts = split_id(old.group("id"))
@@ -263,121 +291,186 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def parse_text(text: str) -> tuple[list[dict[str, Any]], list[Problem], int]:
-    """Text -> (entries, problems, table rows seen). Every table row seen becomes an entry or
-    a `reject` problem; detail blocks with no table row are rejected too."""
-    rows: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    blocks: dict[int, _Block] = {}
-    rejected_refs: set[int] = set()
-    seen = 0
+@dataclass
+class _Scan:
+    """What one pass over a file's lines found."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    blocks: dict[int, _Block] = field(default_factory=dict)
+    rejected_refs: set[int] = field(default_factory=set)  # refs of rows that were rejected
+    seen: int = 0  # summary-table rows
+    table: bool = False  # a `| Ref |` header or a `| [^N] |` row: the file has a digest table
+
+
+class ParseTimeout(Exception):
+    """A file took longer than its time budget to parse."""
+
+
+CHECK_EVERY = 512  # lines between two looks at the clock
+
+
+def _table_line(scan: _Scan, stripped: str, number: int) -> None:
+    if _HEADER.match(stripped):
+        scan.table = True
+        return
+    if _SEPARATOR.fullmatch(stripped):
+        return
+    scan.seen += 1
+    row = _parse_row(stripped, number)
+    ref = _REF.match(stripped)
+    scan.table = scan.table or ref is not None
+    if isinstance(row, Problem):
+        scan.problems.append(row)
+        if ref:  # its detail block goes with the rejected row, not as an orphan
+            scan.rejected_refs.add(int(ref.group(1)))
+    else:
+        scan.rows.append(row)
+
+
+def _block_start(scan: _Scan, line: str, number: int) -> _Block | None:
+    start = _BLOCK.match(line) if line.startswith("[^") else None
+    if start is None:
+        return None
+    block = _Block(int(start.group("ref")), number, start.group("rest"))
+    if block.ref in scan.blocks:
+        scan.problems.append(
+            Problem(
+                "duplicate_detail",
+                f"detail block [^{block.ref}] appears again; the first one is used",
+                number,
+                _cut(line),
+                "warning",
+            )
+        )
+    else:
+        scan.blocks[block.ref] = block
+    return block
+
+
+def _scan(text: str, deadline: float | None) -> _Scan:
+    """One pass over the lines: table rows parsed, detail blocks gathered by ref."""
+    scan = _Scan()
     in_details = False
     block: _Block | None = None
-    headings = 0
     for number, line in enumerate(_lines(text), start=1):
+        if deadline is not None and number % CHECK_EVERY == 0 and time.monotonic() > deadline:
+            raise ParseTimeout(number)
         stripped = line.strip()
         if stripped.startswith("# "):
-            headings += 1
             in_details = stripped[2:].strip() == "详细"
             block = None
-            continue
-        if not in_details and stripped.startswith("|"):
-            if _HEADER.match(stripped) or _SEPARATOR.match(stripped):
-                continue
-            seen += 1
-            row = _parse_row(stripped, number)
-            if isinstance(row, Problem):
-                problems.append(row)
-                ref = _REF.match(stripped)
-                if ref:  # its detail block goes with the rejected row, not as an orphan
-                    rejected_refs.add(int(ref.group(1)))
-            else:
-                rows.append(row)
-            continue
-        start = _BLOCK.match(line) if line.startswith("[^") else None
-        if start:
-            in_details = True
-            block = _Block(int(start.group("ref")), number, start.group("rest"))
-            if block.ref in blocks:
-                problems.append(
-                    Problem(
-                        "duplicate_detail",
-                        f"detail block [^{block.ref}] appears again; the first one is used",
-                        number,
-                        _cut(line),
-                        "warning",
-                    )
-                )
-            else:
-                blocks[block.ref] = block
+        elif not in_details and stripped.startswith("|"):
+            _table_line(scan, stripped, number)
+        elif (start := _block_start(scan, line, number)) is not None:
+            in_details, block = True, start
         elif block is not None:
             if line[:1].isspace() or not stripped:
                 block.lines.append(line)
             else:
                 block = None  # block content is indented: a flush-left line ends the block
+    return scan
 
-    if seen == 0 and not blocks and headings == 0:
+
+def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) -> dict[str, Any]:
+    """A table row joined with its detail block (if it has one)."""
+    entry = dict(row)
+    entry.update(
+        title_zh=None,
+        abstract_zh=None,
+        abstract_excerpt=None,
+        announce_type=None,
+        listed_category=None,
+    )
+    if detail is None:
+        entry["layout"] = "old" if row["url"].lower().startswith("http://") else "plain"
         problems.append(
             Problem(
-                "not_a_digest",
-                "no `# 摘要` table and no `[^N]:` blocks: not a digest (move it out of the inbox)",
+                "missing_detail",
+                f"table row [^{row['ref']}] has no detail block; loaded without translations",
+                row["line"],
+                severity="warning",
             )
         )
-        return [], problems, 0
-
-    entries: list[dict[str, Any]] = []
-    for row in rows:
-        detail = blocks.pop(row["ref"], None)
-        entry = dict(row)
-        entry.update(
-            title_zh=None,
-            abstract_zh=None,
-            abstract_excerpt=None,
-            announce_type=None,
-            listed_category=None,
-        )
-        if detail is None:
-            entry["layout"] = "old" if row["url"].lower().startswith("http://") else "plain"
-            problems.append(
-                Problem(
-                    "missing_detail",
-                    f"table row [^{row['ref']}] has no detail block; loaded without translations",
-                    row["line"],
-                    severity="warning",
-                )
-            )
-        else:
-            fields = _detail_fields(detail, row["summary_zh"])
-            version = fields.pop("_version", None)
-            if entry["arxiv_version"] is None:
-                entry["arxiv_version"] = version
-            if row["summary_zh"] is not None:
-                fields.pop("summary_zh")  # the table's summary is the one the digest shows
-            fields["layout"] = fields["layout"] or "plain"
-            entry.update(fields)
-        entries.append(entry)
-    for orphan in blocks.values():
-        if orphan.ref in rejected_refs:
-            continue
-        problems.append(
-            Problem(
-                "orphan_detail",
-                f"detail block [^{orphan.ref}] has no table row; add its row to the table",
-                orphan.line,
-                _cut("\n".join([f"[^{orphan.ref}]: {orphan.header}", *orphan.lines])),
-            )
-        )
-    return entries, problems, seen
+        return entry
+    fields = _detail_fields(detail, row["summary_zh"])
+    version = fields.pop("_version", None)
+    if entry["arxiv_version"] is None:
+        entry["arxiv_version"] = version
+    if row["summary_zh"] is not None:
+        fields.pop("summary_zh")  # the table's summary is the one the digest shows
+    fields["layout"] = fields["layout"] or "plain"
+    entry.update(fields)
+    return entry
 
 
-def parse_digest(data: bytes) -> ParsedDigest:
+def _orphan(block: _Block) -> Problem:
+    return Problem(
+        "orphan_detail",
+        f"detail block [^{block.ref}] has no table row; add its row to the table",
+        block.line,
+        _cut("\n".join([f"[^{block.ref}]: {block.header}", *block.lines])),
+    )
+
+
+NOT_A_DIGEST = Problem(
+    "not_a_digest",
+    "no digest table (`| Ref | Title | Summary |` or `| [^N] | [title](url) | summary |` rows) "
+    "and no `[^N]:` detail blocks: not a digest (move it out of the inbox)",
+)
+
+
+def parse_text(
+    text: str, deadline: float | None = None
+) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """Text -> (entries, problems, table rows seen). Every table row seen becomes an entry or
+    a `reject` problem; detail blocks with no table row are rejected too. Raises
+    `ParseTimeout` past `deadline` (a `time.monotonic()` value)."""
+    scan = _scan(text, deadline)
+    if not scan.table and not scan.blocks:
+        return [], [NOT_A_DIGEST], 0
+    problems = scan.problems
+    entries = [_entry(row, scan.blocks.pop(row["ref"], None), problems) for row in scan.rows]
+    problems += [_orphan(b) for b in scan.blocks.values() if b.ref not in scan.rejected_refs]
+    return entries, problems, scan.seen
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A per-file guard: anything larger or slower becomes a reject, never a hang."""
+
+    max_bytes: int = 16 * 1024 * 1024
+    seconds: float = 60.0
+
+
+def parse_digest(data: bytes, limits: Limits | None = None) -> ParsedDigest:
     """A digest file's bytes -> its entries and the problems found. Never raises on content."""
+    limits = limits or Limits()
+    if len(data) > limits.max_bytes:
+        return ParsedDigest(None, problems=[too_large(len(data), limits)], readable=False)
+    deadline = time.monotonic() + limits.seconds
     text, encoding, problem = decode(data)
     if text is None:
         assert problem is not None
         return ParsedDigest(encoding, problems=[problem], readable=False)
-    entries, problems, seen = parse_text(text)
+    try:
+        entries, problems, seen = parse_text(text, deadline)
+    except ParseTimeout as stop:
+        late = Problem(
+            "parse_timeout",
+            f"parsing took over {limits.seconds:g} s (stopped at line {stop.args[0]}): "
+            "check the file, or raise ARXIV_DIGESTS_PARSE_TIMEOUT_SECONDS",
+        )
+        return ParsedDigest(encoding, problems=[late], readable=False)
     if problem is not None:
         problems.insert(0, problem)
     readable = not any(p.rule == "not_a_digest" for p in problems)
     return ParsedDigest(encoding, entries, problems, seen, readable)
+
+
+def too_large(size: int, limits: Limits) -> Problem:
+    return Problem(
+        "file_too_large",
+        f"{size:,} bytes is over the {limits.max_bytes:,}-byte limit for one digest: check "
+        "the file, or raise ARXIV_DIGESTS_MAX_FILE_BYTES",
+    )

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from flows.parse import Limits
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,12 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
         description="processes that parse a large run's files (1: parse in the flow's process)",
+    )
+    max_file_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="a larger file is rejected unread (file_too_large)"
+    )
+    parse_timeout_seconds: float = Field(
+        60, gt=0, description="a file that takes longer to parse is rejected (parse_timeout)"
     )
     schedule_cron: str = Field(
         "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"
@@ -60,6 +70,11 @@ class Settings(BaseSettings):
         "https://github.com/arxiv-digests/arxiv-digests",
         description="contact address sent in the User-Agent, as arXiv asks",
     )
+
+    def limits(self) -> Limits:
+        from flows.parse import Limits
+
+        return Limits(self.max_file_bytes, self.parse_timeout_seconds)
 
     @field_validator("export_dir", mode="before")
     @classmethod

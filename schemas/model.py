@@ -3,6 +3,7 @@ dictionary in the README) is derived from these declarations, never written twic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -14,10 +15,15 @@ class Column:
     type: pa.DataType
     doc: str
     required: bool = False  # null (or an empty string) is a reject, not a value
-    pattern: str | None = None  # a regular expression every non-null value must match
+    # A regular expression every non-null value must match, or a function making it at
+    # validation time (the newest valid arXiv ID moves with the calendar).
+    pattern: str | Callable[[], str] | None = None
     enum: tuple[str, ...] | None = None  # the only values allowed, when not null
     pattern_doc: str = ""  # the pattern in words, for messages and docs
     not_future: bool = False  # a timestamp later than now (+1 day of clock skew) is a reject
+
+    def regex(self) -> str | None:
+        return self.pattern() if callable(self.pattern) else self.pattern
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.ids import ARXIV_ID_PATTERN
+from schemas.ids import arxiv_id_pattern
 from schemas.model import Column, Table
 
 TS = pa.timestamp("us", tz="UTC")
@@ -20,7 +20,7 @@ def _sha256(name: str, doc: str, required: bool = True) -> Column:
     return Column(name, pa.string(), doc, required, SHA256, pattern_doc=SHA_DOC)
 
 
-ARXIV_DOC = "a valid arXiv ID (YYMM.NNNNN or archive/YYMMNNN, no version)"
+ARXIV_DOC = "an arXiv ID as arXiv issues them (YYMM.NNNNN or archive/YYMMNNN, no version)"
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 LAYOUTS = ("new", "old", "early", "plain")
 ENRICHMENT_STATES = ("pending", "enriched", "not_found", "failed")
@@ -86,7 +86,7 @@ DIGEST_ENTRIES = Table(
             pa.string(),
             "canonical arXiv ID, no version",
             True,
-            ARXIV_ID_PATTERN,
+            arxiv_id_pattern,
             pattern_doc=ARXIV_DOC,
         ),
         Column("arxiv_version", pa.int32(), "version the digest announced (`v2`), if it says"),
@@ -120,7 +120,7 @@ PAPERS = Table(
             pa.string(),
             "canonical arXiv ID",
             True,
-            ARXIV_ID_PATTERN,
+            arxiv_id_pattern,
             pattern_doc=ARXIV_DOC,
         ),
         Column("latest_version", pa.int32(), "latest version the API returned", True),
@@ -151,7 +151,7 @@ PAPER_AUTHORS = Table(
     doc="papers.authors, one row per author (for SQL and BI tools that dislike lists).",
     key=("arxiv_id", "position"),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
         Column("position", pa.int32(), "1-based author position", True),
         Column("name", pa.string(), "author name", True),
         Column("affiliations", pa.list_(pa.string()), "affiliations, possibly empty"),
@@ -163,7 +163,7 @@ PAPER_CATEGORIES = Table(
     doc="papers.categories, one row per category.",
     key=("arxiv_id", "category"),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
         Column("category", pa.string(), "arXiv category", True),
         Column("is_primary", pa.bool_(), "the paper's primary category", True),
     ),
@@ -174,7 +174,7 @@ ENRICHMENT = Table(
     doc="The enrichment queue: one row per arXiv ID seen in any digest.",
     key=("arxiv_id",),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, ARXIV_ID_PATTERN, pattern_doc=ARXIV_DOC),
+        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
         Column("state", pa.string(), "queue state", True, enum=ENRICHMENT_STATES),
         Column("attempts", pa.int32(), "API requests that asked for this ID", True),
         Column("wanted_version", pa.int32(), "newest version any digest announced"),

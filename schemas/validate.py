@@ -38,8 +38,9 @@ def _failures(col: Column, values: pa.ChunkedArray) -> list[tuple[pa.Array, str,
         checks.append(
             (missing, f"required:{col.name}", lambda: pa.scalar(f"{col.name} is missing"))
         )
-    if col.pattern is not None:
-        bad = pc.and_(present, pc.invert(pc.match_substring_regex(values, col.pattern)))
+    pattern = col.regex()
+    if pattern is not None:
+        bad = pc.and_(present, pc.invert(pc.match_substring_regex(values, pattern)))
         checks.append(
             (
                 pc.fill_null(bad, False),
@@ -47,7 +48,7 @@ def _failures(col: Column, values: pa.ChunkedArray) -> list[tuple[pa.Array, str,
                 lambda: pc.binary_join_element_wise(
                     f"{col.name} '",
                     _as_text(values),
-                    f"' is not {col.pattern_doc or col.pattern}",
+                    f"' is not {col.pattern_doc or pattern}",
                     "",
                 ),
             )
