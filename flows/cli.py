@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from flows.display import Format, as_json, problem_line, render
 from flows.settings import Settings
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    context_settings=HELP,
 )
 
+# Options that are settings show their variable and default in --help; the value itself comes
+# from `Settings`, so the environment, a `.env` file and the default agree with `config`.
 WarehouseOpt = Annotated[
     Path | None,
     typer.Option(
         "--warehouse",
         "-w",
-        help="Warehouse folder [env ARXIV_DIGESTS_WAREHOUSE; default ./data/warehouse].",
-        show_default=False,
+        help="Warehouse folder.",
+        envvar="ARXIV_DIGESTS_WAREHOUSE",
+        show_envvar=True,
+        show_default="./data/warehouse",
     ),
 ]
 
@@ -42,8 +45,21 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"arxiv-digests {version('arxiv-digests')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _checked_settings() -> None:
+def _checked_settings(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     """Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables."""
     from pydantic import ValidationError
 
@@ -80,6 +96,9 @@ def ingest(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    max_problems: Annotated[
+        int, typer.Option(help="Problem lines to print; the rest are counted.", min=0)
+    ] = 20,
 ) -> None:
     """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
     _quiet_prefect(verbose)
@@ -103,8 +122,7 @@ def ingest(
             )
 
         result = run_flow(call, lambda exc: _run_failure(exc, root), verbose)
-    for line in result["problems"]:
-        typer.echo(line, err=True)
+    _print_problems(result, max_problems)
     typer.echo(
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
         f"enriched, {result['papers_pending']} pending"
@@ -117,6 +135,20 @@ def ingest(
     nothing_read = result["files_new"] + result["files_skipped"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise _fail("no input could be read as a digest; see the lines above", 2)
+
+
+def _print_problems(result: dict[str, Any], limit: int) -> None:
+    """Every problem of the run (read, parse, validate), up to `limit` lines, then how many
+    more there were and the command that lists them."""
+    for line in result["problems"][:limit]:
+        typer.echo(line, err=True)
+    rest = result["problems_total"] - min(limit, len(result["problems"]))
+    if rest > 0:
+        typer.echo(
+            f"... and {rest} more problem(s): `arxiv-digests rejects --run {result['run_id']}` "
+            "lists the run's rejects, `arxiv-digests validate PATH...` every problem",
+            err=True,
+        )
 
 
 def _disk_full(root: Path) -> bool:
@@ -160,10 +192,22 @@ def _run_failure(exc: Exception, root: Path) -> typer.Exit:
 def serve(
     warehouse: WarehouseOpt = None,
     inbox: Annotated[
-        Path | None, typer.Option(help="Folder to load [env ARXIV_DIGESTS_INBOX].")
+        Path | None,
+        typer.Option(
+            help="Folder to load.",
+            envvar="ARXIV_DIGESTS_INBOX",
+            show_envvar=True,
+            show_default="./data/inbox",
+        ),
     ] = None,
     cron: Annotated[
-        str | None, typer.Option(help="Schedule [env ARXIV_DIGESTS_SCHEDULE_CRON; 0 6 * * *].")
+        str | None,
+        typer.Option(
+            help="Schedule (cron, UTC).",
+            envvar="ARXIV_DIGESTS_SCHEDULE_CRON",
+            show_envvar=True,
+            show_default="0 6 * * *",
+        ),
     ] = None,
     interval: Annotated[
         float | None, typer.Option(help="Run every this many seconds instead of on --cron.")
@@ -217,8 +261,7 @@ def enrich_command(
         return enrich_flow(warehouse=str(root))
 
     result = run_flow(call, lambda exc: _run_failure(exc, root), verbose)
-    for line in result["problems"]:
-        typer.echo(line, err=True)
+    _print_problems(result, 20)
     typer.echo(
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
         f"enriched, {result['papers_pending']} pending"
@@ -242,8 +285,7 @@ def validate(
     problems += [str(p) for p in batch.problems]
     for row in valid.rejects.to_pylist():
         if row["stage"] == "validate":
-            where = f"{row['source']}:{row['line']}" if row["line"] else row["source"]
-            problems.append(f"{where}: {row['rule']}: {row['message']}")
+            problems.append(problem_line(row["source"], row["line"], row["rule"], row["message"]))
     for line in problems:
         typer.echo(line)
     typer.echo(
@@ -253,46 +295,6 @@ def validate(
     )
     if valid.rejects.num_rows or missing:
         raise typer.Exit(1)
-
-
-class Format(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    markdown = "markdown"
-
-
-def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
-    if fmt is Format.json:
-        return json.dumps(
-            [dict(zip(columns, r, strict=True)) for r in rows],
-            default=str,
-            ensure_ascii=False,
-            indent=1,
-        )
-    if fmt is Format.csv:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return out.getvalue().rstrip("\n")
-
-    def cell(value: Any) -> str:
-        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    if fmt is Format.markdown:
-        return "\n".join(lines)
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-    table = RichTable(*columns)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
-    buffer = io.StringIO()
-    Console(file=buffer, width=200 if not sys.stdout.isatty() else None).print(table)
-    return buffer.getvalue().rstrip("\n")
 
 
 def _query_failure(exc: Exception) -> typer.Exit:
@@ -305,15 +307,15 @@ def _query_failure(exc: Exception) -> typer.Exit:
     broken = damage(exc) if isinstance(exc, duckdb.Error) else None
     if broken is not None:
         return _fail(str(broken))
-    first = str(exc).splitlines()[0]
+    text = str(exc)  # whole: DuckDB's later lines say `Did you mean "papers"?`
     if isinstance(exc, duckdb.PermissionException) or any(
-        s in first for s in ("read-only", "configuration has been locked")
+        s in text for s in ("read-only", "configuration has been locked")
     ):
         return _fail(
-            f"refused: `sql` only reads the warehouse's tables ({first}); "
+            f"refused: `sql` only reads the warehouse's tables ({text}); "
             "write your own copy with `arxiv-digests export` if you need one"
         )
-    return _fail(f"query failed: {first}")
+    return _fail(f"query failed: {text}")
 
 
 @app.command()
@@ -321,26 +323,44 @@ def sql(
     query: Annotated[str, typer.Argument(help="One read-only SELECT over the tables and views.")],
     warehouse: WarehouseOpt = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the result to this .csv, .json or .parquet file."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Query the warehouse as it was after this run (run_id)."),
     ] = None,
 ) -> None:
-    """Run a read-only SQL query on the warehouse (time travel with --as-of)."""
+    """Run a read-only SQL query on the warehouse (time travel with --as-of). The row count
+    goes to stderr."""
     import duckdb
 
-    from warehouse.lake import WarehouseError
+    from flows.display import OUTPUT_SUFFIXES, write_result
+    from warehouse.lake import WarehouseError, arrow
     from warehouse.query import connect, read_only_statement
 
+    root = _warehouse(warehouse)
+    if output is not None:
+        if output.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise _fail(f"--output {output}: the name must end in {', '.join(OUTPUT_SUFFIXES)}")
+        if output.resolve().is_relative_to(root.resolve()):
+            raise _fail(f"--output {output} is inside the warehouse: write it elsewhere", 2)
     try:
         read_only_statement(query)
-        with connect(_warehouse(warehouse), as_of_run=as_of) as con:
-            result = con.execute(query)
-            columns = [d[0] for d in result.description or []]
-            rows = result.fetchall()
+        with connect(root, as_of_run=as_of) as con:
+            result = arrow(con.execute(query))
     except (WarehouseError, duckdb.Error) as exc:
         raise _query_failure(exc) from None
-    typer.echo(render(columns, rows, fmt))
+    if output is not None:
+        write_result(result, output)
+        typer.echo(f"{result.num_rows} row(s) -> {output}", err=True)
+        return
+    rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
+    typer.echo(render(result.column_names, rows, fmt))
+    typer.echo(f"{result.num_rows} row(s)", err=True)
 
 
 STATUS_QUERIES = {
@@ -359,8 +379,12 @@ STATUS_QUERIES = {
 
 
 @app.command()
-def status(warehouse: WarehouseOpt = None) -> None:
-    """Row counts per table, rejects by rule, enrichment states and the last runs."""
+def status(
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Row counts per table, rejects by rule, enrichment states and the last runs (in JSON:
+    one object with a list of rows per section)."""
     import duckdb
 
     from schemas import TABLES
@@ -370,15 +394,22 @@ def status(warehouse: WarehouseOpt = None) -> None:
     counts = " UNION ALL ".join(
         f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
     )
+    sections: dict[str, Any] = {}
     try:
         with connect(_warehouse(warehouse)) as con:
             for title, query in STATUS_QUERIES.items():
                 result = con.execute(query or counts)
                 columns = [d[0] for d in result.description or []]
-                typer.echo(f"\n{title}")
-                typer.echo(render(columns, result.fetchall(), Format.table))
+                sections[title] = (columns, result.fetchall())
     except (WarehouseError, duckdb.Error) as exc:
         raise _query_failure(exc) from None
+    if fmt is Format.json:
+        whole = {t: json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
+        typer.echo(json.dumps(whole, ensure_ascii=False, indent=1))
+        return
+    for title, (columns, rows) in sections.items():
+        typer.echo(f"\n{title}")
+        typer.echo(render(columns, rows, fmt))
 
 
 @app.command("export")
@@ -564,6 +595,100 @@ def runs_show(
     for ident, attempts, due, error in pending:
         when = "now" if due is None else f"{due:%Y-%m-%d %H:%M:%S} UTC"
         typer.echo(f"  {ident}  due {when}, {attempts} attempt(s){f'; {error}' if error else ''}")
+
+
+rejects_app = typer.Typer(
+    help="What could not be loaded: list it, or replay it with the current code.",
+    invoke_without_command=True,
+)
+app.add_typer(rejects_app, name="rejects")
+
+
+@rejects_app.callback()
+def rejects_list(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Option(help="Only this run's rejects (run_id).")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule (`malformed_row`…).")] = None,
+    file: Annotated[
+        str | None, typer.Option(help="Only files whose path contains this text.")
+    ] = None,
+    resolved: Annotated[
+        bool, typer.Option(help="Also the rejects a replay has since loaded.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.", min=1)] = 100,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", "-f", help="A table format instead of lines.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List rejects as `file:line: rule: message` lines, filtered by run, rule or file."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    where = ["(? OR resolved_by IS NULL)"]
+    params: list[Any] = [resolved]
+    for column, value in (("run_id", run), ("rule", rule)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if file is not None:
+        where.append("contains(source, ?)")
+        params.append(file)
+    query = (
+        "SELECT source, line, stage, rule, message, run_id, resolved_by, raw FROM rejects "
+        f"WHERE {' AND '.join(where)} ORDER BY rejected_at, source, line LIMIT ?"
+    )
+    try:
+        with connect(_warehouse(warehouse)) as con:
+            result = con.execute(query, [*params, limit])
+            columns = [d[0] for d in result.description or []]
+            rows = result.fetchall()
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    if fmt is not None:
+        typer.echo(render(columns, rows, fmt))
+    else:
+        for source, line, _stage, rule_name, message, *_ in rows:
+            typer.echo(problem_line(source, line, rule_name, message))
+    typer.echo(f"{len(rows)} reject(s)", err=True)
+
+
+@rejects_app.command("replay")
+def rejects_replay(warehouse: WarehouseOpt = None) -> None:
+    """Parse and validate the raw text of row rejects again with the current code; the rows
+    that pass now are loaded in one transaction and their rejects marked resolved."""
+    import duckdb
+
+    from flows.ingest import new_run_id
+    from flows.replay import replay
+    from warehouse.export import export
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+
+    settings = Settings()
+    store = Warehouse(_warehouse(warehouse))
+    if not store.exists():
+        raise _fail(f"no warehouse at {store.root}")
+    from datetime import UTC, datetime
+
+    run_id = new_run_id(datetime.now(UTC))
+    try:
+        holder = f"rejects replay (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            done = replay(lake, run_id)
+            if done.moved and settings.export_dir is not None:
+                export(store, settings.export_dir)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    why = ", ".join(f"{rule} {n}" for rule, n in done.still.most_common())
+    typer.echo(
+        f"replayed {done.tried} reject(s): {done.moved} row(s) loaded"
+        + (f" (run {done.run_id})" if done.run_id else "")
+        + (f"; still rejected: {why}" if why else "")
+    )
 
 
 server_app = typer.Typer(help="The local Prefect server the product manages.", no_args_is_help=True)

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flows.display import problem_line
 from flows.parse import ROW_RULES, Limits, Problem, parse_digest, too_large
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from schemas.validate import validate
@@ -90,9 +91,8 @@ class FileProblem:
     problem: Problem
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.problem.line}" if self.problem.line else self.path
-        label = "warning " if self.problem.severity == "warning" else ""
-        return f"{where}: {label}{self.problem.rule}: {self.problem.message}"
+        p = self.problem
+        return problem_line(self.path, p.line, p.rule, p.message, p.severity == "warning")
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:

@@ -41,6 +41,7 @@ from flows.digest_files import (
     unchanged,
     validate_batch,
 )
+from flows.display import problem_line
 from flows.enrich import EnrichStats, enrich, rejects_table
 from flows.parse import Limits
 from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
@@ -65,6 +66,7 @@ class IdSet(Generic[K]):
 
 
 ARTIFACT_KEY = "arxiv-digests-run"
+PROBLEMS_KEPT = 1000
 
 # Set by the CLI when it shows a progress bar: called with (files done, files total).
 progress: Callable[[int, int], None] | None = None
@@ -99,7 +101,15 @@ class RunStats:
     load_seconds: float = 0.0
     enrich_seconds: float = 0.0
     message: str | None = None
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the first PROBLEMS_KEPT, as lines
+    problems_total: int = 0
+
+    def note(self, lines: list[str]) -> None:
+        """Keep the run's problem lines for the command to print (a bounded number: a backfill
+        of damaged files must not hold a line per row)."""
+        room = max(PROBLEMS_KEPT - len(self.problems), 0)
+        self.problems.extend(lines[:room])
+        self.problems_total += len(lines)
 
     def markdown(self) -> str:
         """The run's summary, as published to Prefect (the same figures as its `runs` row)."""
@@ -132,7 +142,7 @@ class RunStats:
     def row(self) -> dict[str, Any]:
         row = asdict(self)
         row["rejects_by_rule"] = json.dumps(dict(sorted(self.rejects_by_rule.items())))
-        del row["problems"]
+        del row["problems"], row["problems_total"]
         return row
 
 
@@ -263,6 +273,7 @@ def ingest_flow(
     )
     result = stats.row()
     result["problems"] = stats.problems
+    result["problems_total"] = stats.problems_total
     return result
 
 
@@ -272,7 +283,7 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
     known_files = file_keys(lake.read(SEEN_FILES, list(SEEN_FILES.key)))
     known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
     files, stats.files_skipped, missing = discover_task(inputs, IdSet(known_files))
-    stats.problems.extend(str(p) for p in missing)
+    stats.note([str(p) for p in missing])
     _reject_names(lake, missing, stats, known_rejects)
     stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected
     stats.discover_seconds = time.perf_counter() - started
@@ -298,6 +309,14 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
         lake.insert(table, pa.concat_tables([table.empty(), *rows]))
     stats.papers_pending = queue_task(lake, pa.concat_tables(sightings))
     stats.load_seconds += time.perf_counter() - started
+
+
+def validation_problems(rejects: pa.Table) -> list[str]:
+    """The lines of a batch's validation rejects (its read and parse problems are printed from
+    the parser's own list, warnings included)."""
+    rows = rejects.filter(pc.equal(rejects.column("stage"), "validate"))
+    columns = ["source", "line", "rule", "message"]
+    return [problem_line(*r.values()) for r in rows.select(columns).to_pylist()]
 
 
 def unknown(rejects: pa.Table, known: set[str]) -> pa.Table:
@@ -354,7 +373,8 @@ def _batch(
     stats.entries_rejected += valid.entries_rejected
     stats.rejects += written
     stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
-    stats.problems.extend(str(p) for p in parsed.problems)
+    stats.note([str(p) for p in parsed.problems])
+    stats.note(validation_problems(valid.rejects))
     sightings = newest_versions(valid.entries.select(SIGHTINGS.column_names))
     digests = valid.digests.select(DIGESTS.column_names).cast(DIGESTS.schema)
     seen = valid.seen
@@ -405,4 +425,5 @@ def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
         _publish(lake, stats, settings)
     result = stats.row()
     result["problems"] = stats.problems
+    result["problems_total"] = stats.problems_total
     return result

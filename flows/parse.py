@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import re
 import time
 from collections import Counter
@@ -298,7 +299,7 @@ class _Scan:
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     blocks: dict[int, _Block] = field(default_factory=dict)
-    rejected_refs: set[int] = field(default_factory=set)  # refs of rows that were rejected
+    rejected: list[tuple[int, int]] = field(default_factory=list)  # (problem index, row ref)
     seen: int = 0  # summary-table rows
     table: bool = False  # a `| Ref |` header or a `| [^N] |` row: the file has a digest table
 
@@ -321,9 +322,9 @@ def _table_line(scan: _Scan, stripped: str, number: int) -> None:
     ref = _REF.match(stripped)
     scan.table = scan.table or ref is not None
     if isinstance(row, Problem):
-        scan.problems.append(row)
         if ref:  # its detail block goes with the rejected row, not as an orphan
-            scan.rejected_refs.add(int(ref.group(1)))
+            scan.rejected.append((len(scan.problems), int(ref.group(1))))
+        scan.problems.append(row)
     else:
         scan.rows.append(row)
 
@@ -393,6 +394,7 @@ def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) 
             )
         )
         return entry
+    entry["_raw"] = _cut(f"{row['_raw']}\n\n{_block_text(detail)}")
     fields = _detail_fields(detail, row["summary_zh"])
     version = fields.pop("_version", None)
     if entry["arxiv_version"] is None:
@@ -404,13 +406,30 @@ def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) 
     return entry
 
 
+def _block_text(block: _Block) -> str:
+    return "\n".join([f"[^{block.ref}]: {block.header}", *block.lines])
+
+
 def _orphan(block: _Block) -> Problem:
     return Problem(
         "orphan_detail",
         f"detail block [^{block.ref}] has no table row; add its row to the table",
         block.line,
-        _cut("\n".join([f"[^{block.ref}]: {block.header}", *block.lines])),
+        _cut(_block_text(block)),
     )
+
+
+def _with_details(scan: _Scan) -> list[Problem]:
+    """The scan's problems, a rejected row's raw text followed by its detail block: the raw
+    text of a reject is a digest of one entry, for `rejects replay` to parse again."""
+    problems = list(scan.problems)
+    for index, ref in scan.rejected:
+        block = scan.blocks.pop(ref, None)
+        if block is not None:
+            problem = problems[index]
+            raw = f"{problem.raw}\n\n{_block_text(block)}"
+            problems[index] = dataclasses.replace(problem, raw=_cut(raw))
+    return problems
 
 
 NOT_A_DIGEST = Problem(
@@ -429,9 +448,9 @@ def parse_text(
     scan = _scan(text, deadline)
     if not scan.table and not scan.blocks:
         return [], [NOT_A_DIGEST], 0
-    problems = scan.problems
-    entries = [_entry(row, scan.blocks.pop(row["ref"], None), problems) for row in scan.rows]
-    problems += [_orphan(b) for b in scan.blocks.values() if b.ref not in scan.rejected_refs]
+    entries = [_entry(row, scan.blocks.pop(row["ref"], None), scan.problems) for row in scan.rows]
+    problems = _with_details(scan)  # takes the rejected rows' blocks: they are not orphans
+    problems += [_orphan(b) for b in scan.blocks.values()]
     return entries, problems, scan.seen
 
 

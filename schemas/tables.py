@@ -200,6 +200,12 @@ REJECTS = Table(
         Column("raw", pa.string(), "the raw text (cut at 10,000 characters)"),
         Column("rejected_at", TS, "when", True),
         Column("run_id", pa.string(), "the run (`runs.run_id`)", True),
+        Column(
+            "resolved_by",
+            pa.string(),
+            "the `rejects replay` run that loaded the row after all (`runs.run_id`); null while "
+            "it is still rejected",
+        ),
     ),
 )
 

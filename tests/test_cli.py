@@ -57,12 +57,14 @@ def test_sql_formats(loaded, env, tmp_path):
     assert "5" in as_table.stdout and as_table.returncode == 0
 
 
-def test_sql_errors_are_one_line(loaded, env):
+def test_sql_errors_keep_duckdb_whole_message(loaded, env):
     wh, _ = loaded
-    bad = run("sql", "select nope from digests", "-w", str(wh), env=env)
-    assert bad.returncode == 1
-    assert bad.stderr.startswith("arxiv-digests: query failed:")
-    assert len(bad.stderr.strip().splitlines()) == 1
+    bad = run("sql", "select * from paperz", "-w", str(wh), env=env)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("arxiv-digests: query failed: Catalog Error: Table with name")
+    assert 'Did you mean "papers"?' in bad.stderr  # DuckDB's second line, kept
+    column = run("sql", "select nope from digests", "-w", str(wh), env=env)
+    assert "Candidate bindings" in column.stderr or "Did you mean" in column.stderr
     write = run("sql", "create table t as select 1", "-w", str(wh), env=env)
     assert write.returncode == 1 and "read-only" in write.stderr.lower()
     missing = run("sql", "select 1", "-w", str(wh.parent / "nowhere"), env=env)
@@ -99,7 +101,9 @@ def test_validate_prints_every_problem(tmp_path, env):
     result = run("validate", str(bad), str(EXAMPLES), env=env)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert f"{bad}:6: pattern:arxiv_id: arxiv_id '2413.17376' is not a valid arXiv ID" in lines[-1]
+    assert (
+        f"{bad}:6: pattern:arxiv_id: arxiv_id '2413.17376' is not an arXiv ID as arXiv" in lines[-1]
+    )
     assert any(line.startswith(f"{bad}:8: malformed_row:") for line in lines)
     ok = run("validate", str(EXAMPLES), env=env)
     assert ok.returncode == 0 and ok.stdout == ""
@@ -163,3 +167,66 @@ def test_sql_cannot_write_or_escape(loaded, env, statement):
     # The warehouse is untouched and still answers.
     again = run("sql", "SELECT count(*) FROM digest_entries", "-f", "csv", "-w", str(wh), env=env)
     assert again.stdout.splitlines() == ["count_star()", "5"]
+
+
+MARKUP = "[title](url) [red]x[/red] a[b]c"
+
+
+def test_sql_shows_text_exactly_in_every_format(loaded, env):
+    wh, _ = loaded
+    query = f"select '{MARKUP}' as text, 'a|b' as pipe"
+    table = run("sql", query, "-w", str(wh), env=env)
+    assert MARKUP in table.stdout, table.stdout
+    assert table.stderr.strip() == "1 row(s)"
+    assert run("sql", query, "-f", "csv", "-w", str(wh), env=env).stdout.splitlines()[1] == (
+        f"{MARKUP},a|b"
+    )
+    as_json = json.loads(run("sql", query, "-f", "json", "-w", str(wh), env=env).stdout)
+    assert as_json == [{"text": MARKUP, "pipe": "a|b"}]
+    markdown = run("sql", query, "-f", "markdown", "-w", str(wh), env=env).stdout.splitlines()
+    assert markdown[2] == f"| {MARKUP} | a\\|b |"
+
+
+def test_sql_output_files(loaded, env, tmp_path):
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    wh, _ = loaded
+    query = "select arxiv_id, ref, title from digest_entries order by arxiv_id"
+    expected = run("sql", query, "-f", "json", "-w", str(wh), env=env)
+    rows = json.loads(expected.stdout)
+    assert len(rows) == 5
+    for suffix in ("csv", "json", "parquet"):
+        target = tmp_path / f"out.{suffix}"
+        result = run("sql", query, "-o", str(target), "-w", str(wh), env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip() == f"5 row(s) -> {target}" and result.stdout == ""
+        if suffix == "json":
+            assert json.loads(target.read_text()) == rows
+        else:
+            read = pyarrow.csv.read_csv if suffix == "csv" else pyarrow.parquet.read_table
+            assert read(target).to_pylist() == rows
+    inside = run("sql", query, "-o", str(wh / "x.csv"), "-w", str(wh), env=env)
+    assert inside.returncode == 2 and "inside the warehouse" in inside.stderr
+    assert not (wh / "x.csv").exists()
+    odd = run("sql", query, "-o", str(tmp_path / "x.xlsx"), "-w", str(wh), env=env)
+    assert odd.returncode == 1 and ".csv, .json, .parquet" in odd.stderr
+
+
+def test_conventions(loaded, env):
+    wh, _ = loaded
+    version = run("--version", env=env)
+    assert version.returncode == 0 and version.stdout.startswith("arxiv-digests 0.")
+    short = run("sql", "-h", env=env | {"COLUMNS": "200"})
+    assert short.returncode == 0 and "Usage" in short.stdout
+    # Each option that is a setting shows its variable and its default.
+    assert "[env var: ARXIV_DIGESTS_WAREHOUSE]" in short.stdout
+    assert "./data/warehouse" in short.stdout
+    assert "--install-completion" in run("-h", env=env).stdout
+    completion = run("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"})
+    assert completion.returncode == 0 and "complete" in completion.stdout
+    status = run("status", "--format", "json", "-w", str(wh), env=env)
+    sections = json.loads(status.stdout)
+    counts = {r["table_name"]: r["rows"] for r in sections["rows per table"]}
+    assert counts["digest_entries"] == 5 and counts["digests"] == 3
+    assert sections["last runs"][0]["status"] == "ok"

@@ -1,0 +1,121 @@
+"""How the command line shows things: problem lines, escaped file names, and query results in
+each output format, with text exactly as stored."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import sys
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+def shown(text: str) -> str:
+    """Text as printed on one line: characters that are not printable (a newline, a terminal
+    escape sequence) as backslash escapes, so a file name cannot forge or hide output lines."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
+def problem_line(
+    source: str, line: int | None, rule: str, message: str, warning: bool = False
+) -> str:
+    """`path:line: rule: message`, the form editors and CI logs jump to."""
+    where = f"{shown(source)}:{line}" if line else shown(source)
+    return f"{where}: {'warning ' if warning else ''}{rule}: {shown(message)}"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def as_json(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    return json.dumps(
+        [dict(zip(columns, r, strict=True)) for r in rows],
+        default=_json_value,
+        ensure_ascii=False,
+        indent=1,
+    )
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
+    """Rows in `fmt`. Text is shown as stored: never read as markup, and escaped only where
+    the format itself needs it (`|` and line breaks in a Markdown cell)."""
+    if fmt is Format.json:
+        return as_json(columns, rows)
+    if fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+    if fmt is Format.markdown:
+
+        def cell(value: Any) -> str:
+            text = "" if value is None else str(value)
+            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+        lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+        return "\n".join(lines)
+    return _rich_table(columns, rows)
+
+
+def _rich_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    from rich.console import Console
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    # Text objects, not strings: rich reads a string as markup (`[red]x[/red]` would vanish)
+    # and highlights numbers and URLs in it.
+    # Folded, not cut with an ellipsis: every character of a long value is shown.
+    table = Table(*(Column(header=Text(c), overflow="fold") for c in columns))
+    for r in rows:
+        table.add_row(*(Text("" if v is None else str(v)) for v in r))
+    buffer = io.StringIO()
+    width = None if sys.stdout.isatty() else 200
+    Console(file=buffer, width=width, highlight=False, markup=False, emoji=False).print(table)
+    return buffer.getvalue().rstrip("\n")
+
+
+OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
+
+
+def write_result(result: Any, path: Path) -> None:
+    """An Arrow table to `path` in the format its suffix names, written beside it and renamed
+    into place: a reader never sees half a file."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    suffix = path.suffix.lower()
+    partial = path.with_name(f".{path.name}.partial")
+    if suffix == ".parquet":
+        pyarrow.parquet.write_table(result, partial)
+    elif suffix == ".csv":
+        pyarrow.csv.write_csv(result, partial)
+    else:
+        rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
+        partial.write_text(as_json(result.column_names, rows) + "\n", encoding="utf-8")
+    os.replace(partial, path)
