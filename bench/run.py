@@ -196,6 +196,7 @@ def main() -> None:
         "floor": floor(corpus, work / "wh"),
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
+    measure_hostile()
     report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     shutil.rmtree(work, ignore_errors=True)
 
@@ -338,6 +339,40 @@ def refresh_line(r: dict) -> list[str]:
     ]
 
 
+def measure_hostile() -> None:
+    """Parsing time per MB, plain against adversarial input (bench/hostile.py)."""
+    done = subprocess.run(
+        [str(VENV / "python"), "bench/hostile.py"], check=True, cwd=ROOT, capture_output=True
+    )
+    (DATA / "hostile.json").write_bytes(done.stdout)
+
+
+def hostile_lines() -> list[str]:
+    path = DATA / "hostile.json"
+    if not path.exists():
+        return []
+    h = json.loads(path.read_text())
+    worst = max(v["x_plain"] for v in h["hostile"].values())
+    attack = h["attack"]
+    return [
+        "## Parsing hostile input",
+        "",
+        f"Time per MB of {h['size_mb']} MB digests made of one adversarial line repeated (as "
+        "table rows, detail titles and abstracts), against plain digests of the same size "
+        f"({h['plain_mb_per_s']} MB/s), best of 3 (bench/hostile.py):",
+        "",
+        "| input | MB/s | time per MB / plain's |",
+        "|---|---|---|",
+        *(f"| {k} | {v['mb_per_s']} | {v['x_plain']} |" for k, v in h["hostile"].items()),
+        "",
+        f"- worst adversarial / plain: **{worst}** (target at most 3).",
+        f"- the attack from the report, one {attack['bytes']:,}-byte line: "
+        f"{attack['old_pattern_s']} s with the row pattern before this round, "
+        f"{attack['parser_s'] * 1000:.2f} ms through today's parser.",
+        "",
+    ]
+
+
 def report(files: list[Path]) -> None:
     lines = [
         "# Benchmarks",
@@ -417,10 +452,15 @@ def report(files: list[Path]) -> None:
             ),
             "",
         ]
+    lines += hostile_lines()
     lines.append((ROOT / "bench" / "ANALYSIS.md").read_text())
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--hostile"]:  # only the parsing of hostile input, then the report
+        measure_hostile()
+        report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
+    else:
+        main()
