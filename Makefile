@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test lint bench lock clean
+.PHONY: install system run test lint bench lock clean
 
 # Bytecode is compiled at install: a process that must compile Prefect's sources first (as
 # with PYTHONDONTWRITEBYTECODE set, or a read-only venv) spends about 3 s more starting.
@@ -19,6 +19,12 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 
 install: $(STAMP)
 
+# System packages the tests drive: Debian's Chromium, and CJK fonts for the report's text.
+system:
+	@command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
 # The main job on the bundled examples, into ./data/warehouse (see README for the inbox).
 run: install
 	mkdir -p data/inbox
@@ -29,7 +35,7 @@ lint: install
 	$(BIN)/ruff format --check flows schemas warehouse tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint system
 	$(BIN)/pytest -q
 
 # Re-pin every dependency (needs network access to PyPI).

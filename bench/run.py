@@ -146,6 +146,16 @@ def main() -> None:
         )
         refresh[str(n)] = json.loads(done.stdout)
 
+    started = time.perf_counter()
+    subprocess.run(
+        [cli, "report", "--out", str(work / "report"), "-w", str(work / "wh")],
+        check=True,
+        capture_output=True,
+    )
+    page = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "bytes": (work / "report" / "index.html").stat().st_size,
+    }
     incremental = one_new_digest(work, per, seeds=range(99, 99 + REPEATS), inbox=None)
     # The scheduled case: the new digest arrives in an inbox that still holds every file
     # already loaded, which each run walks (the unchanged ones are skipped unread).
@@ -193,6 +203,7 @@ def main() -> None:
         ),
         "queries_ms": {name: query_ms(work / "wh", sql) for name, sql in queries.items()},
         "refresh": refresh,
+        "report": page,
         "floor": floor(corpus, work / "wh"),
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
@@ -433,6 +444,14 @@ def report(files: list[Path]) -> None:
             f"{'(synthetic, see below)' if r.get('papers') else '(none: stand-ins)'}; "
             "median of 5, ms: " + "; ".join(f"{k} {v}" for k, v in r["queries_ms"].items()) + ".",
             *refresh_line(r),
+            *(
+                [
+                    f"- `arxiv-digests report` on this warehouse: {r['report']['seconds']} s "
+                    f"(the whole command), a page of {r['report']['bytes'] / 1024:,.0f} KB."
+                ]
+                if "report" in r
+                else []
+            ),
             "",
         ]
     if len(results) >= 2:

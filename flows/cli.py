@@ -431,6 +431,35 @@ def export_command(
 
 
 @app.command()
+def report(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for index.html.",
+            envvar="ARXIV_DIGESTS_REPORT_DIR",
+            show_envvar=True,
+            show_default="report/ beside the warehouse",
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the warehouse as one static HTML page with charts (opens offline)."""
+    import duckdb
+
+    from flows.report import build
+    from warehouse.lake import WarehouseError
+
+    root = _warehouse(warehouse)
+    folder = out if out is not None else root.resolve().parent / "report"
+    try:
+        page = build(root, folder)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise _query_failure(exc) from None
+    typer.echo(f"report -> {page.resolve()} ({page.stat().st_size:,} bytes)")
+
+
+@app.command()
 def maintain(
     warehouse: WarehouseOpt = None,
     grace: Annotated[

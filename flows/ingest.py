@@ -206,11 +206,17 @@ def commit_task(lake: Lake, stats: RunStats, stage: str) -> None:
 
 
 def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
-    create_markdown_artifact(
-        key=ARTIFACT_KEY, markdown=stats.markdown(), description=f"arxiv-digests run {stats.run_id}"
-    )
+    markdown = stats.markdown()
     if settings.export_dir is not None:
         export(lake.store, settings.export_dir)
+    if settings.report_dir is not None:
+        from flows.report import build
+
+        page = build(lake.store.root, settings.report_dir)
+        markdown += f"\nReport: [{page.resolve()}](file://{page.resolve()})\n"
+    create_markdown_artifact(
+        key=ARTIFACT_KEY, markdown=markdown, description=f"arxiv-digests run {stats.run_id}"
+    )
 
 
 def _chunks(items: list[Path], size: int) -> list[tuple[int, list[Path]]]:

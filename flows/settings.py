@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     export_dir: Path | None = Field(
         None, description="plain-Parquet export refreshed after each run (unset: none)"
     )
+    report_dir: Path | None = Field(
+        None, description="`arxiv-digests report` page refreshed after each run (unset: none)"
+    )
     retention_days: float = Field(
         30, ge=0, description="`maintain` expires snapshots older than this (time travel range)"
     )
@@ -76,7 +79,7 @@ class Settings(BaseSettings):
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds)
 
-    @field_validator("export_dir", mode="before")
+    @field_validator("export_dir", "report_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

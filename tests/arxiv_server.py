@@ -109,6 +109,7 @@ class ArxivServer:
     faults: list[str] = field(default_factory=list)  # consumed one per request
     hang_seconds: float = 5.0
     log: list[Request] = field(default_factory=list)
+    primaries: dict[str, str] = field(default_factory=dict)  # id -> primary (default cs.LG)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def feed(self, ids: list[str], blank_titles: bool = False) -> bytes:
@@ -125,7 +126,9 @@ class ArxivServer:
                     version=version,
                     title="" if blank_titles else html.escape(f"Paper {base}: a study of  things"),
                     summary=html.escape(f"We study {base}.\n  It is   interesting."),
-                    primary="cs.LG" if "/" not in base else base.split("/")[0],
+                    primary=self.primaries.get(
+                        base, "cs.LG" if "/" not in base else base.split("/")[0]
+                    ),
                 )
             )
         text = head.format(ids=html.escape(",".join(ids)), n=len(ids), total=len(found))

@@ -1,0 +1,158 @@
+"""`arxiv-digests report`: built from a dated, enriched corpus warehouse and looked at in
+Debian's headless Chromium; partial warehouses render "no data yet" panels, never errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, DIGESTS
+from helpers import sql
+from test_cli import env, run  # noqa: F401  (env is a fixture)
+
+from flows.ingest import enrich_flow, ingest_flow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine's notes say: without these, Chromium reaches for Google's hosts at start.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SOURCE = re.compile(r":(?P<category>[A-Za-z.-]+)\.md@\S+ \((?P<day>\d{4}-\d{2}-\d{2})\)")
+
+
+def dated_inbox(folder: Path) -> int:
+    """The corpus laid out as the digest repositories publish it: `<date>/<category>.md`, a
+    folder per file so that two digests of one day and category both stay."""
+    placed = 0
+    for line in (CORPUS / "SOURCES.tsv").read_text().splitlines()[1:]:
+        name, source = line.split("\t", 1)
+        found = SOURCE.search(source)
+        if found is None:
+            continue
+        target = folder / found["day"] / Path(name).stem / f"{found['category']}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((DIGESTS / name).read_bytes())
+        placed += 1
+    return placed
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory, prefect, request):
+    """The corpus, dated, loaded and enriched from a local server in the API's formats."""
+    from conftest import ArxivServer
+
+    folder = tmp_path_factory.mktemp("report")
+    placed = dated_inbox(folder / "inbox")
+    assert placed >= 30
+    state = ArxivServer()
+    server, url = state.start()
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "ARXIV_DIGESTS_ARXIV_API_URL": url,
+        "ARXIV_DIGESTS_ARXIV_DELAY_SECONDS": "0.01",
+    }.items():
+        patch.setenv(name, value)
+    wh = folder / "wh"
+    try:
+        ingest_flow(paths=[str(folder / "inbox")], warehouse=str(wh), enrich=False)
+        # Each paper's primary category is its digest's, as with the real API's answers.
+        found = (
+            "SELECT arxiv_id, any_value(category) FROM digest_entries "
+            "JOIN digests USING (digest_id) GROUP BY ALL"
+        )
+        state.primaries = dict(sql(wh, found))
+        enrich_flow(warehouse=str(wh))
+    finally:
+        patch.undo()
+        server.shutdown()
+    return wh
+
+
+def look(page_path: Path, screenshot: Path) -> dict:
+    """Open the page in Chromium with every request off the machine refused; what it saw."""
+    from playwright.sync_api import sync_playwright
+
+    seen: dict = {"errors": [], "requests": [], "charts": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+        page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+        page.on("request", lambda r: seen["requests"].append(r.url))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        seen["charts"] = page.eval_on_selector_all(
+            "section.chart",
+            """sections => sections.map(s => ({
+                title: s.querySelector('h2').textContent,
+                marks: s.querySelectorAll('svg g[class*="role-mark"] > *').length,
+            }))""",
+        )
+        seen["empty"] = page.eval_on_selector_all(
+            "section.empty h2", "e => e.map(h => h.textContent)"
+        )
+        seen["cjk"] = page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '摘要')")
+        seen["zh"] = page.eval_on_selector_all(".zh", "e => e.map(d => d.textContent)")
+        page.screenshot(path=str(screenshot), full_page=False)
+        browser.close()
+    return seen
+
+
+def test_the_report_in_a_browser(enriched, env, tmp_path):  # noqa: F811
+    out = tmp_path / "report"
+    built = run("report", "--out", str(out), "-w", str(enriched), env=env)
+    assert built.returncode == 0, built.stderr
+    page = out / "index.html"
+    assert built.stdout.startswith(f"report -> {page}")
+    text = page.read_text()
+    assert "<script" not in text and "http://" not in text.split("<body>")[0]
+    seen = look(page, tmp_path / "report.png")
+    shutil.copy(tmp_path / "report.png", Path("/tmp/report-shot.png"))
+    assert seen["errors"] == []
+    assert seen["requests"] == [page.as_uri()]  # nothing but the page itself
+    titles = {c["title"]: c["marks"] for c in seen["charts"]}
+    assert set(titles) == {
+        "Papers per day, by primary category",
+        "Top categories by month",
+        "Enrichment coverage after each run",
+        "Enrichment now",
+        "Run durations by stage (last 30 runs)",
+        "Top authors of enriched papers",
+    }, titles
+    assert all(marks > 0 for marks in titles.values()), titles
+    assert seen["empty"] == ["Rejects by rule, per run"]  # the corpus loads without a reject
+    assert seen["cjk"] is True
+    titles_zh = [t for t in seen["zh"] if re.search(r"[\u4e00-\u9fff]", t)]
+    assert len(titles_zh) >= 20
+    # Each shown title is the one stored, TeX and all.
+    assert set(titles_zh) <= {r[0] for r in sql(enriched, "SELECT title_zh FROM digest_entries")}
+    from PIL import Image, ImageStat
+
+    shot = Image.open(tmp_path / "report.png").convert("L")
+    assert ImageStat.Stat(shot).stddev[0] > 10  # not one flat colour
+    assert len(page.read_bytes()) < 2_000_000
+
+
+def test_partial_warehouses_render_no_data_panels(prefect, tmp_path, env):  # noqa: F811
+    wh = tmp_path / "wh"
+    ingest_flow(paths=[str(DIGESTS / "7a0da70decb1accd.md")], warehouse=str(wh), enrich=False)
+    built = run("report", "-w", str(wh), env=env)
+    assert built.returncode == 0, built.stderr
+    page = tmp_path / "report" / "index.html"  # default: beside the warehouse
+    seen = look(page, tmp_path / "partial.png")
+    assert seen["errors"] == [] and seen["requests"] == [page.as_uri()]
+    assert "Top authors of enriched papers" in seen["empty"]
+    assert "Papers per day, by primary category" in seen["empty"]
+    assert "Latest digests" not in seen["empty"]  # one digest, with no entries
+    assert {c["title"] for c in seen["charts"]} == {
+        "Enrichment coverage after each run",
+        "Run durations by stage (last 30 runs)",
+    }
