@@ -87,6 +87,8 @@ def look(page_path: Path, screenshot: Path) -> dict:
         page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
         page.on("pageerror", lambda e: seen["errors"].append(str(e)))
         page.on("request", lambda r: seen["requests"].append(r.url))
+        # Anything but the page's own file is refused, so a leak fails here, not on the net.
+        page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())
         page.goto(page_path.as_uri())
         page.wait_for_load_state("load")
         seen["charts"] = page.eval_on_selector_all(
@@ -156,3 +158,28 @@ def test_partial_warehouses_render_no_data_panels(prefect, tmp_path, env):  # no
         "Enrichment coverage after each run",
         "Run durations by stage (last 30 runs)",
     }
+
+
+def test_each_run_refreshes_the_report_and_links_it(prefect, tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.ingest import ARTIFACT_KEY
+
+    folder = tmp_path / "pages"
+    monkeypatch.setenv("ARXIV_DIGESTS_REPORT_DIR", str(folder))
+    wh = tmp_path / "wh"
+    first = ingest_flow(
+        paths=[str(DIGESTS / "7a0da70decb1accd.md")], warehouse=str(wh), enrich=False
+    )
+    page = folder / "index.html"
+    assert "No enriched papers yet" in page.read_text()
+    ingest_flow(paths=[str(DIGESTS / "000_35d916e6e3a253ef.txt")], warehouse=str(wh), enrich=False)
+    assert "000_35d916e6e3a253ef.txt" in page.read_text()  # rebuilt: the new digest is listed
+    assert [p.name for p in folder.iterdir()] == ["index.html"]  # no partial file left
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY]))
+        )
+    mine = [a for a in artifacts if str(a.flow_run_id) == first["flow_run_id"]]
+    assert len(mine) == 1 and f"Report: [{page.resolve()}](file://{page.resolve()})" in mine[0].data
