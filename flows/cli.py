@@ -308,11 +308,12 @@ def _query_failure(exc: Exception) -> typer.Exit:
     if broken is not None:
         return _fail(str(broken))
     text = str(exc)  # whole: DuckDB's later lines say `Did you mean "papers"?`
+    first = text.splitlines()[0] if text else ""
     if isinstance(exc, duckdb.PermissionException) or any(
-        s in text for s in ("read-only", "configuration has been locked")
-    ):
+        s in first for s in ("read-only", "configuration has been locked")
+    ):  # a refusal is ours to explain: one line, without DuckDB's pointer into the query
         return _fail(
-            f"refused: `sql` only reads the warehouse's tables ({text}); "
+            f"refused: `sql` only reads the warehouse's tables ({first}); "
             "write your own copy with `arxiv-digests export` if you need one"
         )
     return _fail(f"query failed: {text}")

@@ -436,8 +436,9 @@ class ParsePool:
         return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
 
     def parse(
-        self, files: list[NewFile], run_id: str, now: datetime, limits: Limits
+        self, files: list[NewFile], run_id: str, now: datetime, limits: Limits | None = None
     ) -> list[ParsedBatch]:
+        limits = limits or self.limits
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)

@@ -106,7 +106,9 @@ def run_flow(
     except ServerError as exc:
         raise typer.Exit(_fail_server(exc)) from None
     except BaseException as exc:
-        signum = _signal_of(exc)
+        # A signal that arrived while a library was working can surface wrapped in that
+        # library's own error (pydantic's serializer re-raises it as its own): still ours.
+        signum = _signal_of(exc) or (_received[0] if _received else None)
         if signum is None:
             raise
         say(

@@ -115,3 +115,22 @@ def test_a_file_over_its_time_budget_is_rejected():
     assert [p.rule for p in parsed.problems] == ["parse_timeout"]
     assert "ARXIV_DIGESTS_PARSE_TIMEOUT_SECONDS" in parsed.problems[0].message
     assert len(parse_digest(data, Limits(seconds=60)).entries) == 20_000
+
+
+def test_the_size_guard_rejects_a_file_unread(tmp_path):
+    from datetime import UTC, datetime
+
+    from flows.digest_files import read_batch, validate_batch
+
+    big = tmp_path / "big.md"
+    big.write_text(place(ROW, "abstract") * 3)
+    small = tmp_path / "small.md"
+    small.write_text(place(ROW, "abstract"))
+    limits = Limits(max_bytes=small.stat().st_size)
+    now = datetime.now(UTC)
+    batch = read_batch([big, small], set(), "run", now, limits=limits)
+    assert (batch.files_rejected, batch.files_new) == (1, 1)
+    valid = validate_batch(batch, "run", now)
+    rejects = [(r["source"], r["stage"], r["rule"]) for r in valid.rejects.to_pylist()]
+    assert rejects == [(str(big), "read", "file_too_large")]
+    assert batch.seen.column("source_path").to_pylist() == []  # settled files only: too new
