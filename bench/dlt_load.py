@@ -11,7 +11,8 @@ from pathlib import Path
 
 import dlt
 
-from flows.digest_files import discover, read_batch
+from flows.digest_files import read_batch
+from flows.discover import discover
 
 
 def main(corpus: Path, database: Path, work: Path, parse_seconds: Path) -> None:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from schemas.errors import ArxivDigestsError
 from schemas.ids import versionless
 
 # `arxiv` and `requests` are imported where a request is made: a run that asks the API for
@@ -32,20 +33,25 @@ _ERROR_ID = re.compile(r"incorrect id format for (?P<id>[^\s<]+)")
 MAX_ANSWER_BYTES = 20 * 1024 * 1024
 
 
-class ApiError(Exception):
+class ApiError(ArxivDigestsError):
     """A request that may succeed later (throttled, down, slow, or a damaged answer)."""
 
+    url: str
+    reason: str
+    unreachable: bool
+
     def __init__(self, url: str, reason: str, *, unreachable: bool = False):
-        super().__init__(f"{reason} ({url})")
-        self.url, self.reason, self.unreachable = url, reason, unreachable
+        super().__init__(f"{reason} ({url})", url=url, reason=reason, unreachable=unreachable)
 
 
-class BadIdError(Exception):
+class BadIdError(ArxivDigestsError):
     """HTTP 400: the API refused the whole request because of one malformed ID."""
 
+    url: str
+    bad_id: str | None
+
     def __init__(self, url: str, bad_id: str | None, message: str):
-        super().__init__(message)
-        self.url, self.bad_id, self.message = url, bad_id, message
+        super().__init__(message, url=url, bad_id=bad_id)
 
 
 class Limiter:
@@ -119,7 +125,7 @@ class ArxivApi:
         import arxiv
 
         search = arxiv.Search(id_list=ids, max_results=len(ids))
-        return self._client._format_url(search, 0, len(ids))
+        return str(self._client._format_url(search, 0, len(ids)))
 
     def _read(self, url: str, response: requests.Response) -> bytes:
         """The body, bounded in size and in total time: `timeout` alone bounds each read, so a

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter
-from flows.digest_files import reject_row
 from flows.queue import answers_table, due_ids, pending_count, record_answers
+from flows.rejects import WHOLE_ROW, Where, failure_rejects
 from flows.settings import Settings
 from schemas.ids import versionless
 from schemas.tables import PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, REJECTS
@@ -224,19 +224,10 @@ def enrich(
         [paper_row(r, now) for r in batcher.found.values()], schema=PAPERS.schema
     )
     valid, invalid = validate(PAPERS, fetched)
-    for row in invalid.to_pylist():
-        batcher.outcome[row["arxiv_id"]] = ("failed", row["_message"])
-        stats.rejects.append(
-            reject_row(
-                source=row["arxiv_id"] or "?",
-                stage="enrich",
-                rule=row["_rule"],
-                message=row["_message"],
-                run_id=run_id,
-                now=now,
-                raw=str(row)[:10_000],
-            )
-        )
+    for ident, message in zip(*invalid.select(["arxiv_id", "_message"]).columns, strict=True):
+        batcher.outcome[ident.as_py()] = ("failed", message.as_py())
+    where = Where("enrich", run_id, now)
+    stats.rejects += failure_rejects(where, invalid, source="arxiv_id", raw=WHOLE_ROW)
     if valid.num_rows:
         store_papers(lake, valid.select(PAPERS.column_names))
     stats.enriched = valid.num_rows

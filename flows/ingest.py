@@ -10,13 +10,11 @@ stage visible, and the next run loads or asks for it again."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import secrets
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -28,23 +26,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.digest_files import (
-    FileKey,
-    FileProblem,
-    ParsedBatch,
-    ParsePool,
-    ValidBatch,
-    discover,
-    file_keys,
-    name_rejects,
-    read_batch,
-    unchanged,
-    validate_batch,
-)
+from flows.digest_files import ParsedBatch, ValidBatch, read_batch, validate_batch
+from flows.discover import FileKey, FileProblem, discover, file_keys, unchanged
 from flows.display import problem_line
 from flows.enrich import EnrichStats, enrich, rejects_table
-from flows.parse import Limits
+from flows.guard import Limits
+from flows.parse_pool import ParsePool
 from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
+from flows.rejects import name_rejects
+from flows.run_stats import RunStats, new_run_id
 from flows.settings import Settings
 from schemas import Table
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS, SEEN_FILES
@@ -66,84 +56,21 @@ class IdSet(Generic[K]):
 
 
 ARTIFACT_KEY = "arxiv-digests-run"
-PROBLEMS_KEPT = 1000
 
-# Set by the CLI when it shows a progress bar: called with (files done, files total).
-progress: Callable[[int, int], None] | None = None
-
-
-def new_run_id(now: datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
+Progress = Callable[[int, int], None]  # called with (files done, files total)
+_PROGRESS: ContextVar[Progress | None] = ContextVar("progress", default=None)
 
 
-@dataclass
-class RunStats:
-    run_id: str
-    started_at: datetime
-    flow_run_id: str | None = None
-    ended_at: datetime | None = None
-    status: str = "ok"
-    files_seen: int = 0
-    files_new: int = 0
-    files_skipped: int = 0
-    files_rejected: int = 0
-    entries_seen: int = 0
-    entries_loaded: int = 0
-    entries_rejected: int = 0
-    rejects: int = 0
-    rejects_by_rule: Counter[str] = field(default_factory=Counter)
-    api_requests: int = 0
-    papers_enriched: int = 0
-    papers_pending: int = 0
-    discover_seconds: float = 0.0
-    parse_seconds: float = 0.0
-    validate_seconds: float = 0.0
-    load_seconds: float = 0.0
-    enrich_seconds: float = 0.0
-    message: str | None = None
-    problems: list[str] = field(default_factory=list)  # the first PROBLEMS_KEPT, as lines
-    problems_total: int = 0
-
-    def note(self, lines: list[str]) -> None:
-        """Keep the run's problem lines for the command to print (a bounded number: a backfill
-        of damaged files must not hold a line per row)."""
-        room = max(PROBLEMS_KEPT - len(self.problems), 0)
-        self.problems.extend(lines[:room])
-        self.problems_total += len(lines)
-
-    def markdown(self) -> str:
-        """The run's summary, as published to Prefect (the same figures as its `runs` row)."""
-        stages = ("discover", "parse", "validate", "load", "enrich")
-        lines = [
-            f"# Run `{self.run_id}`: {self.status}",
-            "",
-            "| files seen | new | skipped | rejected | entries seen | loaded | rejected |",
-            "|---|---|---|---|---|---|---|",
-            f"| {self.files_seen} | {self.files_new} | {self.files_skipped} | "
-            f"{self.files_rejected} | {self.entries_seen} | {self.entries_loaded} | "
-            f"{self.entries_rejected} |",
-            "",
-            f"arXiv API: {self.api_requests} request(s), {self.papers_enriched} paper(s) "
-            f"enriched, {self.papers_pending} pending.",
-            "",
-            "| stage | seconds |",
-            "|---|---|",
-            *(f"| {s} | {getattr(self, s + '_seconds'):.3f} |" for s in stages),
-            "",
-            f"New rejects: {self.rejects}.",
-        ]
-        if self.rejects_by_rule:
-            lines += ["", "| reject rule | rows |", "|---|---|"]
-            lines += [f"| `{r}` | {n} |" for r, n in sorted(self.rejects_by_rule.items())]
-        if self.message:
-            lines += ["", f"Failure: {self.message}"]
-        return "\n".join(lines) + "\n"
-
-    def row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["rejects_by_rule"] = json.dumps(dict(sorted(self.rejects_by_rule.items())))
-        del row["problems"], row["problems_total"]
-        return row
+@contextlib.contextmanager
+def reporting(progress: Progress) -> Iterator[None]:
+    """Runs started inside call `progress(files done, files total)` after each batch (the
+    CLI's progress bar). A context variable, not a flow parameter: Prefect records parameters,
+    and a function is not one."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 @task(name="discover", cache_policy=NO_CACHE)
@@ -181,7 +108,7 @@ def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
     rejects = unknown(valid.rejects, known_rejects.ids)
     lake.insert(DIGEST_ENTRIES, valid.entries)
     lake.insert(REJECTS, rejects)
-    return rejects.num_rows
+    return int(rejects.num_rows)
 
 
 @task(name="queue", cache_policy=NO_CACHE)
@@ -308,7 +235,7 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
             sightings.append(batch_sightings)
             read[DIGESTS].append(batch_digests)
             read[SEEN_FILES].append(batch_seen)
-            if progress is not None:
+            if (progress := _PROGRESS.get()) is not None:
                 progress(done, len(files))
     started = time.perf_counter()
     for table, rows in read.items():

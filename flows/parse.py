@@ -8,33 +8,20 @@ by `N`, fills the translated fields. See ../shared/DESIGN.md for the layouts.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import dataclasses
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from flows.guard import Limits, ParseTimeout, too_large
+from flows.text import Problem, clean, cut, decode, lines_of
 from schemas.ids import split_id
 from schemas.tables import ANNOUNCE_TYPES
 
 # Rules that reject a summary-table row (an entry); other rejects concern blocks or files.
 ROW_RULES = frozenset({"malformed_row", "not_arxiv_url"})
-RAW_LIMIT = 10_000  # characters of raw text kept with a reject: enough to fix a row by hand
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong in a file. A `reject` loses a row (or the file) to `rejects`; a
-    `warning` is reported but the data still loads."""
-
-    rule: str
-    message: str
-    line: int | None = None
-    raw: str | None = None
-    severity: Literal["reject", "warning"] = "reject"
 
 
 @dataclass
@@ -48,84 +35,6 @@ class ParsedDigest:
     @property
     def layouts(self) -> Counter[str]:
         return Counter(e["layout"] for e in self.entries)
-
-
-# --- decoding ---------------------------------------------------------------------------------
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-# Control characters other than tab, newline and carriage return: never meaningful in a digest.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NOT_CONTROL_BYTES = bytes(b for b in range(256) if not _CONTROL.match(chr(b)))
-BINARY_THRESHOLD = 0.05  # share of control/undecodable characters above which a file is junk
-
-
-def decode(data: bytes) -> tuple[str | None, str | None, Problem | None]:
-    """Bytes -> (text, encoding, problem). Tries a BOM, then UTF-8, then GB18030 (a superset of
-    GBK, the other encoding Chinese text arrives in), then UTF-8 with replacement characters."""
-    if not data.strip():
-        return None, None, Problem("empty_file", "file is empty: nothing to load (remove it)")
-    text: str | None = None
-    encoding = "utf-8"
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            with contextlib.suppress(UnicodeDecodeError):
-                text, encoding = data.decode(name), name
-            break
-    if text is None:
-        for name in ("utf-8", "gb18030"):
-            try:
-                text, encoding = data.decode(name), name
-                break
-            except UnicodeDecodeError:
-                continue
-    problem = None
-    if text is None:
-        text, encoding = data.decode("utf-8", errors="replace"), "utf-8-replace"
-        problem = Problem(
-            "encoding",
-            "bytes that are neither UTF-8 nor GB18030 were replaced with U+FFFD; "
-            "re-save the file as UTF-8 to keep them",
-            severity="warning",
-        )
-    if encoding in ("utf-8", "gb18030"):
-        # Both keep ASCII control bytes as themselves (multi-byte sequences never use bytes
-        # below 0x30), so counting bytes in C equals counting characters with a regex.
-        junk = len(data.translate(None, _NOT_CONTROL_BYTES)) + text.count("\ufffd")
-    else:
-        junk = len(_CONTROL.findall(text)) + text.count("\ufffd")
-    if junk > BINARY_THRESHOLD * len(text):
-        return (
-            None,
-            encoding,
-            Problem(
-                "binary_file",
-                f"{junk} of {len(text)} characters are control or undecodable bytes: "
-                "not a text digest (check the file)",
-            ),
-        )
-    return text, encoding, problem
-
-
-# --- text helpers -----------------------------------------------------------------------------
-
-
-def clean(text: str | None) -> str | None:
-    """Control characters dropped, whitespace collapsed; empty -> None."""
-    if text is None:
-        return None
-    # This runs on every field of every entry: search before substituting (control characters
-    # are rare), and split/join instead of a whitespace regex.
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text)
-    return " ".join(text.split()) or None
-
-
-def _cut(raw: str) -> str:
-    return raw if len(raw) <= RAW_LIMIT else raw[:RAW_LIMIT]
 
 
 # --- the summary table ------------------------------------------------------------------------
@@ -168,7 +77,7 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
             "table row is not `| [^N] | [title](arxiv url) | summary |` (cut or edited?); "
             "fix the row and re-ingest",
             number,
-            _cut(line),
+            cut(line),
         )
     ref, raw_title, url, summary = cells
     url_match = _ARXIV_URL.fullmatch(url)
@@ -177,7 +86,7 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
             "not_arxiv_url",
             f"link {url[:200]!r} is not an arxiv.org/abs link; fix the link and re-ingest",
             number,
-            _cut(line),
+            cut(line),
         )
     raw_id = url_match.group("id")
     parts = split_id(raw_id)
@@ -195,7 +104,7 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
         "summary_zh": clean(summary),
         "url": url,
         "line": number,
-        "_raw": _cut(line),
+        "_raw": cut(line),
     }
 
 
@@ -287,11 +196,6 @@ def _detail_fields(block: _Block, table_summary: str | None) -> dict[str, Any]:
 # --- the whole file ---------------------------------------------------------------------------
 
 
-def _lines(text: str) -> list[str]:
-    # Not str.splitlines(): it also splits on \x0b, \x1c, \u2028…, which would shift line numbers.
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 @dataclass
 class _Scan:
     """What one pass over a file's lines found."""
@@ -302,10 +206,6 @@ class _Scan:
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (problem index, row ref)
     seen: int = 0  # summary-table rows
     table: bool = False  # a `| Ref |` header or a `| [^N] |` row: the file has a digest table
-
-
-class ParseTimeout(Exception):
-    """A file took longer than its time budget to parse."""
 
 
 CHECK_EVERY = 512  # lines between two looks at the clock
@@ -340,7 +240,7 @@ def _block_start(scan: _Scan, line: str, number: int) -> _Block | None:
                 "duplicate_detail",
                 f"detail block [^{block.ref}] appears again; the first one is used",
                 number,
-                _cut(line),
+                cut(line),
                 "warning",
             )
         )
@@ -354,7 +254,7 @@ def _scan(text: str, deadline: float | None) -> _Scan:
     scan = _Scan()
     in_details = False
     block: _Block | None = None
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(lines_of(text), start=1):
         if deadline is not None and number % CHECK_EVERY == 0 and time.monotonic() > deadline:
             raise ParseTimeout(number)
         stripped = line.strip()
@@ -394,7 +294,7 @@ def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) 
             )
         )
         return entry
-    entry["_raw"] = _cut(f"{row['_raw']}\n\n{_block_text(detail)}")
+    entry["_raw"] = cut(f"{row['_raw']}\n\n{_block_text(detail)}")
     fields = _detail_fields(detail, row["summary_zh"])
     version = fields.pop("_version", None)
     if entry["arxiv_version"] is None:
@@ -415,7 +315,7 @@ def _orphan(block: _Block) -> Problem:
         "orphan_detail",
         f"detail block [^{block.ref}] has no table row; add its row to the table",
         block.line,
-        _cut(_block_text(block)),
+        cut(_block_text(block)),
     )
 
 
@@ -428,7 +328,7 @@ def _with_details(scan: _Scan) -> list[Problem]:
         if block is not None:
             problem = problems[index]
             raw = f"{problem.raw}\n\n{_block_text(block)}"
-            problems[index] = dataclasses.replace(problem, raw=_cut(raw))
+            problems[index] = dataclasses.replace(problem, raw=cut(raw))
     return problems
 
 
@@ -454,14 +354,6 @@ def parse_text(
     return entries, problems, scan.seen
 
 
-@dataclass(frozen=True)
-class Limits:
-    """A per-file guard: anything larger or slower becomes a reject, never a hang."""
-
-    max_bytes: int = 16 * 1024 * 1024
-    seconds: float = 60.0
-
-
 def parse_digest(data: bytes, limits: Limits | None = None) -> ParsedDigest:
     """A digest file's bytes -> its entries and the problems found. Never raises on content."""
     limits = limits or Limits()
@@ -477,7 +369,7 @@ def parse_digest(data: bytes, limits: Limits | None = None) -> ParsedDigest:
     except ParseTimeout as stop:
         late = Problem(
             "parse_timeout",
-            f"parsing took over {limits.seconds:g} s (stopped at line {stop.args[0]}): "
+            f"parsing took over {limits.seconds:g} s (stopped at line {stop.line}): "
             "check the file, or raise ARXIV_DIGESTS_PARSE_TIMEOUT_SECONDS",
         )
         return ParsedDigest(encoding, problems=[late], readable=False)
@@ -485,11 +377,3 @@ def parse_digest(data: bytes, limits: Limits | None = None) -> ParsedDigest:
         problems.insert(0, problem)
     readable = not any(p.rule == "not_a_digest" for p in problems)
     return ParsedDigest(encoding, entries, problems, seen, readable)
-
-
-def too_large(size: int, limits: Limits) -> Problem:
-    return Problem(
-        "file_too_large",
-        f"{size:,} bytes is over the {limits.max_bytes:,}-byte limit for one digest: check "
-        "the file, or raise ARXIV_DIGESTS_MAX_FILE_BYTES",
-    )

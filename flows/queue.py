@@ -9,6 +9,7 @@ the run's transaction)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -66,7 +67,9 @@ WHEN MATCHED THEN UPDATE SET
 """
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict, **tables: pa.Table) -> int:
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], **tables: pa.Table
+) -> int:
     for name, data in tables.items():
         con.register(name, data)
     try:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from flows.digest_files import ENTRY_SCHEMA
 from flows.parse import parse_text
 from flows.queue import add_sightings, pending_count
+from flows.run_stats import RunStats
 from schemas.tables import DIGEST_ENTRIES, RUNS
 from schemas.validate import validate
 from warehouse.lake import Lake
@@ -97,24 +98,15 @@ def replay(lake: Lake, run_id: str) -> Replay:
 
 
 def _run_row(lake: Lake, result: Replay, started: datetime) -> dict[str, object]:
-    counts = dict.fromkeys(("files_seen", "files_new", "files_skipped", "files_rejected"), 0)
-    seconds = dict.fromkeys(
-        ("discover", "parse", "validate", "load", "enrich"), 0.0
-    )  # a replay has no stages
-    return {
-        "run_id": result.run_id,
-        "started_at": started,
-        "ended_at": datetime.now(UTC),
-        "status": "ok",
-        **counts,
-        "entries_seen": result.tried,
-        "entries_loaded": result.moved,
-        "entries_rejected": result.tried - result.moved,
-        "rejects": 0,
-        "rejects_by_rule": "{}",
-        "api_requests": 0,
-        "papers_enriched": 0,
-        "papers_pending": pending_count(lake.con),
-        **{f"{stage}_seconds": value for stage, value in seconds.items()},
-        "message": f"rejects replay: {result.moved} of {result.tried} row reject(s) loaded",
-    }
+    assert result.run_id is not None
+    stats = RunStats(
+        run_id=result.run_id,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        entries_seen=result.tried,
+        entries_loaded=result.moved,
+        entries_rejected=result.tried - result.moved,
+        papers_pending=pending_count(lake.con),
+        message=f"rejects replay: {result.moved} of {result.tried} row reject(s) loaded",
+    )
+    return stats.row()

@@ -134,7 +134,8 @@ def svg(chart: Chart, rows: list[dict[str, Any]]) -> str:
     import altair as alt
     import vl_convert
 
-    mark = getattr(alt.Chart(alt.Data(values=rows)), f"mark_{chart.mark}")()
+    data = alt.Data(values=rows)  # type: ignore[no-untyped-call]  # altair's own typing gap
+    mark = getattr(alt.Chart(data), f"mark_{chart.mark}")()
     encode: dict[str, Any] = dict(chart.encode)
     if encode["x"].endswith(":T"):
         encode["x"] = alt.X(encode["x"], axis=alt.Axis(format=chart.time_format))

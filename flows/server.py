@@ -27,13 +27,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.errors import ArxivDigestsError
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 START_TIMEOUT = 120.0
 PR_SET_PDEATHSIG = 1
 
 
-class ServerError(RuntimeError):
+class ServerError(ArxivDigestsError):
     """The managed server could not be started or stopped."""
 
 

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from flows.parse import Limits
+    from flows.guard import Limits
 
 
 class Settings(BaseSettings):
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     )
 
     def limits(self) -> Limits:
-        from flows.parse import Limits
+        from flows.guard import Limits
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds)
 

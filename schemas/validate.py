@@ -24,59 +24,57 @@ def _as_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(pc.utf8_slice_codeunits(text, 0, 80), "")
 
 
-def _failures(col: Column, values: pa.ChunkedArray) -> list[tuple[pa.Array, str, Message]]:
-    """(mask of rows breaking the rule, rule name, its message) for each rule of `col`. A
-    message is made only for a rule some row breaks: building strings for every row of a
-    clean batch was most of the time validation took."""
-    checks: list[tuple[pa.Array, str, Message]] = []
-    present = pc.is_valid(values)
-    if col.required:
-        missing = pc.invert(present)
-        if pa.types.is_string(values.type):
-            blank = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
-            missing = pc.or_(missing, pc.fill_null(blank, False))
-        checks.append(
-            (missing, f"required:{col.name}", lambda: pa.scalar(f"{col.name} is missing"))
-        )
+Check = tuple[pa.Array, str, Message]  # (mask of rows breaking a rule, its name, its message)
+
+
+def _quoted(col: Column, values: pa.ChunkedArray, after: str) -> Message:
+    return lambda: pc.binary_join_element_wise(f"{col.name} '", _as_text(values), after, "")
+
+
+def _required(col: Column, values: pa.ChunkedArray) -> Check:
+    missing = pc.invert(pc.is_valid(values))
+    if pa.types.is_string(values.type):
+        blank = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
+        missing = pc.or_(missing, pc.fill_null(blank, False))
+    return missing, f"required:{col.name}", lambda: pa.scalar(f"{col.name} is missing")
+
+
+def _pattern(col: Column, values: pa.ChunkedArray, pattern: str) -> Check:
+    bad = pc.and_(pc.is_valid(values), pc.invert(pc.match_substring_regex(values, pattern)))
+    after = f"' is not {col.pattern_doc or pattern}"
+    return pc.fill_null(bad, False), f"pattern:{col.name}", _quoted(col, values, after)
+
+
+def _enum(col: Column, values: pa.ChunkedArray, enum: tuple[str, ...]) -> Check:
+    bad = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(enum))))
+    after = f"' is not one of {', '.join(enum)}"
+    return pc.fill_null(bad, False), f"enum:{col.name}", _quoted(col, values, after)
+
+
+def _future(col: Column, values: pa.ChunkedArray) -> Check:
+    limit = pa.scalar(datetime.now(UTC) + timedelta(days=1), values.type)
+    bad = pc.fill_null(pc.greater(values, limit), False)
+    return (
+        bad,
+        f"future:{col.name}",
+        lambda: pc.binary_join_element_wise(
+            f"{col.name} ", _as_text(values), " is in the future", ""
+        ),
+    )
+
+
+def _failures(col: Column, values: pa.ChunkedArray) -> list[Check]:
+    """The checks of each rule of `col`, in order. A message is made only for a rule some row
+    breaks: building strings for every row of a clean batch was most of the time validation
+    took."""
+    checks = [_required(col, values)] if col.required else []
     pattern = col.regex()
     if pattern is not None:
-        bad = pc.and_(present, pc.invert(pc.match_substring_regex(values, pattern)))
-        checks.append(
-            (
-                pc.fill_null(bad, False),
-                f"pattern:{col.name}",
-                lambda: pc.binary_join_element_wise(
-                    f"{col.name} '",
-                    _as_text(values),
-                    f"' is not {col.pattern_doc or pattern}",
-                    "",
-                ),
-            )
-        )
+        checks.append(_pattern(col, values, pattern))
     if col.enum is not None:
-        enum = col.enum
-        bad = pc.and_(present, pc.invert(pc.is_in(values, value_set=pa.array(enum))))
-        checks.append(
-            (
-                pc.fill_null(bad, False),
-                f"enum:{col.name}",
-                lambda: pc.binary_join_element_wise(
-                    f"{col.name} '", _as_text(values), f"' is not one of {', '.join(enum)}", ""
-                ),
-            )
-        )
+        checks.append(_enum(col, values, col.enum))
     if col.not_future:
-        limit = pa.scalar(datetime.now(UTC) + timedelta(days=1), values.type)
-        bad = pc.fill_null(pc.greater(values, limit), False)
-        checks.append(
-            (
-                bad,
-                f"future:{col.name}",
-                lambda: pc.binary_join_element_wise(
-                    f"{col.name} ", _as_text(values), " is in the future", ""
-                ),
-            )
-        )
+        checks.append(_future(col, values))
     return checks
 
 

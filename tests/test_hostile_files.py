@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import DIGESTS
 
-from flows.digest_files import discover, read_batch, validate_batch
+from flows.digest_files import read_batch, validate_batch
+from flows.discover import discover
 from flows.ingest import ingest_flow
 
 SAMPLE = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()

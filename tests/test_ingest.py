@@ -10,7 +10,7 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, manifest
 from helpers import count, counts, sql, table_hash
 
-from flows.digest_files import discover
+from flows.discover import discover
 from flows.ingest import ingest_flow
 from schemas import TABLES
 from warehouse.lake import ALIAS, Warehouse, WarehouseLocked, open_connection
@@ -309,7 +309,9 @@ def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
     worker processes give the same rows, skips and rejects as parsing in the flow's process."""
     from datetime import UTC, datetime
 
-    from flows.digest_files import ParsePool, discover, read_batch
+    from flows.digest_files import read_batch
+    from flows.discover import discover
+    from flows.parse_pool import ParsePool
 
     files, _ = discover([DIGESTS])
     shutil.copy(files[0], tmp_path / "copy.md")
@@ -348,7 +350,9 @@ def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
     import signal
     from datetime import UTC, datetime
 
-    from flows.digest_files import ParsePool, discover, parse_files, read_batch
+    from flows.digest_files import parse_files, read_batch
+    from flows.discover import discover
+    from flows.parse_pool import ParsePool
 
     files, _ = discover([DIGESTS])
     now = datetime.now(UTC)

@@ -10,7 +10,8 @@ from conftest import DIGESTS, manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.parse import ROW_RULES, decode, parse_digest
+from flows.parse import ROW_RULES, parse_digest
+from flows.text import decode
 
 MANIFEST = manifest()
 

@@ -10,7 +10,8 @@ import time
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from flows.parse import Limits, parse_digest, parse_text
+from flows.guard import Limits
+from flows.parse import parse_digest, parse_text
 
 SIZE = 120_000  # characters per hostile line: a quadratic pattern takes seconds at this size
 ROW = "| [^1] | [A title](https://arxiv.org/abs/2403.15603) | 一句话总结 |"

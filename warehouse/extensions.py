@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.errors import ArxivDigestsError
+
 # wheel module -> the name DuckDB knows the extension by.
 WHEELS = {
     "duckdb_extension_ducklake": "ducklake",
@@ -28,7 +30,7 @@ WHEELS = {
 }
 
 
-class ExtensionMissing(RuntimeError):
+class ExtensionMissing(ArxivDigestsError):
     """An extension wheel is not installed (or not for this DuckDB release)."""
 
 

@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas import Table
+from schemas.errors import ArxivDigestsError
 from warehouse import extensions
 
 CATALOG_NAME = "catalog.sqlite"
@@ -33,7 +34,7 @@ ALIAS = "lake"  # the name the lake is attached under in every connection
 AUTHOR = "arxiv-digests"
 
 
-class WarehouseError(Exception):
+class WarehouseError(ArxivDigestsError):
     """A systemic problem with the warehouse itself (not with an input file)."""
 
 

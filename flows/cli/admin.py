@@ -1,0 +1,254 @@
+"""The commands that look after the warehouse and its server: export, maintain, check,
+migrate, rejects, server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli.common import (
+    WarehouseOpt,
+    app,
+    fail,
+    query_failure,
+    warehouse_of,
+)
+from flows.display import Format, problem_line, render
+from flows.settings import Settings
+
+
+@app.command("export")
+def export_command(
+    folder: Annotated[Path, typer.Argument(help="Folder to write <table>/*.parquet into.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write every table of the newest snapshot as plain Parquet (swapped in atomically)."""
+    import duckdb
+
+    from warehouse.export import export
+    from warehouse.lake import Warehouse, WarehouseError
+
+    try:
+        written = export(Warehouse(warehouse_of(warehouse)), folder)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    typer.echo(f"exported {written.name} -> {folder.resolve()}/<table>/")
+
+
+@app.command()
+def maintain(
+    warehouse: WarehouseOpt = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(help="Seconds an unreferenced file must be old to be deleted."),
+    ] = None,
+) -> None:
+    """Compact small files, expire old snapshots, remove files no snapshot refers to."""
+    import duckdb
+
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.maintain import maintain as upkeep
+
+    settings = Settings()
+    store = Warehouse(warehouse_of(warehouse))
+    if not store.exists():
+        raise fail(f"no warehouse at {store.root}")
+    try:
+        holder = f"maintain (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            done = upkeep(
+                lake,
+                settings.retention_days,
+                settings.maintain_grace_seconds if grace is None else grace,
+            )
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    typer.echo(
+        f"merged {done.merged} and rewrote {done.rewritten} file group(s); expired "
+        f"{done.expired} snapshot(s); removed {done.files_removed} old and "
+        f"{done.orphans_removed} unreferenced file(s)"
+    )
+
+
+@app.command()
+def check(warehouse: WarehouseOpt = None) -> None:
+    """Verify every file the warehouse refers to (exists, whole, its own) and the counts."""
+    from warehouse.check import check as verify
+    from warehouse.lake import Warehouse
+
+    report = verify(Warehouse(warehouse_of(warehouse)))
+    for line in report.damage:
+        typer.echo(f"arxiv-digests: damage: {line}", err=True)
+    for line in report.notes:
+        typer.echo(line)
+    if report.damage:
+        raise typer.Exit(1)
+    total = sum(report.rows.values())
+    typer.echo(f"ok: {report.files} file(s) whole; {total} rows in {len(report.rows)} tables")
+
+
+@app.command()
+def migrate(warehouse: WarehouseOpt = None) -> None:
+    """Move a warehouse of the layout before DuckLake into the lake (a run also does it)."""
+    import duckdb
+
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.legacy import migrate as move
+
+    settings = Settings()
+    store = Warehouse(warehouse_of(warehouse))
+    try:
+        holder = f"migrate (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            rows = move(lake)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    typer.echo(f"migrated {rows} row(s)" if rows else "nothing to migrate")
+
+
+rejects_app = typer.Typer(
+    help="What could not be loaded: list it, or replay it with the current code.",
+    invoke_without_command=True,
+)
+
+app.add_typer(rejects_app, name="rejects")
+
+
+@rejects_app.callback()
+def rejects_list(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Option(help="Only this run's rejects (run_id).")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule (`malformed_row`…).")] = None,
+    file: Annotated[
+        str | None, typer.Option(help="Only files whose path contains this text.")
+    ] = None,
+    resolved: Annotated[
+        bool, typer.Option(help="Also the rejects a replay has since loaded.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.", min=1)] = 100,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", "-f", help="A table format instead of lines.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List rejects as `file:line: rule: message` lines, filtered by run, rule or file."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    query, params = _rejects_query(run, rule, file, resolved)
+    try:
+        with connect(warehouse_of(warehouse)) as con:
+            result = con.execute(query, [*params, limit])
+            columns = [d[0] for d in result.description or []]
+            rows = result.fetchall()
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    if fmt is not None:
+        typer.echo(render(columns, rows, fmt))
+    else:
+        for source, line, _stage, rule_name, message, *_ in rows:
+            typer.echo(problem_line(source, line, rule_name, message))
+    typer.echo(f"{len(rows)} reject(s)", err=True)
+
+
+def _rejects_query(
+    run: str | None, rule: str | None, file: str | None, resolved: bool
+) -> tuple[str, list[Any]]:
+    where = ["(? OR resolved_by IS NULL)"]
+    params: list[Any] = [resolved]
+    for column, value in (("run_id", run), ("rule", rule)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if file is not None:
+        where.append("contains(source, ?)")
+        params.append(file)
+    query = (
+        "SELECT source, line, stage, rule, message, run_id, resolved_by, raw FROM rejects "
+        f"WHERE {' AND '.join(where)} ORDER BY rejected_at, source, line LIMIT ?"
+    )
+    return query, params
+
+
+@rejects_app.command("replay")
+def rejects_replay(warehouse: WarehouseOpt = None) -> None:
+    """Parse and validate the raw text of row rejects again with the current code; the rows
+    that pass now are loaded in one transaction and their rejects marked resolved."""
+    import duckdb
+
+    from flows.replay import replay
+    from flows.run_stats import new_run_id
+    from warehouse.export import export
+    from warehouse.lake import Lake, Warehouse, WarehouseError
+
+    settings = Settings()
+    store = Warehouse(warehouse_of(warehouse))
+    if not store.exists():
+        raise fail(f"no warehouse at {store.root}")
+    from datetime import UTC, datetime
+
+    run_id = new_run_id(datetime.now(UTC))
+    try:
+        holder = f"rejects replay (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            done = replay(lake, run_id)
+            if done.moved and settings.export_dir is not None:
+                export(store, settings.export_dir)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    why = ", ".join(f"{rule} {n}" for rule, n in done.still.most_common())
+    typer.echo(
+        f"replayed {done.tried} reject(s): {done.moved} row(s) loaded"
+        + (f" (run {done.run_id})" if done.run_id else "")
+        + (f"; still rejected: {why}" if why else "")
+    )
+
+
+server_app = typer.Typer(help="The local Prefect server the product manages.", no_args_is_help=True)
+
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start Prefect's server in the background on 127.0.0.1 (or say where it runs)."""
+    from flows import server
+
+    try:
+        up, started = server.start()
+    except server.ServerError as exc:
+        raise fail(str(exc)) from None
+    state = "started" if started else "already running"
+    typer.echo(
+        f"Prefect server {state} (pid {up.pid}): UI at {up.ui}, log {server.home()}/server.log"
+    )
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the managed Prefect server."""
+    from flows import server
+
+    stopped = server.stop()
+    typer.echo(
+        f"stopped the Prefect server (pid {stopped.pid})" if stopped else "no server was running"
+    )
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Say whether the managed Prefect server is up, and where."""
+    from flows import server
+
+    up = server.running()
+    if up is None:
+        typer.echo("not running: `arxiv-digests server start` starts it")
+        raise typer.Exit(1)
+    typer.echo(f"running (pid {up.pid}): UI at {up.ui}, API {up.url}")

@@ -1,0 +1,154 @@
+"""What every command shares: the app, its options, settings checked first, and failures as
+one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.settings import Settings
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    help="Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings=HELP,
+)
+
+# Options that are settings show their variable and default in --help; the value itself comes
+# from `Settings`, so the environment, a `.env` file and the default agree with `config`.
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        help="Warehouse folder.",
+        envvar="ARXIV_DIGESTS_WAREHOUSE",
+        show_envvar=True,
+        show_default="./data/warehouse",
+    ),
+]
+
+
+def quiet_prefect(verbose: bool) -> None:
+    """Prefect's defaults suit a server, not a command: no telemetry, and its local temporary
+    server logs only warnings, so a successful run prints no server noise."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"arxiv-digests {version('arxiv-digests')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _checked_settings(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables."""
+    from pydantic import ValidationError
+
+    from flows.settings import invalid_settings, unknown_variables
+
+    for warning in unknown_variables(dict(os.environ)):
+        typer.echo(f"arxiv-digests: warning: {warning}", err=True)
+    try:
+        Settings()
+    except ValidationError as exc:
+        raise fail(invalid_settings(exc)) from None
+
+
+def warehouse_of(option: Path | None) -> Path:
+    return option if option is not None else Settings().warehouse
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"arxiv-digests: {message}", err=True)
+    return typer.Exit(code)
+
+
+def print_problems(result: dict[str, Any], limit: int) -> None:
+    """Every problem of the run (read, parse, validate), up to `limit` lines, then how many
+    more there were and the command that lists them."""
+    for line in result["problems"][:limit]:
+        typer.echo(line, err=True)
+    rest = result["problems_total"] - min(limit, len(result["problems"]))
+    if rest > 0:
+        typer.echo(
+            f"... and {rest} more problem(s): `arxiv-digests rejects --run {result['run_id']}` "
+            "lists the run's rejects, `arxiv-digests validate PATH...` every problem",
+            err=True,
+        )
+
+
+def _disk_full(root: Path) -> bool:
+    """Whether the disk holding the warehouse is (nearly) full: a failure there, whatever
+    error it surfaced as (a failed commit, a failed rollback), is most likely that."""
+    import shutil
+
+    folder = root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < 16 * 1024 * 1024
+    except OSError:
+        return False
+
+
+def run_failure(exc: Exception, root: Path) -> typer.Exit:
+    """The one line for a flow run that failed on something systemic."""
+    if _disk_full(root):
+        return fail(f"the disk holding {root} is full: free space, then run again")
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        where = exc.filename or root
+        if exc.errno == 28:  # ENOSPC
+            return fail(f"the disk is full writing {where}: free space, then run again")
+        return fail(f"cannot write the warehouse at {root}: {reason} ({where})")
+    text = str(exc)
+    if "No space left on device" in text or "disk is full" in text.lower():
+        return fail(f"the disk is full writing {root}: free space, then run again")
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+
+    if isinstance(exc, WarehouseError | duckdb.Error):
+        return query_failure(exc)
+    first = text.splitlines()[0] if text else ""
+    return fail(f"the run failed: {type(exc).__name__}: {first} (--verbose shows the details)")
+
+
+def query_failure(exc: Exception) -> typer.Exit:
+    import duckdb
+
+    from warehouse.lake import WarehouseError, damage
+
+    if isinstance(exc, WarehouseError):
+        return fail(str(exc))
+    broken = damage(exc) if isinstance(exc, duckdb.Error) else None
+    if broken is not None:
+        return fail(str(broken))
+    text = str(exc)  # whole: DuckDB's later lines say `Did you mean "papers"?`
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, duckdb.PermissionException) or any(
+        s in first for s in ("read-only", "configuration has been locked")
+    ):  # a refusal is ours to explain: one line, without DuckDB's pointer into the query
+        return fail(
+            f"refused: `sql` only reads the warehouse's tables ({first}); "
+            "write your own copy with `arxiv-digests export` if you need one"
+        )
+    return fail(f"query failed: {text}")

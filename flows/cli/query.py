@@ -1,0 +1,239 @@
+"""The commands that read the warehouse: sql, status, runs, report, attach, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli.common import (
+    WarehouseOpt,
+    app,
+    fail,
+    query_failure,
+    warehouse_of,
+)
+from flows.display import Format, as_json, render
+from flows.settings import Settings
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only SELECT over the tables and views.")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the result to this .csv, .json or .parquet file."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Query the warehouse as it was after this run (run_id)."),
+    ] = None,
+) -> None:
+    """Run a read-only SQL query on the warehouse (time travel with --as-of). The row count
+    goes to stderr."""
+    import duckdb
+
+    from flows.display import OUTPUT_SUFFIXES, write_result
+    from warehouse.lake import WarehouseError, arrow
+    from warehouse.query import connect, read_only_statement
+
+    root = warehouse_of(warehouse)
+    if output is not None:
+        if output.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise fail(f"--output {output}: the name must end in {', '.join(OUTPUT_SUFFIXES)}")
+        if output.resolve().is_relative_to(root.resolve()):
+            raise fail(f"--output {output} is inside the warehouse: write it elsewhere", 2)
+    try:
+        read_only_statement(query)
+        with connect(root, as_of_run=as_of) as con:
+            result = arrow(con.execute(query))
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    if output is not None:
+        write_result(result, output)
+        typer.echo(f"{result.num_rows} row(s) -> {output}", err=True)
+        return
+    rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
+    typer.echo(render(result.column_names, rows, fmt))
+    typer.echo(f"{result.num_rows} row(s)", err=True)
+
+
+STATUS_QUERIES = {
+    "rows per table": "",
+    "rejects by rule": (
+        "SELECT stage, rule, count(*) AS rejects FROM rejects GROUP BY ALL ORDER BY 3 DESC"
+    ),
+    "enrichment": "SELECT state, count(*) AS papers FROM enrichment GROUP BY ALL ORDER BY 1",
+    "last runs": (
+        "SELECT run_id, status, files_new, files_skipped, files_rejected, entries_loaded, "
+        "rejects, api_requests, papers_pending, "
+        "round(epoch(ended_at) - epoch(started_at), 1) AS seconds "
+        "FROM runs ORDER BY started_at DESC LIMIT 5"
+    ),
+}
+
+
+@app.command()
+def status(
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Row counts per table, rejects by rule, enrichment states and the last runs (in JSON:
+    one object with a list of rows per section)."""
+    import duckdb
+
+    from schemas import TABLES
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    counts = " UNION ALL ".join(
+        f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
+    )
+    sections: dict[str, Any] = {}
+    try:
+        with connect(warehouse_of(warehouse)) as con:
+            for title, query in STATUS_QUERIES.items():
+                result = con.execute(query or counts)
+                columns = [d[0] for d in result.description or []]
+                sections[title] = (columns, result.fetchall())
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    if fmt is Format.json:
+        whole = {t: json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
+        typer.echo(json.dumps(whole, ensure_ascii=False, indent=1))
+        return
+    for title, (columns, rows) in sections.items():
+        typer.echo(f"\n{title}")
+        typer.echo(render(columns, rows, fmt))
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for index.html.",
+            envvar="ARXIV_DIGESTS_REPORT_DIR",
+            show_envvar=True,
+            show_default="report/ beside the warehouse",
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the warehouse as one static HTML page with charts (opens offline)."""
+    import duckdb
+
+    from flows.report import build
+    from warehouse.lake import WarehouseError
+
+    root = warehouse_of(warehouse)
+    folder = out if out is not None else root.resolve().parent / "report"
+    try:
+        page = build(root, folder)
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    typer.echo(f"report -> {page.resolve()} ({page.stat().st_size:,} bytes)")
+
+
+@app.command()
+def attach(warehouse: WarehouseOpt = None) -> None:
+    """Print the SQL that opens the warehouse read-only in any DuckDB 1.5.5 shell."""
+    from warehouse.lake import Warehouse, attach_script
+
+    store = Warehouse(warehouse_of(warehouse))
+    if not store.exists():
+        raise fail(f"no warehouse at {store.root}: run `arxiv-digests ingest` first")
+    typer.echo(attach_script(store))
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (environment and defaults)."""
+    settings = Settings()
+    for name, info in Settings.model_fields.items():
+        typer.echo(f"ARXIV_DIGESTS_{name.upper()}={getattr(settings, name)}  # {info.description}")
+
+
+runs_app = typer.Typer(
+    help="The warehouse's runs: the last ones, one line each, or one run whole.",
+    invoke_without_command=True,
+)
+
+app.add_typer(runs_app, name="runs")
+
+RUN_LINE = (
+    "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
+    "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, files_new, files_skipped, "
+    "files_rejected, entries_loaded, rejects, api_requests, papers_enriched, papers_pending "
+    "FROM runs ORDER BY started_at DESC LIMIT ?"
+)
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    last: Annotated[int, typer.Option(help="How many runs, newest first.")] = 10,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List the last runs, one line each (`runs show RUN_ID` for one run whole)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import duckdb
+
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    try:
+        with connect(warehouse_of(warehouse)) as con:
+            for row in con.execute(RUN_LINE, [last]).fetchall():
+                run_id, status, started, seconds, new, skipped, rejected, *rest = row
+                loaded, rejects, requests, enriched, pending = rest
+                typer.echo(
+                    f"{run_id}  {status:<6} {started} UTC  {seconds:>6} s  files {new} new, "
+                    f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
+                    f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
+                )
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A run id, as `runs` lists them.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One run: its stages with durations, its counts, its rejects by rule, and the papers
+    still pending with the time each is next due."""
+    import duckdb
+
+    from schemas.tables import RUNS
+    from warehouse.lake import WarehouseError
+    from warehouse.query import connect
+
+    try:
+        with connect(warehouse_of(warehouse)) as con:
+            result = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            names = [d[0] for d in result.description or []]
+            row = result.fetchone()
+            if row is None:
+                raise fail(f"no run {run_id}: `arxiv-digests runs` lists them")
+            pending = con.execute(
+                "SELECT arxiv_id, attempts, next_attempt_at, last_error FROM enrichment "
+                "WHERE state = 'pending' ORDER BY next_attempt_at NULLS FIRST, arxiv_id LIMIT 20"
+            ).fetchall()
+    except (WarehouseError, duckdb.Error) as exc:
+        raise query_failure(exc) from None
+    docs = {c.name: c.doc for c in RUNS.columns}
+    for name, value in zip(names, row, strict=True):
+        typer.echo(f"{name:<18} {value}  # {docs.get(name, '')}")
+    typer.echo(f"\npapers pending now (first {len(pending)}, by next attempt):")
+    for ident, attempts, due, error in pending:
+        when = "now" if due is None else f"{due:%Y-%m-%d %H:%M:%S} UTC"
+        typer.echo(f"  {ident}  due {when}, {attempts} attempt(s){f'; {error}' if error else ''}")

@@ -1,0 +1,194 @@
+"""The commands that run the flows: ingest, serve, enrich, and validate (the parser alone)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli.common import (
+    WarehouseOpt,
+    app,
+    fail,
+    print_problems,
+    quiet_prefect,
+    run_failure,
+    warehouse_of,
+)
+from flows.display import problem_line
+from flows.settings import Settings
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Digest files and/or folders [default: the inbox].", show_default=False
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    no_enrich: Annotated[
+        bool, typer.Option("--no-enrich", help="Skip the arXiv API stage.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    max_problems: Annotated[
+        int, typer.Option(help="Problem lines to print; the rest are counted.", min=0)
+    ] = 20,
+) -> None:
+    """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
+    quiet_prefect(verbose)
+    from rich.progress import Progress
+
+    from flows.runner import run_flow
+
+    root = warehouse_of(warehouse)
+    show = sys.stderr.isatty() and not quiet
+    with Progress(transient=True, disable=not show) as bar:
+        job = bar.add_task("digest files", total=None)
+
+        def call() -> dict[str, Any]:
+            from flows.ingest import ingest_flow, reporting
+
+            with reporting(lambda done, total: bar.update(job, completed=done, total=total)):
+                return ingest_flow(
+                    paths=[str(p) for p in paths] if paths else None,
+                    warehouse=str(root),
+                    enrich=not no_enrich,
+                )
+
+        result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
+    print_problems(result, max_problems)
+    typer.echo(_summary(result, root))
+    nothing_read = result["files_new"] + result["files_skipped"] == 0
+    if nothing_read and (result["files_rejected"] or result["problems"]):
+        raise fail("no input could be read as a digest; see the lines above", 2)
+
+
+def _summary(result: dict[str, Any], root: Path) -> str:
+    return (
+        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
+        f"enriched, {result['papers_pending']} pending\n"
+        f"{result['files_new']} new, {result['files_skipped']} skipped, "
+        f"{result['files_rejected']} rejected file(s); {result['entries_loaded']} entries loaded, "
+        f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
+    )
+
+
+@app.command()
+def serve(
+    warehouse: WarehouseOpt = None,
+    inbox: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to load.",
+            envvar="ARXIV_DIGESTS_INBOX",
+            show_envvar=True,
+            show_default="./data/inbox",
+        ),
+    ] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            help="Schedule (cron, UTC).",
+            envvar="ARXIV_DIGESTS_SCHEDULE_CRON",
+            show_envvar=True,
+            show_default="0 6 * * *",
+        ),
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Run every this many seconds instead of on --cron.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "daily",
+    child: Annotated[bool, typer.Option("--child", hidden=True)] = False,
+) -> None:
+    """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
+    quiet_prefect(verbose=True)  # a service: its log is the record of what it did
+    settings = Settings()
+    where = [str((inbox or settings.inbox).resolve()), str(warehouse_of(warehouse).resolve())]
+    if child:
+        schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
+        _serve_here(name, where, schedule)
+        return
+    from flows import server
+    from flows.runner import say, supervise
+
+    if not server.configured_api():  # a schedule needs a real server
+        try:
+            managed, started = server.start()
+        except server.ServerError as exc:
+            raise fail(str(exc)) from None
+        os.environ["PREFECT_API_URL"] = managed.url
+        say(f"{'started' if started else 'using'} the Prefect server at {managed.ui}")
+    when = ["--interval", str(interval)] if interval else ["--cron", cron or settings.schedule_cron]
+    command = ["serve", "--child", "--name", name, "--inbox", where[0], "-w", where[1], *when]
+    code = supervise([sys.executable, "-m", "flows", *command])
+    say(f"stopped serving ingest-digests/{name}")
+    raise typer.Exit(code)
+
+
+def _serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
+    """The supervised child: Prefect's runner serving the deployment until stopped."""
+    from flows.ingest import ingest_flow
+
+    ingest_flow.serve(
+        name=name, parameters={"paths": [where[0]], "warehouse": where[1]}, **schedule
+    )
+
+
+@app.command("enrich")
+def enrich_command(
+    warehouse: WarehouseOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
+    quiet_prefect(verbose)
+    from flows.runner import run_flow
+
+    root = warehouse_of(warehouse)
+
+    def call() -> dict[str, Any]:
+        from flows.ingest import enrich_flow
+
+        return enrich_flow(warehouse=str(root))
+
+    result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
+    print_problems(result, 20)
+    typer.echo(
+        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
+        f"enriched, {result['papers_pending']} pending"
+    )
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Digest files and/or folders.")],
+) -> None:
+    """Parse and validate files without writing anything; print every problem."""
+    from datetime import UTC, datetime
+
+    from flows.digest_files import read_batch, validate_batch
+    from flows.discover import discover
+
+    files, missing = discover(paths)
+    problems = [str(p) for p in missing]
+    now = datetime.now(UTC)
+    batch = read_batch(files, set(), "validate", now)
+    valid = validate_batch(batch, "validate", now)
+    problems += [str(p) for p in batch.problems]
+    for row in valid.rejects.to_pylist():
+        if row["stage"] == "validate":
+            problems.append(problem_line(row["source"], row["line"], row["rule"], row["message"]))
+    for line in problems:
+        typer.echo(line)
+    typer.echo(
+        f"{len(files)} file(s): {valid.entries.num_rows} valid entries, "
+        f"{valid.entries_rejected} rejected, {batch.files_rejected} file(s) rejected",
+        err=True,
+    )
+    if valid.rejects.num_rows or missing:
+        raise typer.Exit(1)

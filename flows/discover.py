@@ -1,0 +1,188 @@
+"""Finding digest files: folders walked in a stable order, files unchanged since a run read
+them skipped by a stat, and what a path says about its digest (a date, a category)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.display import problem_line
+from flows.text import Problem
+
+DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
+
+# A file read before, as `seen_files` records it: absolute path, size, modification time (µs).
+# A later run skips a file with the same three without reading it, as make and rsync do.
+FileKey = tuple[str, int, int]
+
+# What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
+# (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+_ARCHIVES = [
+    "astro-ph",
+    "cond-mat",
+    "cs",
+    "econ",
+    "eess",
+    "gr-qc",
+    "hep-ex",
+    "hep-lat",
+    "hep-ph",
+    "hep-th",
+    "math",
+    "math-ph",
+    "nlin",
+    "nucl-ex",
+    "nucl-th",
+    "physics",
+    "q-bio",
+    "q-fin",
+    "quant-ph",
+    "stat",
+]
+
+_CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z-]{{2,}})?$")
+
+
+def path_facts(path: Path) -> tuple[date | None, str | None]:
+    found: date | None = None
+    for match in _DATE.finditer(str(path)):
+        try:
+            found = date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    stem = path.name
+    for suffix in DIGEST_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    for candidate in (stem, _DATE.sub("", stem).strip("-_. ")):
+        if _CATEGORY.match(candidate):
+            return found, candidate
+    return found, None
+
+
+@dataclass
+class FileProblem:
+    """A problem bound to a file, for printing as `path:line: rule: message`."""
+
+    path: str
+    problem: Problem
+
+    def __str__(self) -> str:
+        p = self.problem
+        return problem_line(self.path, p.line, p.rule, p.message, p.severity == "warning")
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
+    """Files to read, in a stable order: given files as they are, folders searched for digest
+    files (hidden ones skipped). Paths that do not exist are problems, not errors."""
+    found: list[Path] = []
+    problems: list[FileProblem] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path.resolve())
+        elif path.is_dir():
+            found.extend(_digest_files(path))
+        elif path.exists():
+            problems.append(
+                FileProblem(str(path), Problem("not_a_file", "not a regular file or folder"))
+            )
+        else:
+            problems.append(
+                FileProblem(str(path), Problem("missing_path", "no such file or folder"))
+            )
+    unique = list(dict.fromkeys(found))
+    readable = [path for path in unique if _utf8(path)]
+    problems += [
+        FileProblem(printable(path), Problem(UNDECODABLE_NAME, UNDECODABLE_MESSAGE))
+        for path in unique
+        if not _utf8(path)
+    ]
+    return readable, problems
+
+
+UNDECODABLE_NAME = "undecodable_name"
+
+UNDECODABLE_MESSAGE = (
+    "the file name is not valid UTF-8, so it cannot be recorded: rename the file (for example "
+    "with `convmv -f latin1 -t utf8`) and run again"
+)
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system gave that are not UTF-8
+        return False
+    return True
+
+
+def printable(path: Path) -> str:
+    """A path as text, its undecodable bytes as backslash escapes (`\\xe9`)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _digest_files(folder: Path) -> list[Path]:
+    """The digest files under `folder` in path order, absolute: hidden files and folders
+    skipped, symlinked folders not followed (a loop would never end), symlinked files
+    resolved. Directory entries tell a file's type without a stat, and paths stay strings
+    until the end: an inbox of 20,000 files takes 0.16 s, not the 1.3 s of `rglob` and a
+    `resolve` per file."""
+    root = str(folder.resolve())
+    found: list[tuple[tuple[str, ...], bool]] = []  # (parts under root, is a symlink)
+    todo: list[tuple[str, ...]] = [()]
+    while todo:
+        under = todo.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, *under)))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            parts = (*under, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(parts)
+                elif (
+                    os.path.splitext(entry.name)[1].lower() in DIGEST_SUFFIXES
+                    and entry.is_file()  # through a symlink; not a fifo, a folder, a loop
+                ):
+                    found.append((parts, entry.is_symlink()))
+            except OSError:  # a symlink that loops
+                continue
+    found.sort()  # by path components, as sorted() orders Paths
+    return [
+        Path(os.path.realpath(os.path.join(root, *parts))) if link else Path(root, *parts)
+        for parts, link in found
+    ]
+
+
+def file_keys(seen: pa.Table) -> set[FileKey]:
+    """`seen_files` rows (source_path, size_bytes, modified_at) -> their keys, as `unchanged`
+    compares them with a stat."""
+    micros = pc.cast(pc.cast(seen.column("modified_at"), pa.timestamp("us")), pa.int64())
+    columns = (seen.column("source_path"), seen.column("size_bytes"), micros)
+    return set(zip(*(c.to_pylist() for c in columns), strict=True))
+
+
+def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:
+    """`paths` less the files unchanged since a run read them (same path, size and
+    modification time as `seen_files` recorded), which need not be read: (the rest, how many
+    were dropped). A file that cannot be stat'ed stays, for reading to report."""
+    rest: list[Path] = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            rest.append(path)
+            continue
+        if (str(path), info.st_size, info.st_mtime_ns // 1000) not in known_files:
+            rest.append(path)
+    return rest, len(paths) - len(rest)

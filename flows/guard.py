@@ -1,0 +1,34 @@
+"""The per-file guard: anything larger or slower to parse than its limits becomes a reject,
+never a hang."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.text import Problem
+from schemas.errors import ArxivDigestsError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A per-file guard: anything larger or slower becomes a reject, never a hang."""
+
+    max_bytes: int = 16 * 1024 * 1024
+    seconds: float = 60.0
+
+
+class ParseTimeout(ArxivDigestsError):
+    """A file took longer than its time budget to parse."""
+
+    line: int
+
+    def __init__(self, line: int):
+        super().__init__(f"parsing stopped at line {line}", line=line)
+
+
+def too_large(size: int, limits: Limits) -> Problem:
+    return Problem(
+        "file_too_large",
+        f"{size:,} bytes is over the {limits.max_bytes:,}-byte limit for one digest: check "
+        "the file, or raise ARXIV_DIGESTS_MAX_FILE_BYTES",
+    )
