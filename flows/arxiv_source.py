@@ -14,8 +14,10 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from schemas.errors import ArxivDigestsError
 from schemas.ids import versionless
@@ -25,6 +27,8 @@ from schemas.ids import versionless
 if TYPE_CHECKING:
     import arxiv
     import requests
+
+    from flows.settings import Settings
 
 _ERROR_ID = re.compile(r"incorrect id format for (?P<id>[^\s<]+)")
 
@@ -63,7 +67,6 @@ class Limiter:
         self.delay = delay
         self._lock = threading.Lock()
         self._last_request = float("-inf")
-        self.starts: list[float] = []  # monotonic request starts, for reports and tests
 
     def __enter__(self) -> Limiter:
         self._lock.acquire()
@@ -71,7 +74,6 @@ class Limiter:
         if wait > 0:
             time.sleep(wait)
         self._last_request = time.monotonic()
-        self.starts.append(self._last_request)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -79,22 +81,39 @@ class Limiter:
         self._lock.release()
 
 
-_LIMITER = Limiter(3.0)
-
-
-def process_limiter(delay: float) -> Limiter:
-    """The process's one limiter (the delay follows the latest setting)."""
-    _LIMITER.delay = delay
-    return _LIMITER
-
-
 @dataclass
 class Answer:
-    results: dict[str, arxiv.Result] = field(default_factory=dict)  # by versionless id
-    total: int = 0
+    """What one request returned: the papers found, by versionless ID."""
+
+    results: dict[str, arxiv.Result] = field(default_factory=dict)
+
+
+class ArxivClient(Protocol):
+    """What enrichment asks of the arXiv API: one request for up to 100 IDs at a time."""
+
+    requests: int  # requests made so far
+
+    def fetch(self, ids: list[str]) -> Answer:
+        """The papers of `ids` the API knows. Raises ApiError (retry later) or BadIdError."""
+        ...
+
+
+def client_for(settings: Settings) -> ArxivClient:
+    """The live API at `ARXIV_DIGESTS_ARXIV_API_URL`, or, for a `file://` folder, the recorded
+    answers in it (offline: tests, demos)."""
+    url = settings.arxiv_api_url
+    if url.startswith("file://"):
+        from flows.arxiv_recorded import RecordedArxiv
+
+        return RecordedArxiv(Path(urllib.parse.urlparse(url).path))
+    limiter = Limiter(settings.arxiv_delay_seconds)
+    return ArxivApi(url, settings.arxiv_timeout_seconds, limiter, settings.arxiv_contact)
 
 
 class ArxivApi:
+    """The live HTTP API, through the `arxiv` package's URL format and feed parser, with its
+    own limiter (one request in flight, spaced by the delay)."""
+
     def __init__(self, url: str, timeout: float, limiter: Limiter, contact: str):
         self.url = url
         self.timeout = timeout
@@ -204,7 +223,7 @@ def parse_answer(url: str, body: bytes) -> Answer:
     feed = _feed.parse(body)
     if feed.malformed:
         raise ApiError(url, f"malformed feed: {feed.error}")
-    answer = Answer(total=feed.header.total_results)
+    answer = Answer()
     for result in feed.results:
         ident, _ = versionless(result.entry_id)
         answer.results[ident] = result

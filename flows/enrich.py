@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.arxiv_source import Answer, ApiError, ArxivApi, BadIdError, process_limiter
+from flows.arxiv_source import Answer, ApiError, ArxivClient, BadIdError, client_for
 from flows.queue import answers_table, due_ids, pending_count, record_answers
 from flows.rejects import WHOLE_ROW, Where, failure_rejects
 from flows.settings import Settings
@@ -122,7 +122,7 @@ class Batcher:
     IDs, confirms absences once, and stops early when the API is unreachable or the time budget
     is spent (what is left stays pending for the next run)."""
 
-    def __init__(self, api: ArxivApi, settings: Settings, sleep: Callable[[float], None]):
+    def __init__(self, api: ArxivClient, settings: Settings, sleep: Callable[[float], None]):
         self.api, self.settings, self.sleep = api, settings, sleep
         self.found: dict[str, arxiv.Result] = {}
         self.outcome: dict[str, tuple[str, str | None]] = {}  # id -> (state, error)
@@ -202,18 +202,15 @@ def enrich(
     lake: Lake,
     run_id: str,
     settings: Settings,
+    client: ArxivClient | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> EnrichStats:
-    """Ask the API for every due ID of the queue, store what it answered and record the
-    outcome of each ID, all inside the caller's transaction."""
+    """Ask `client` (default: the one the settings name) for every due ID of the queue, store
+    what it answered and record the outcome of each ID, all inside the caller's
+    transaction."""
     now = datetime.now(UTC)
     stats = EnrichStats()
-    api = ArxivApi(
-        settings.arxiv_api_url,
-        settings.arxiv_timeout_seconds,
-        process_limiter(settings.arxiv_delay_seconds),
-        settings.arxiv_contact,
-    )
+    api = client or client_for(settings)
     batcher = Batcher(api, settings, sleep)
     due = due_ids(lake.con, now, settings)
     if due:

@@ -1,0 +1,97 @@
+"""Enrichment against the recorded real answers of the arXiv API (../shared/arxiv-api),
+replayed by the recorded client: the papers hold what the API said, old and new server alike."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from conftest import API_RESPONSES
+from helpers import sql
+
+from flows.arxiv_recorded import RecordedArxiv
+from flows.ingest import ingest_flow
+
+UNKNOWN = ["2403.15603", "2411.00001"]  # valid IDs no recording holds
+
+
+@pytest.fixture(scope="module")
+def answers() -> RecordedArxiv:
+    return RecordedArxiv(API_RESPONSES)
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", API_RESPONSES.as_uri())
+
+
+def digest_of(ids: list[str], folder: Path) -> Path:
+    rows = [
+        f"| [^{n}] | [Paper {i}](https://arxiv.org/abs/{i}) | 总结 |" for n, i in enumerate(ids, 1)
+    ]
+    path = folder / "recorded.md"
+    path.write_text("# 摘要\n\n| Ref | Title | Summary |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.usefixtures("prefect", "recorded")
+def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
+    counted = RecordedArxiv(API_RESPONSES)
+    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    known = sorted(answers.entries)
+    wh = tmp_path / "wh"
+    result = ingest_flow(paths=[str(digest_of(known + UNKNOWN, tmp_path))], warehouse=str(wh))
+    # One request per 100 IDs, and one that confirms the absent ones (both in one batch).
+    assert counted.requests == math.ceil((len(known) + 2) / 100) + 1
+    assert [len(ids) for ids in counted.asked] == [100, 2, 36] and counted.asked[1] == UNKNOWN
+    assert result["papers_enriched"] == len(known) == 134
+    states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
+    assert states == {**dict.fromkeys(known, "enriched"), **dict.fromkeys(UNKNOWN, "not_found")}
+    for ident, title, abstract, primary, doi in sql(
+        wh, "SELECT arxiv_id, title, abstract, primary_category, doi FROM papers"
+    ):
+        said = answers.entries[ident]
+        assert title == collapse(said.title) and abstract == collapse(said.summary)
+        assert primary == said.primary_category and doi == said.doi
+        names = [
+            r[0]
+            for r in sql(
+                wh, f"SELECT name FROM paper_authors WHERE arxiv_id = '{ident}' ORDER BY position"
+            )
+        ]
+        assert names == [a.name for a in said.authors]
+
+
+@pytest.mark.usefixtures("prefect", "recorded")
+def test_old_and_new_server_answers(tmp_path, answers):
+    """astro-ph/9812133 comes from the legacy server (32 authors with affiliations), 1605.08386
+    from the current one (with a comment)."""
+    wh = tmp_path / "wh"
+    ingest_flow(
+        paths=[str(digest_of(["astro-ph/9812133", "1605.08386"], tmp_path))], warehouse=str(wh)
+    )
+    authors = sql(
+        wh,
+        "SELECT count(*), count(*) FILTER (len(affiliations) > 0) FROM paper_authors "
+        "WHERE arxiv_id = 'astro-ph/9812133'",
+    )
+    assert authors[0][0] == 32 and authors[0][1] > 0
+    comment = sql(wh, "SELECT comment FROM papers WHERE arxiv_id = '1605.08386'")[0][0]
+    assert comment == collapse(answers.entries["1605.08386"].comment)
+    again = ingest_flow(paths=[str(tmp_path / "recorded.md")], warehouse=str(wh))
+    assert again["api_requests"] == 0  # known papers are not asked for again
+
+
+def test_an_id_the_server_refuses_gets_its_400(answers):
+    from flows.arxiv_source import BadIdError
+
+    with pytest.raises(BadIdError) as refused:
+        answers.fetch(["1605.08386", "abc"])
+    assert refused.value.bad_id == "abc"
+    assert re.search("incorrect id format for abc", str(refused.value))
