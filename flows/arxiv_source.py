@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas.errors import ArxivDigestsError
 from schemas.ids import versionless
@@ -144,7 +144,7 @@ class ArxivApi:
         import arxiv
 
         search = arxiv.Search(id_list=ids, max_results=len(ids))
-        return str(self._client._format_url(search, 0, len(ids)))
+        return format_url(self._client, search, len(ids))
 
     def _read(self, url: str, response: requests.Response) -> bytes:
         """The body, bounded in size and in total time: `timeout` alone bounds each read, so a
@@ -199,12 +199,37 @@ class ArxivApi:
         return parse_answer(url, body)
 
 
-def _abort(response: requests.Response) -> None:
-    """Shut the socket down: unlike close(), this wakes a read blocked in another thread."""
-    # urllib3 hands the socket to http.client's response: raw._fp.fp.raw._sock
-    sock = response.raw
+# --- the private parts of libraries this module uses, each in one place -----------------------
+# tests/test_arxiv_source.py fails loudly when an upgrade moves one of them.
+
+
+def format_url(client: arxiv.Client, search: arxiv.Search, count: int) -> str:
+    """The request URL the `arxiv` package itself would send (its query encoding, kept
+    exactly), from its private `Client._format_url`: the package has no public way to build a
+    URL without also sending the request through its own retry loop."""
+    return str(client._format_url(search, 0, count))
+
+
+def feed_of(body: bytes) -> Any:
+    """The `arxiv` package's own Atom parser (private `arxiv._feed`), so that results are the
+    package's `arxiv.Result` objects, parsed as it parses them."""
+    from arxiv import _feed
+
+    return _feed.parse(body)
+
+
+def socket_of(response: requests.Response) -> socket.socket | None:
+    """The connection's socket: urllib3 hands it to http.client's response, at
+    `raw._fp.fp.raw._sock` (private attributes of both)."""
+    sock: Any = response.raw
     for attribute in ("_fp", "fp", "raw", "_sock"):
         sock = getattr(sock, attribute, None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _abort(response: requests.Response) -> None:
+    """Shut the socket down: unlike close(), this wakes a read blocked in another thread."""
+    sock = socket_of(response)
     with contextlib.suppress(OSError):
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
@@ -213,14 +238,12 @@ def _abort(response: requests.Response) -> None:
 def parse_answer(url: str, body: bytes) -> Answer:
     """A 200 answer -> results by ID; a damaged answer (not Atom, cut short) raises ApiError.
     The package's parser recovers silently from both, so they are checked here first."""
-    from arxiv import _feed
-
     head = body[:2048].lstrip()
     if b"<feed" not in head or b"http://www.w3.org/2005/Atom" not in head:
         raise ApiError(url, "answer is not an Atom feed")
     if not body.rstrip().endswith(b"</feed>"):
         raise ApiError(url, "answer is cut short (no </feed>)")
-    feed = _feed.parse(body)
+    feed = feed_of(body)
     if feed.malformed:
         raise ApiError(url, f"malformed feed: {feed.error}")
     answer = Answer()

@@ -41,11 +41,5 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def column(self, name: str) -> Column:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(f"{self.name} has no column {name!r}")
-
     def empty(self) -> pa.Table:
         return self.schema.empty_table()

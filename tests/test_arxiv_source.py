@@ -1,0 +1,42 @@
+"""The private parts of libraries the arXiv client uses, each wrapped in one place
+(`flows/arxiv_source.py`): these tests fail loudly when an upgrade of `arxiv`, `requests` or
+urllib3 moves one of them."""
+
+from __future__ import annotations
+
+import socket
+
+import arxiv
+import requests
+from arxiv_server import ArxivServer
+from conftest import API_RESPONSES
+
+from flows.arxiv_source import feed_of, format_url, socket_of
+
+
+def test_the_arxiv_package_still_formats_our_request_url():
+    client = arxiv.Client(page_size=100, delay_seconds=0, num_retries=0)
+    client.query_url_format = "http://127.0.0.1:1/api/query?{}"
+    search = arxiv.Search(id_list=["2403.15603", "hep-th/9901001"], max_results=2)
+    url = format_url(client, search, 2)
+    assert url.startswith("http://127.0.0.1:1/api/query?")
+    assert "id_list=2403.15603%2Chep-th%2F9901001" in url and "max_results=2" in url
+
+
+def test_the_arxiv_package_still_parses_a_feed():
+    body = (API_RESPONSES / "new2026_idlist_1605.08386_single_entry_comment.xml").read_bytes()
+    feed = feed_of(body)
+    assert not feed.malformed
+    assert [r.entry_id for r in feed.results] == ["http://arxiv.org/abs/1605.08386v1"]
+    assert isinstance(feed.results[0], arxiv.Result)
+
+
+def test_the_connection_socket_is_still_where_we_look():
+    server, url = ArxivServer().start()
+    try:
+        response = requests.get(f"{url}?id_list=1605.08386", stream=True, timeout=5)
+        sock = socket_of(response)
+        assert isinstance(sock, socket.socket) and sock.fileno() >= 0
+        response.close()
+    finally:
+        server.shutdown()
