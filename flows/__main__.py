@@ -1,3 +1,5 @@
+"""`python -m flows`: the command line."""
+
 from flows.cli import app
 
 # Guarded, as an entry point must be once parse workers are `spawn`ed.

@@ -123,6 +123,7 @@ class ArxivApi:
 
     @functools.cached_property
     def session(self) -> requests.Session:
+        """One HTTP session (kept-alive connections) with the User-Agent arXiv asks for."""
         import arxiv
         import requests
 
@@ -141,6 +142,7 @@ class ArxivApi:
         return client
 
     def query_url(self, ids: list[str]) -> str:
+        """The request URL for `ids`, as the `arxiv` package builds it."""
         import arxiv
 
         search = arxiv.Search(id_list=ids, max_results=len(ids))

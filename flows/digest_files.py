@@ -42,6 +42,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass
 class ParsedBatch:
+    """A batch of files read and parsed: its digests, entries, rejects and counts."""
+
     digests: pa.Table
     entries: pa.Table  # digest_entries columns plus _raw and _source
     rejects: list[dict[str, Any]] = field(default_factory=list)
@@ -184,6 +186,7 @@ def _digest_row(
 
 
 def merge(batches: list[ParsedBatch]) -> ParsedBatch:
+    """Several parsed batches as one (for the slices a pool parsed apart)."""
     return ParsedBatch(
         digests=pa.concat_tables([b.digests for b in batches]),
         entries=pa.concat_tables([b.entries for b in batches]),
@@ -198,6 +201,8 @@ def merge(batches: list[ParsedBatch]) -> ParsedBatch:
 
 @dataclass
 class ValidBatch:
+    """A batch after validation: the rows to load and every reject, parse and validation alike."""
+
     digests: pa.Table
     entries: pa.Table
     rejects: pa.Table

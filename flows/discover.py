@@ -52,6 +52,7 @@ _CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z
 
 
 def path_facts(path: Path) -> tuple[date | None, str | None]:
+    """The date (`YYYY-MM-DD`) and the arXiv category (`cs.AI.md`) a path names, if any."""
     found: date | None = None
     for match in _DATE.finditer(str(path)):
         try:

@@ -35,6 +35,8 @@ def problem_line(
 
 
 class Format(StrEnum):
+    """The output formats of `sql`, `status` and `rejects`."""
+
     table = "table"
     csv = "csv"
     json = "json"
@@ -52,6 +54,7 @@ def _json_value(value: Any) -> Any:
 
 
 def as_json(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """Rows as a JSON array of objects, text as it is (no ASCII escaping)."""
     return json.dumps(
         [dict(zip(columns, r, strict=True)) for r in rows],
         default=_json_value,

@@ -38,6 +38,7 @@ def _collapse(text: str | None) -> str | None:
 
 
 def paper_row(result: arxiv.Result, fetched_at: datetime) -> dict[str, Any]:
+    """An API result as a `papers` row."""
     ident, version = versionless(result.entry_id)
     return {
         "arxiv_id": ident,
@@ -110,6 +111,8 @@ def store_papers(lake: Lake, fetched: pa.Table) -> None:
 
 @dataclass
 class EnrichStats:
+    """What an enrich stage did: requests, papers, what is still pending, and its rejects."""
+
     requests: int = 0
     enriched: int = 0
     pending: int = 0
@@ -130,6 +133,7 @@ class Batcher:
         self.stopped: str | None = None
 
     def run(self, ids: list[str]) -> None:
+        """Work `ids` through the API in batches, until done or stopped."""
         size = self.settings.arxiv_batch_size
         for start in range(0, len(ids), size):
             if self.stopped:
@@ -241,4 +245,5 @@ def enrich(
 
 
 def rejects_table(stats: EnrichStats) -> pa.Table:
+    """The enrich stage's rejects as a `rejects` table."""
     return pa.Table.from_pylist(stats.rejects, schema=REJECTS.schema)

@@ -27,6 +27,7 @@ class ParseTimeout(ArxivDigestsError):
 
 
 def too_large(size: int, limits: Limits) -> Problem:
+    """The reject of a file over the size limit."""
     return Problem(
         "file_too_large",
         f"{size:,} bytes is over the {limits.max_bytes:,}-byte limit for one digest: check "

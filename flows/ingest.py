@@ -91,11 +91,13 @@ def parse_task(
     pool: ParsePool,
     limits: Limits,
 ) -> ParsedBatch:
+    """Read and parse one batch of files (see `read_batch`)."""
     return read_batch(paths, known.ids, run_id, now, pool, limits)  # adds the batch's new ids
 
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
+    """Validate one parsed batch against the declared schemas."""
     return validate_batch(batch, run_id, now)
 
 
@@ -120,6 +122,7 @@ def queue_task(lake: Lake, sightings: pa.Table) -> int:
 
 @task(name="enrich", cache_policy=NO_CACHE)
 def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
+    """The enrich stage's work, inside the lake transaction the caller holds."""
     return enrich(lake, run_id, settings)
 
 

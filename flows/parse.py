@@ -26,6 +26,8 @@ ROW_RULES = frozenset({"malformed_row", "not_arxiv_url"})
 
 @dataclass
 class ParsedDigest:
+    """A file's entries and problems, and whether it could be read as a digest at all."""
+
     encoding: str | None
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -34,6 +36,7 @@ class ParsedDigest:
 
     @property
     def layouts(self) -> Counter[str]:
+        """Entries per layout (`new`, `old`, `early`, `plain`)."""
         return Counter(e["layout"] for e in self.entries)
 
 

@@ -30,11 +30,13 @@ class ParsePool:
         self._pool: ProcessPoolExecutor | None = None
 
     def worth_it(self, files: int) -> bool:
+        """Whether `files` new files are enough to pay for starting the workers."""
         return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
 
     def parse(
         self, files: list[NewFile], run_id: str, now: datetime, limits: Limits | None = None
     ) -> list[ParsedBatch]:
+        """Parse `files` in slices, one per process, the flow's own included."""
         limits = limits or self.limits
         if self._pool is None:
             context = multiprocessing.get_context("spawn")

@@ -125,5 +125,6 @@ def due_ids(con: duckdb.DuckDBPyConnection, now: datetime, settings: Settings) -
 
 
 def pending_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many IDs wait for the API."""
     row = con.execute("SELECT count(*) FROM enrichment WHERE state = 'pending'").fetchone()
     return int(row[0]) if row else 0

@@ -34,6 +34,8 @@ REPLAY_SCHEMA = pa.schema([*ENTRY_SCHEMA, pa.field("_reject_id", pa.string())])
 
 @dataclass
 class Replay:
+    """What a replay did: rejects tried, rows loaded, and why the others stay."""
+
     tried: int = 0  # rejects whose raw text was parsed again
     moved: int = 0  # rows now in digest_entries
     run_id: str | None = None  # the replay's run, when it moved anything

@@ -131,6 +131,7 @@ def _rows(con: duckdb.DuckDBPyConnection, chart: Chart) -> list[dict[str, Any]]:
 
 
 def svg(chart: Chart, rows: list[dict[str, Any]]) -> str:
+    """A chart's rows drawn as inline SVG (Vega-Lite by altair, rendered by vl-convert)."""
     import altair as alt
     import vl_convert
 
@@ -199,6 +200,7 @@ body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 2em aut
 
 
 def page(con: duckdb.DuckDBPyConnection, built: datetime) -> str:
+    """The whole page, every panel filled from `con`."""
     panels = [_panel(chart, _rows(con, chart)) for chart in CHARTS]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

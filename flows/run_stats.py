@@ -15,11 +15,14 @@ PROBLEMS_KEPT = 1000  # problem lines a run keeps for the command to print
 
 
 def new_run_id(now: datetime) -> str:
+    """A sortable run id: the UTC start time and a random suffix."""
     return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(4)}"
 
 
 @dataclass
 class RunStats:
+    """A run's figures while it runs; `row()` is its `runs` row."""
+
     run_id: str
     started_at: datetime
     flow_run_id: str | None = None
@@ -84,6 +87,7 @@ class RunStats:
     def row(self) -> dict[str, Any]:
         # Column by column from the declaration: a column RunStats lacks fails here, instead
         # of being dropped by `from_pylist`.
+        """The figures as a `runs` row."""
         row = {name: getattr(self, name) for name in RUNS.column_names}
         row["rejects_by_rule"] = json.dumps(dict(sorted(self.rejects_by_rule.items())))
         return row

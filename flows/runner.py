@@ -43,6 +43,7 @@ def _interrupt(signum: int, _frame: object) -> NoReturn:
 
 
 def say(message: str) -> None:
+    """One `arxiv-digests:` line on stderr."""
     typer.echo(f"arxiv-digests: {message}", err=True)
 
 
@@ -73,6 +74,7 @@ class _HandledFailures(logging.Filter):
 
 
 def quiet_failures() -> None:
+    """Keep Prefect's tracebacks of failed runs off the terminal (the CLI says it in one line)."""
     from prefect.logging.configuration import setup_logging
 
     setup_logging()

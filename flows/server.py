@@ -40,21 +40,26 @@ class ServerError(ArxivDigestsError):
 
 
 def home() -> Path:
+    """Where the managed server keeps its pid file and log."""
     base = os.environ.get("PREFECT_HOME") or str(Path.home() / ".prefect")
     return Path(base).expanduser() / "arxiv-digests"
 
 
 @dataclass(frozen=True)
 class Server:
+    """A running Prefect server: its process and API URL."""
+
     pid: int
     url: str  # the API's address: http://127.0.0.1:PORT/api
 
     @property
     def ui(self) -> str:
+        """The server's web UI."""
         return self.url.removesuffix("/api")
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether the API at `url` answers its health check within `timeout`."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as answer:
             return bool(answer.status == 200)
@@ -63,6 +68,7 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """Whether process `pid` exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 
 class Settings(BaseSettings):
+    """Every setting, from `ARXIV_DIGESTS_*` variables, a `.env` file, or the default."""
+
     model_config = SettingsConfigDict(env_prefix="ARXIV_DIGESTS_", env_file=".env", extra="ignore")
 
     warehouse: Path = Field(Path("data/warehouse"), description="warehouse root folder")
@@ -75,6 +77,7 @@ class Settings(BaseSettings):
     )
 
     def limits(self) -> Limits:
+        """The per-file guard these settings ask for."""
         from flows.guard import Limits
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds)

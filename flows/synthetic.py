@@ -77,6 +77,7 @@ def _arxiv_id(rng: random.Random) -> str:
 
 
 def digest_text(rng: random.Random, entries: int, layout: str) -> str:
+    """One synthetic digest of `entries` entries in `layout`."""
     table = ["# 摘要", "", "| Ref | Title | Summary |", "| --- | --- | --- |"]
     details = ["", "# 详细", ""]
     for ref in range(1, entries + 1):
@@ -131,6 +132,7 @@ def generate(out: Path, digests: int, entries: int, seed: int) -> list[Path]:
 
 
 def main() -> None:
+    """Write a synthetic corpus (see `--help`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--digests", type=int, default=100)

@@ -99,6 +99,7 @@ def clean(text: str | None) -> str | None:
 
 
 def cut(raw: str) -> str:
+    """`raw` cut to the length a reject keeps."""
     return raw if len(raw) <= RAW_LIMIT else raw[:RAW_LIMIT]
 
 

@@ -27,6 +27,7 @@ def _type(t: pa.DataType) -> str:
 
 
 def rules(col: Column) -> str:
+    """A column's rules in words, for the data dictionary."""
     rules = ["required"] if col.required else []
     if col.pattern:
         rules.append(col.pattern_doc or f"matches `{col.pattern}`")
@@ -38,6 +39,7 @@ def rules(col: Column) -> str:
 
 
 def render() -> str:
+    """The data dictionary of every table, as Markdown."""
     out = [BEGIN]
     for table in TABLES.values():
         key = ", ".join(table.key)

@@ -43,6 +43,7 @@ def _year_months(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int
 
 
 def new_id_pattern(today: date) -> str:
+    """The new-style IDs issued by `today`, as a pattern."""
     spans = _year_months(_NEW_FIRST, (today.year, today.month))
     four = [f"{y % 100:02d}{m}" for y, m in spans if y < _FIVE_DIGITS_FROM]
     five = [f"{y % 100:02d}{m}" for y, m in spans if y >= _FIVE_DIGITS_FROM]
@@ -71,6 +72,7 @@ def arxiv_id_pattern(today: date | None = None) -> str:
 
 def is_valid_id(ident: str, today: date | None = None) -> bool:
     # fullmatch, not `$`: Python's `$` also matches before a final newline.
+    """Whether `ident` is a canonical ID arXiv has issued by `today`."""
     return re.fullmatch(_issued(today), ident) is not None
 
 

@@ -11,6 +11,8 @@ import pyarrow as pa
 
 @dataclass(frozen=True)
 class Column:
+    """One column: its type, its meaning, and the rules every value must keep."""
+
     name: str
     type: pa.DataType
     doc: str
@@ -23,11 +25,14 @@ class Column:
     not_future: bool = False  # a timestamp later than now (+1 day of clock skew) is a reject
 
     def regex(self) -> str | None:
+        """The pattern values must match, made now if it depends on the date."""
         return self.pattern() if callable(self.pattern) else self.pattern
 
 
 @dataclass(frozen=True)
 class Table:
+    """One published table: its columns, its key, and what a row is."""
+
     name: str
     doc: str
     columns: tuple[Column, ...]
@@ -35,11 +40,14 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
+        """The Arrow schema (required columns are not nullable)."""
         return pa.schema([pa.field(c.name, c.type, nullable=not c.required) for c in self.columns])
 
     @property
     def column_names(self) -> list[str]:
+        """The columns' names, in order."""
         return [c.name for c in self.columns]
 
     def empty(self) -> pa.Table:
+        """A table of this schema with no rows."""
         return self.schema.empty_table()

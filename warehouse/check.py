@@ -32,6 +32,8 @@ RESTORE = "restore it from a backup of the warehouse folder"
 
 @dataclass
 class Report:
+    """What `check` found: damage, notes, files looked at, rows per table."""
+
     damage: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: int = 0
@@ -135,6 +137,7 @@ def _check_counts(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 
 
 def check(store: Warehouse) -> Report:
+    """Look at every file the warehouse refers to, and at the catalog's counts."""
     report = Report()
     problem = _catalog_damage(store)
     if problem:

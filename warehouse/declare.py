@@ -86,6 +86,7 @@ def view_statements(existing: dict[str, str | None]) -> list[str]:
 
 
 def declare(lake: Lake) -> None:
+    """Create each declared table, add columns declared since, and (re)write comments and views."""
     from warehouse.lake import ALIAS
 
     columns: dict[str, set[str]] = {}

@@ -76,5 +76,6 @@ def extension_file(module: str) -> Path:
 
 
 def load(con: duckdb.DuckDBPyConnection, *modules: str) -> None:
+    """Load DuckDB extensions from their wheels, by file path."""
     for module in modules:
         con.execute(f"LOAD '{extension_file(module)}'")

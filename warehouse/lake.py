@@ -69,13 +69,16 @@ class Warehouse:
 
     @property
     def catalog_path(self) -> Path:
+        """The DuckLake catalog (SQLite)."""
         return self.root / CATALOG_NAME
 
     @property
     def data_path(self) -> Path:
+        """The folder of Parquet data files."""
         return self.root / DATA_NAME
 
     def exists(self) -> bool:
+        """Whether a warehouse has been made here."""
         return self.catalog_path.is_file()
 
     def attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
@@ -185,6 +188,7 @@ def open_connection(
 
 
 def damaged_catalog(store: Warehouse, exc: Exception) -> WarehouseError:
+    """The one-line error for a catalog that cannot be read."""
     first = str(exc).splitlines()[0]
     return WarehouseDamaged(
         f"the catalog {store.catalog_path} cannot be read ({first}): run `arxiv-digests "
@@ -254,6 +258,7 @@ class Lake:
             raise
 
     def close(self) -> None:
+        """Close the connection (an open transaction is abandoned)."""
         self.con.close()
 
     def __enter__(self) -> Lake:
@@ -263,6 +268,7 @@ class Lake:
         self.close()
 
     def begin(self) -> None:
+        """Start a transaction."""
         self.con.begin()
 
     def commit(self, message: str) -> None:
@@ -272,6 +278,7 @@ class Lake:
         self.con.commit()
 
     def rollback(self) -> None:
+        """Abandon the transaction, if one is open."""
         with contextlib.suppress(duckdb.Error):
             self.con.rollback()
 
@@ -288,6 +295,7 @@ class Lake:
             raise
 
     def insert(self, table: Table, rows: pa.Table) -> None:
+        """Append `rows` to `table` (columns matched by name)."""
         if not rows.num_rows:
             return
         data = rows.select(table.column_names).cast(table.schema)
@@ -315,10 +323,12 @@ class Lake:
             return arrow(self.con.execute(sql, params or []))
 
     def execute(self, sql: str, params: list[Any] | None = None, **tables: Any) -> None:
+        """Run `sql` with each of `tables` registered under its keyword."""
         with self._registered(tables):
             self.con.execute(sql, params or [])
 
     def read(self, table: Table, columns: list[str] | None = None) -> pa.Table:
+        """A table's rows (some columns, or all) in its declared types."""
         names = ", ".join(f'"{c}"' for c in (columns or table.column_names))
         result = self.query(f'SELECT {names} FROM "{table.name}"')
         return result.cast(pa.schema([table.schema.field(n) for n in result.column_names]))

@@ -31,10 +31,12 @@ _PART = re.compile(r"^part-(?P<run>.+)-(?P<seq>\d{4,})\.parquet$")
 
 
 def legacy_files(root: Path) -> list[Path]:
+    """The Parquet files of release 0.1's layout under `root`."""
     return [root / name for name in OLD_FILES if (root / name).exists()]
 
 
 def published_files(root: Path, table: Table, committed: set[str]) -> list[Path]:
+    """A 0.1 table's files that its commit file listed as committed."""
     folder = root / table.name
     if not folder.is_dir():
         return []
@@ -68,6 +70,7 @@ def _with_held_versions(queue: pa.Table, papers: pa.Table) -> pa.Table:
 
 
 def migrated(lake: Lake) -> bool:
+    """Whether the lake already holds a migration."""
     query = f"SELECT count(*) FROM ducklake_snapshots('{ALIAS}') WHERE commit_message = ?"
     return bool(scalar(lake.con, query, [MESSAGE]))
 

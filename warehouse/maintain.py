@@ -20,6 +20,8 @@ from warehouse.lake import ALIAS, Lake
 
 @dataclass
 class Upkeep:
+    """What `maintain` did."""
+
     merged: int
     rewritten: int
     expired: int
@@ -32,6 +34,7 @@ def _rows(lake: Lake, sql: str) -> int:
 
 
 def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
+    """Merge small files, expire old snapshots, delete files no snapshot needs."""
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     merged = _rows(lake, f"CALL ducklake_merge_adjacent_files('{ALIAS}')")

@@ -7,4 +7,5 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:  # pragma: no cover - console script entry
+    """Run the command line."""
     app()

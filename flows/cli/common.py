@@ -73,10 +73,12 @@ def _checked_settings(
 
 
 def warehouse_of(option: Path | None) -> Path:
+    """The warehouse a command works on: `--warehouse`, else the setting."""
     return option if option is not None else Settings().warehouse
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `arxiv-digests: message` to stderr; the exit to raise with `code`."""
     typer.echo(f"arxiv-digests: {message}", err=True)
     return typer.Exit(code)
 
@@ -133,6 +135,8 @@ def run_failure(exc: Exception, root: Path) -> typer.Exit:
 
 
 def query_failure(exc: Exception) -> typer.Exit:
+    """The one line for a failed read of the warehouse: damage, a refusal, or the query's own
+    error."""
     import duckdb
 
     from warehouse.lake import WarehouseError, damage
