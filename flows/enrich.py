@@ -138,7 +138,7 @@ class Batcher:
         for start in range(0, len(ids), size):
             if self.stopped:
                 break
-            self._batch(ids[start : start + size], confirming=False)
+            self._work(ids[start : start + size], confirming=False)
 
     def _request(self, ids: list[str], confirming: bool) -> Answer | None:
         """One logical request with retries. None: give up on these IDs for this run."""
@@ -173,7 +173,7 @@ class Batcher:
             self.sleep(backoff)
         return None
 
-    def _batch(self, ids: list[str], confirming: bool) -> None:
+    def _work(self, ids: list[str], confirming: bool) -> None:
         while ids and not self.stopped:
             try:
                 answer = self._request(ids, confirming)
@@ -181,7 +181,7 @@ class Batcher:
                 bad = exc.bad_id if exc.bad_id in ids else (ids[0] if len(ids) == 1 else None)
                 if bad is None:  # the 400 names no ID of ours: halve until it does
                     middle = len(ids) // 2
-                    self._batch(ids[:middle], confirming)
+                    self._work(ids[:middle], confirming)
                     ids = ids[middle:]
                     continue
                 self.outcome[bad] = ("failed", exc.message)
@@ -195,7 +195,7 @@ class Batcher:
                     self.found[ident] = answer.results[ident]
                     self.outcome[ident] = ("enriched", None)
             if missing and not confirming:
-                self._batch(missing, confirming=True)  # one confirming retry before not_found
+                self._work(missing, confirming=True)  # one confirming retry before not_found
             else:
                 for ident in missing:
                     self.outcome[ident] = ("not_found", "the API does not know this ID")

@@ -232,7 +232,7 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
     read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
     with ParsePool(settings.parse_workers, settings.limits()) as pool:
         for done, chunk in _chunks(files, settings.batch_files):
-            batch_sightings, batch_digests, batch_seen = _batch(
+            batch_sightings, batch_digests, batch_seen = _load_batch(
                 lake, chunk, pool, known, known_rejects, stats
             )
             sightings.append(batch_sightings)
@@ -278,7 +278,7 @@ def _reject_names(
     known_rejects.update(named.column("reject_id").to_pylist())
 
 
-def _batch(
+def _load_batch(
     lake: Lake,
     chunk: list[Path],
     pool: ParsePool,

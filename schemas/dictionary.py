@@ -38,7 +38,7 @@ def rules(col: Column) -> str:
     return "; ".join(rules)
 
 
-def render() -> str:
+def data_dictionary() -> str:
     """The data dictionary of every table, as Markdown."""
     out = [BEGIN]
     for table in TABLES.values():
@@ -61,4 +61,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    print(render())
+    print(data_dictionary())

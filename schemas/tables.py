@@ -21,6 +21,16 @@ def _sha256(name: str, doc: str, required: bool = True) -> Column:
 
 
 ARXIV_DOC = "an arXiv ID as arXiv issues them (YYMM.NNNNN or archive/YYMMNNN, no version)"
+
+
+def _arxiv_id(doc: str) -> Column:
+    return Column("arxiv_id", pa.string(), doc, True, arxiv_id_pattern, pattern_doc=ARXIV_DOC)
+
+
+def _http_url(name: str, doc: str, required: bool = False) -> Column:
+    return Column(name, pa.string(), doc, required, r"^https?://", pattern_doc="an http(s) URL")
+
+
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 LAYOUTS = ("new", "old", "early", "plain")
 ENRICHMENT_STATES = ("pending", "enriched", "not_found", "failed")
@@ -81,14 +91,7 @@ DIGEST_ENTRIES = Table(
     columns=(
         _sha256("digest_id", "the digest (`digests.digest_id`)"),
         Column("ref", pa.int32(), "footnote number `[^N]` within the digest", True),
-        Column(
-            "arxiv_id",
-            pa.string(),
-            "canonical arXiv ID, no version",
-            True,
-            arxiv_id_pattern,
-            pattern_doc=ARXIV_DOC,
-        ),
+        _arxiv_id("canonical arXiv ID, no version"),
         Column("arxiv_version", pa.int32(), "version the digest announced (`v2`), if it says"),
         Column("title", pa.string(), "English title as arXiv has it (TeX kept)", True),
         Column("title_zh", pa.string(), "Chinese title from the detail block"),
@@ -98,14 +101,7 @@ DIGEST_ENTRIES = Table(
         Column("announce_type", pa.string(), "arXiv announce type", enum=ANNOUNCE_TYPES),
         Column("listed_category", pa.string(), "category in the old `[cs.RO]` title suffix"),
         Column("layout", pa.string(), "layout of this entry", True, enum=LAYOUTS),
-        Column(
-            "url",
-            pa.string(),
-            "link as the digest gave it",
-            True,
-            r"^https?://",
-            pattern_doc="an http(s) URL",
-        ),
+        _http_url("url", "link as the digest gave it", required=True),
         Column("line", pa.int32(), "1-based line of the table row in the file", True),
     ),
 )
@@ -115,14 +111,7 @@ PAPERS = Table(
     doc="One row per arXiv paper, from the arXiv API.",
     key=("arxiv_id",),
     columns=(
-        Column(
-            "arxiv_id",
-            pa.string(),
-            "canonical arXiv ID",
-            True,
-            arxiv_id_pattern,
-            pattern_doc=ARXIV_DOC,
-        ),
+        _arxiv_id("canonical arXiv ID"),
         Column("latest_version", pa.int32(), "latest version the API returned", True),
         Column("title", pa.string(), "title, whitespace collapsed", True),
         Column("abstract", pa.string(), "full abstract, whitespace collapsed", True),
@@ -139,9 +128,7 @@ PAPERS = Table(
         Column("doi", pa.string(), "journal DOI, if any"),
         Column("journal_ref", pa.string(), "journal reference, if any"),
         Column("comment", pa.string(), "author comment, if any"),
-        Column(
-            "pdf_url", pa.string(), "PDF link", pattern=r"^https?://", pattern_doc="an http(s) URL"
-        ),
+        _http_url("pdf_url", "PDF link"),
         Column("fetched_at", TS, "when the API answered", True),
     ),
 )
@@ -151,7 +138,7 @@ PAPER_AUTHORS = Table(
     doc="papers.authors, one row per author (for SQL and BI tools that dislike lists).",
     key=("arxiv_id", "position"),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
+        _arxiv_id("the paper"),
         Column("position", pa.int32(), "1-based author position", True),
         Column("name", pa.string(), "author name", True),
         Column("affiliations", pa.list_(pa.string()), "affiliations, possibly empty"),
@@ -163,7 +150,7 @@ PAPER_CATEGORIES = Table(
     doc="papers.categories, one row per category.",
     key=("arxiv_id", "category"),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
+        _arxiv_id("the paper"),
         Column("category", pa.string(), "arXiv category", True),
         Column("is_primary", pa.bool_(), "the paper's primary category", True),
     ),
@@ -174,7 +161,7 @@ ENRICHMENT = Table(
     doc="The enrichment queue: one row per arXiv ID seen in any digest.",
     key=("arxiv_id",),
     columns=(
-        Column("arxiv_id", pa.string(), "the paper", True, arxiv_id_pattern, pattern_doc=ARXIV_DOC),
+        _arxiv_id("the paper"),
         Column("state", pa.string(), "queue state", True, enum=ENRICHMENT_STATES),
         Column("attempts", pa.int32(), "API requests that asked for this ID", True),
         Column("wanted_version", pa.int32(), "newest version any digest announced"),

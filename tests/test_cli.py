@@ -118,9 +118,19 @@ def test_nothing_readable_exits_non_zero(tmp_path, env):
 
 
 def test_help_on_every_command(env):
-    for command in ("ingest", "validate", "sql", "status", "config"):
-        result = run(command, "--help", env=env)
-        assert result.returncode == 0 and "Usage" in result.stdout
+    from typer.main import get_command
+
+    from flows.cli import app
+
+    group = get_command(app)
+    commands = []
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        commands.append([name])
+        commands += [[name, sub] for sub in getattr(command, "commands", {})]
+    assert len(commands) >= 20
+    for command in commands:
+        result = run(*command, "-h", env=env)
+        assert result.returncode == 0 and "Usage" in result.stdout, (command, result.stderr)
 
 
 def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):

@@ -4,13 +4,15 @@ from conftest import ROOT
 
 from flows.cli import app
 from flows.settings import Settings
-from schemas.dictionary import render
+from schemas.dictionary import data_dictionary
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_data_dictionary_is_current():
-    assert render() in README, "run `python -m schemas.dictionary` and paste it into README.md"
+    assert data_dictionary() in README, (
+        "run `python -m schemas.dictionary` and paste it into README.md"
+    )
 
 
 def test_every_command_is_documented():

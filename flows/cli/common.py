@@ -20,18 +20,24 @@ app = typer.Typer(
     context_settings=HELP,
 )
 
+
 # Options that are settings show their variable and default in --help; the value itself comes
 # from `Settings`, so the environment, a `.env` file and the default agree with `config`.
+def setting_option(help: str, setting: str, default: str, *names: str) -> Any:
+    """An option that is also a setting: help shows `[env var: ARXIV_DIGESTS_<SETTING>]` and
+    `default` (typer's own rendering, which rich cannot swallow as markup)."""
+    return typer.Option(
+        *names,
+        help=help,
+        envvar=f"ARXIV_DIGESTS_{setting.upper()}",
+        show_envvar=True,
+        show_default=default,
+    )
+
+
 WarehouseOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--warehouse",
-        "-w",
-        help="Warehouse folder.",
-        envvar="ARXIV_DIGESTS_WAREHOUSE",
-        show_envvar=True,
-        show_default="./data/warehouse",
-    ),
+    setting_option("Warehouse folder.", "warehouse", "./data/warehouse", "--warehouse", "-w"),
 ]
 
 

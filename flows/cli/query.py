@@ -13,6 +13,7 @@ from flows.cli.common import (
     app,
     fail,
     query_failure,
+    setting_option,
     warehouse_of,
 )
 from flows.display import Format, as_json, render
@@ -117,12 +118,8 @@ def status(
 def report(
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            help="Folder for index.html.",
-            envvar="ARXIV_DIGESTS_REPORT_DIR",
-            show_envvar=True,
-            show_default="report/ beside the warehouse",
+        setting_option(
+            "Folder for index.html.", "report_dir", "report/ beside the warehouse", "--out"
         ),
     ] = None,
     warehouse: WarehouseOpt = None,

@@ -16,6 +16,7 @@ from flows.cli.common import (
     print_problems,
     quiet_prefect,
     run_failure,
+    setting_option,
     warehouse_of,
 )
 from flows.display import problem_line
@@ -83,22 +84,10 @@ def _summary(result: dict[str, Any], root: Path) -> str:
 def serve(
     warehouse: WarehouseOpt = None,
     inbox: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder to load.",
-            envvar="ARXIV_DIGESTS_INBOX",
-            show_envvar=True,
-            show_default="./data/inbox",
-        ),
+        Path | None, setting_option("Folder to load.", "inbox", "./data/inbox")
     ] = None,
     cron: Annotated[
-        str | None,
-        typer.Option(
-            help="Schedule (cron, UTC).",
-            envvar="ARXIV_DIGESTS_SCHEDULE_CRON",
-            show_envvar=True,
-            show_default="0 6 * * *",
-        ),
+        str | None, setting_option("Schedule (cron, UTC).", "schedule_cron", "0 6 * * *")
     ] = None,
     interval: Annotated[
         float | None, typer.Option(help="Run every this many seconds instead of on --cron.")
