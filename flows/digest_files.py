@@ -63,8 +63,8 @@ def read_batch(
     pool: ParsePool | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> ParsedBatch:
-    """Read and parse `paths`. `known` holds digest ids already loaded (this run included):
-    known content is skipped, new ids are added. A `pool` parses the new files in its worker
+    """Read and parse `paths`. Content in `known` (digest ids loaded, this run included) is
+    skipped; `known` itself is not changed. A `pool` parses the new files in its worker
     processes (reading and hashing stay here, in order); a file over the size limit is unread."""
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     todo: list[NewFile] = []
@@ -99,10 +99,11 @@ def read_batch(
     batch.files_skipped += len(repeats) - len(again)
     if again:
         batch = merge([batch, parse_files(again, run_id, now, limits)])
-    known.update(batch.digests.column("digest_id").to_pylist())
+        loaded = set(batch.digests.column("digest_id").to_pylist())
     # A file whose content did not load (binary, not a digest) is read again by every run.
     batch.seen = pa.Table.from_pylist(
-        [f for f in settled if f["digest_id"] in known], schema=SEEN_FILES.schema
+        [f for f in settled if f["digest_id"] in loaded or f["digest_id"] in known],
+        schema=SEEN_FILES.schema,
     )
     return batch
 

@@ -92,7 +92,7 @@ def parse_task(
     limits: Limits,
 ) -> ParsedBatch:
     """Read and parse one batch of files (see `read_batch`)."""
-    return read_batch(paths, known.ids, run_id, now, pool, limits)  # adds the batch's new ids
+    return read_batch(paths, known.ids, run_id, now, pool, limits)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -292,6 +292,7 @@ def _load_batch(
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool, pool.limits)
+    known.update(parsed.digests.column("digest_id").to_pylist())  # later batches skip them
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()
