@@ -98,8 +98,7 @@ def read_batch(
     again = [r for r in repeats if r[1] not in loaded]
     batch.files_skipped += len(repeats) - len(again)
     if again:
-        batch = merge([batch, parse_files(again, run_id, now, limits)])
-        loaded = set(batch.digests.column("digest_id").to_pylist())
+        batch = merge([batch, parse_files(again, run_id, now, limits)])  # same bytes: unloaded
     # A file whose content did not load (binary, not a digest) is read again by every run.
     batch.seen = pa.Table.from_pylist(
         [f for f in settled if f["digest_id"] in loaded or f["digest_id"] in known],
