@@ -122,8 +122,9 @@ class EnrichStats:
 
 class Batcher:
     """Works the due IDs through the API: retries with exponential back-off, isolates malformed
-    IDs, confirms absences once, and stops early when the API is unreachable or the time budget
-    is spent (what is left stays pending for the next run)."""
+    IDs, confirms the run's absences once, together at the end (ceil(absent / 100) requests,
+    not one per batch that had one), and stops early when the API is unreachable or the time
+    budget is spent (what is left stays pending for the next run)."""
 
     def __init__(self, api: ArxivClient, settings: Settings, sleep: Callable[[float], None]):
         self.api, self.settings, self.sleep = api, settings, sleep
@@ -131,14 +132,17 @@ class Batcher:
         self.outcome: dict[str, tuple[str, str | None]] = {}  # id -> (state, error)
         self.deadline = time.monotonic() + settings.arxiv_max_seconds
         self.stopped: str | None = None
+        self.absent: list[str] = []  # left out of a first answer: asked once more at the end
 
     def run(self, ids: list[str]) -> None:
-        """Work `ids` through the API in batches, until done or stopped."""
+        """Work `ids` through the API in batches, then confirm the absent ones, until done or
+        stopped."""
         size = self.settings.arxiv_batch_size
-        for start in range(0, len(ids), size):
-            if self.stopped:
-                break
-            self._work(ids[start : start + size], confirming=False)
+        for confirming, todo in ((False, ids), (True, self.absent)):
+            for start in range(0, len(todo), size):
+                if self.stopped:
+                    return
+                self._work(todo[start : start + size], confirming)
 
     def _request(self, ids: list[str], confirming: bool) -> Answer | None:
         """One logical request with retries. None: give up on these IDs for this run."""
@@ -194,8 +198,8 @@ class Batcher:
                 if ident in answer.results:
                     self.found[ident] = answer.results[ident]
                     self.outcome[ident] = ("enriched", None)
-            if missing and not confirming:
-                self._work(missing, confirming=True)  # one confirming retry before not_found
+            if not confirming:
+                self.absent += missing  # one confirming request before not_found
             else:
                 for ident in missing:
                     self.outcome[ident] = ("not_found", "the API does not know this ID")

@@ -47,9 +47,9 @@ def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
     known = sorted(answers.entries)
     wh = tmp_path / "wh"
     result = ingest_flow(paths=[str(digest_of(known + UNKNOWN, tmp_path))], warehouse=str(wh))
-    # One request per 100 IDs, and one that confirms the absent ones (both in one batch).
-    assert counted.requests == math.ceil((len(known) + 2) / 100) + 1
-    assert [len(ids) for ids in counted.asked] == [100, 2, 36] and counted.asked[1] == UNKNOWN
+    # The floor: one request per 100 IDs, then the run's absent IDs confirmed together.
+    assert counted.requests == math.ceil((len(known) + 2) / 100) + math.ceil(2 / 100)
+    assert [len(ids) for ids in counted.asked] == [100, 36, 2] and counted.asked[2] == UNKNOWN
     assert result["papers_enriched"] == len(known) == 134
     states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
     assert states == {**dict.fromkeys(known, "enriched"), **dict.fromkeys(UNKNOWN, "not_found")}
@@ -95,3 +95,31 @@ def test_an_id_the_server_refuses_gets_its_400(answers):
         answers.fetch(["1605.08386", "abc"])
     assert refused.value.bad_id == "abc"
     assert re.search("incorrect id format for abc", str(refused.value))
+
+
+def _neighbour(ident: str, taken: set[str]) -> str:
+    """A valid new-style ID just after `ident` that no recording holds."""
+    head, number = ident.split(".")
+    n = int(number)
+    while f"{head}.{n:0{len(number)}d}" in taken:
+        n += 1
+    return f"{head}.{n:0{len(number)}d}"
+
+
+@pytest.mark.usefixtures("prefect", "recorded")
+def test_absences_across_batches_are_confirmed_together(tmp_path, answers, monkeypatch):
+    """Five batches of 20 IDs (queued in ID order), each with one absent ID: five requests,
+    then one that confirms all five, not a confirming request per batch."""
+    counted = RecordedArxiv(API_RESPONSES)
+    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BATCH_SIZE", "20")
+    known = sorted(i for i in answers.entries if "/" not in i)[:95]
+    absent = [_neighbour(known[19 * b + 9], set(answers.entries)) for b in range(5)]
+    wh = tmp_path / "wh"
+    ingest_flow(paths=[str(digest_of(known + absent, tmp_path))], warehouse=str(wh))
+    batches = [sorted(known + absent)[s : s + 20] for s in range(0, 100, 20)]
+    assert all(len(set(b) & set(absent)) == 1 for b in batches)  # one absent ID in each
+    assert counted.requests == 5 + 1, counted.asked
+    assert counted.asked[-1] == absent
+    states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
+    assert [states[i] for i in absent] == ["not_found"] * 5
