@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from flows.discover import FileProblem, path_facts
 from flows.guard import Limits, too_large
-from flows.parse import ROW_RULES, ParsedDigest, parse_digest
+from flows.parse import ROW_RULES, ParsedDigest, parse_digest, raw_with_detail
 from flows.rejects import Where, failure_rejects, problem_rejects
 from flows.text import Problem
 
@@ -32,6 +32,8 @@ NewFile = tuple[Path, str, bytes]  # path, digest id (sha256 of the bytes), the 
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
 
 ENTRY_SCHEMA = pa.schema(list(DIGEST_ENTRIES.schema) + list(ENTRY_EXTRA))
+# Entries that failed validation: with the rule they broke and why.
+FAILED_SCHEMA = pa.schema([*ENTRY_SCHEMA, ("_rule", pa.string()), ("_message", pa.string())])
 
 # A file modified this recently may still be being written: it is not recorded, so the next
 # run reads (and hashes) it again instead of trusting its size and time.
@@ -45,8 +47,9 @@ class ParsedBatch:
     """A batch of files read and parsed: its digests, entries, rejects and counts."""
 
     digests: pa.Table
-    entries: pa.Table  # digest_entries columns plus _raw and _source
+    entries: pa.Table  # valid digest_entries rows, plus _raw and _source
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    bad_entries: pa.Table = field(default_factory=lambda: FAILED_SCHEMA.empty_table())
     seen: pa.Table = field(default_factory=SEEN_FILES.empty)
     problems: list[FileProblem] = field(default_factory=list)
     files_new: int = 0
@@ -161,8 +164,23 @@ def parse_files(
             entry["_source"] = source
             entries.append(entry)
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
-    batch.entries = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
+    batch.entries, batch.bad_entries = _validated(entries)
     return batch
+
+
+def _validated(entries: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
+    """The entries split into (valid, failed), here where each entry's detail block is still
+    at hand: a failed row's raw text gets it, for `rejects replay`."""
+    table = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
+    numbered = table.append_column(_INDEX, pa.array(range(table.num_rows), pa.int64()))
+    valid, failed = validate(DIGEST_ENTRIES, numbered)
+    raws = [raw_with_detail(entries[i]) for i in failed.column(_INDEX).to_pylist()]
+    at = failed.schema.get_field_index("_raw")
+    failed = failed.set_column(at, "_raw", pa.array(raws, pa.string()))
+    return valid.drop_columns([_INDEX]), failed.drop_columns([_INDEX]).cast(FAILED_SCHEMA)
+
+
+_INDEX = "_entry_index"
 
 
 def _digest_row(
@@ -190,6 +208,7 @@ def merge(batches: list[ParsedBatch]) -> ParsedBatch:
     return ParsedBatch(
         digests=pa.concat_tables([b.digests for b in batches]),
         entries=pa.concat_tables([b.entries for b in batches]),
+        bad_entries=pa.concat_tables([b.bad_entries for b in batches]),
         rejects=[r for b in batches for r in b.rejects],
         problems=[p for b in batches for p in b.problems],
         files_new=sum(b.files_new for b in batches),
@@ -211,9 +230,10 @@ class ValidBatch:
 
 
 def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
-    """Check every row against the declared schemas; failures become rejects."""
+    """Check the digests against their declaration; every failure (the entries were checked
+    where they were parsed) becomes a reject."""
     digests, bad_digests = validate(DIGESTS, batch.digests)
-    entries, bad_entries = validate(DIGEST_ENTRIES, batch.entries)
+    entries, bad_entries = batch.entries, batch.bad_entries  # validated where parsed
     where = Where("validate", run_id, now)
     rejects = [
         *batch.rejects,
