@@ -164,3 +164,30 @@ def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypat
     second = run("rejects", "replay", "-w", str(strict), env=env)
     assert second.stdout.strip() == "replayed 0 reject(s): 0 row(s) loaded"
     assert tree_hash(strict) == before  # a no-op: not one byte written
+
+
+def test_replay_after_a_validation_rule_change(prefect, tmp_path, env, monkeypatch):  # noqa: F811
+    """Rows a stricter validation rule rejected carry their detail blocks, and load whole."""
+    import dataclasses
+
+    import flows.digest_files
+    from schemas.tables import DIGEST_ENTRIES
+
+    columns = tuple(
+        dataclasses.replace(c, pattern=r"^[^A]") if c.name == "title" else c
+        for c in DIGEST_ENTRIES.columns
+    )  # an older rule: no title may start with an A
+    monkeypatch.setattr(
+        flows.digest_files, "DIGEST_ENTRIES", dataclasses.replace(DIGEST_ENTRIES, columns=columns)
+    )
+    strict = tmp_path / "strict"
+    ingest_flow(paths=[str(DIGESTS / OLD)], warehouse=str(strict), enrich=False)
+    rejected = sql(strict, "SELECT count(*) FROM rejects WHERE rule = 'pattern:title'")[0][0]
+    assert rejected > 5
+    monkeypatch.undo()
+    replayed = run("rejects", "replay", "-w", str(strict), env=env)
+    assert replayed.stdout.startswith(f"replayed {rejected} reject(s): {rejected} row(s) loaded")
+    fresh = tmp_path / "fresh"
+    ingest_flow(paths=[str(DIGESTS / OLD)], warehouse=str(fresh), enrich=False)
+    assert table_hash(strict, "digest_entries") == table_hash(fresh, "digest_entries")
+    assert_consistent(strict)
