@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from flows.digest_files import ParsedBatch, ValidBatch, read_batch, validate_batch
 from flows.discover import FileKey, FileProblem, discover, file_keys, unchanged
 from flows.display import problem_line
+from flows.distributed import drop_known, in_order
 from flows.enrich import EnrichStats, enrich, rejects_table
 from flows.guard import Limits
 from flows.parse_pool import ParsePool
@@ -88,7 +89,7 @@ def parse_task(
     known: IdSet[str],
     run_id: str,
     now: datetime,
-    pool: ParsePool,
+    pool: ParsePool | None,
     limits: Limits,
 ) -> ParsedBatch:
     """Read and parse one batch of files (see `read_batch`)."""
@@ -231,9 +232,9 @@ def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings)
     # at the end, not once per batch: a backfill's 200 tiny files would cost every later run.
     read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
     with ParsePool(settings.parse_workers, settings.limits()) as pool:
-        for done, chunk in _chunks(files, settings.batch_files):
+        for done, parsed in _parsed(files, known, stats, settings, pool):
             batch_sightings, batch_digests, batch_seen = _load_batch(
-                lake, chunk, pool, known, known_rejects, stats
+                lake, parsed, known, known_rejects, stats
             )
             sightings.append(batch_sightings)
             read[DIGESTS].append(batch_digests)
@@ -278,27 +279,49 @@ def _reject_names(
     known_rejects.update(named.column("reject_id").to_pylist())
 
 
+def _parsed(
+    files: list[Path], known: set[str], stats: RunStats, settings: Settings, pool: ParsePool
+) -> Iterator[tuple[int, ParsedBatch]]:
+    """Each batch of `files` parsed, in order, with the number of files up to its end: here
+    (the pool's processes), or on the flow's Dask cluster when the settings name one."""
+    chunks = _chunks(files, settings.batch_files)
+    started = time.perf_counter()
+    if settings.dask_address:
+
+        def submit(chunk: list[Path]) -> Any:
+            snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
+            now = datetime.now(UTC)
+            return parse_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)
+
+        batches = ((n, drop_known(b, known)) for n, b in in_order(submit, chunks))
+    else:
+        batches = (
+            (n, parse_task(chunk, IdSet(known), stats.run_id, datetime.now(UTC), pool, pool.limits))
+            for n, chunk in chunks
+        )
+    for done, parsed in batches:
+        stats.parse_seconds += time.perf_counter() - started
+        known.update(parsed.digests.column("digest_id").to_pylist())  # later batches skip them
+        yield done, parsed
+        started = time.perf_counter()
+
+
 def _load_batch(
     lake: Lake,
-    chunk: list[Path],
-    pool: ParsePool,
+    parsed: ParsedBatch,
     known: set[str],
     known_rejects: set[str],
     stats: RunStats,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """One batch of files through parse, validate and load, each a task. Returns the batch's
+    """One parsed batch through validate and load, each a task. Returns the batch's
     sightings (arxiv_id, newest arxiv_version) for the enrichment queue, and its `digests`
     and `seen_files` rows."""
     now = datetime.now(UTC)
-    t0 = time.perf_counter()
-    parsed = parse_task(chunk, IdSet(known), stats.run_id, now, pool, pool.limits)
-    known.update(parsed.digests.column("digest_id").to_pylist())  # later batches skip them
     t1 = time.perf_counter()
     valid = validate_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()
     written = load_task(lake, valid, IdSet(known_rejects))
     t3 = time.perf_counter()
-    stats.parse_seconds += t1 - t0
     stats.validate_seconds += t2 - t1
     stats.load_seconds += t3 - t2
     known_rejects.update(valid.rejects.column("reject_id").to_pylist())

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = Field(
         60, gt=0, description="a file that takes longer to parse is rejected (parse_timeout)"
     )
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler (tcp://host:8786) that parses a run's batches (unset: "
+        "this machine's processes)",
+    )
     schedule_cron: str = Field(
         "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"
     )
@@ -82,7 +87,7 @@ class Settings(BaseSettings):
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds)
 
-    @field_validator("export_dir", "report_dir", mode="before")
+    @field_validator("export_dir", "report_dir", "dask_address", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,9 +41,17 @@ def ingest(
     max_problems: Annotated[
         int, typer.Option(help="Problem lines to print; the rest are counted.", min=0)
     ] = 20,
+    dask_address: Annotated[
+        str | None,
+        setting_option(
+            "Dask scheduler that parses the batches.", "dask_address", "none", "--dask-address"
+        ),
+    ] = None,
 ) -> None:
     """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
     quiet_prefect(verbose)
+    if dask_address:  # the flow reads its settings where it runs
+        os.environ["ARXIV_DIGESTS_DASK_ADDRESS"] = dask_address
     from rich.progress import Progress
 
     from flows.runner import run_flow
@@ -52,22 +61,37 @@ def ingest(
     with Progress(transient=True, disable=not show) as bar:
         job = bar.add_task("digest files", total=None)
 
-        def call() -> dict[str, Any]:
-            from flows.ingest import ingest_flow, reporting
+        def progress(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
 
-            with reporting(lambda done, total: bar.update(job, completed=done, total=total)):
-                return ingest_flow(
-                    paths=[str(p) for p in paths] if paths else None,
-                    warehouse=str(root),
-                    enrich=not no_enrich,
-                )
-
+        call = _ingest_call(paths, root, not no_enrich, progress)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
     typer.echo(_summary(result, root))
     nothing_read = result["files_new"] + result["files_skipped"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
+
+
+def _ingest_call(
+    paths: list[Path] | None, root: Path, enrich: bool, progress: Callable[[int, int], None]
+) -> Callable[[], dict[str, Any]]:
+    """The ingest flow run, on the Dask scheduler the settings name, if any."""
+
+    def call() -> dict[str, Any]:
+        from flows.distributed import with_task_runner
+        from flows.ingest import ingest_flow, reporting
+
+        flow = with_task_runner(ingest_flow, Settings())
+        with reporting(progress):
+            result: dict[str, Any] = flow(
+                paths=[str(p) for p in paths] if paths else None,
+                warehouse=str(root),
+                enrich=enrich,
+            )
+            return result
+
+    return call
 
 
 def _summary(result: dict[str, Any], root: Path) -> str:
@@ -122,9 +146,10 @@ def serve(
 
 def _serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
     """The supervised child: Prefect's runner serving the deployment until stopped."""
+    from flows.distributed import with_task_runner
     from flows.ingest import ingest_flow
 
-    ingest_flow.serve(
+    with_task_runner(ingest_flow, Settings()).serve(
         name=name, parameters={"paths": [where[0]], "warehouse": where[1]}, **schedule
     )
 

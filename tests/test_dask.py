@@ -1,0 +1,69 @@
+"""The parse stage on a Dask cluster (a 2-worker LocalCluster on 127.0.0.1) through Prefect's
+Dask task runner: the same tables as a local run, and the cluster ran the parse tasks."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import DIGESTS
+from helpers import VOLATILE, table_hash
+
+from flows.distributed import with_task_runner
+from flows.ingest import ingest_flow
+from flows.settings import Settings
+from schemas import TABLES
+
+
+@pytest.fixture(scope="module")
+def cluster(prefect):
+    from distributed import LocalCluster
+
+    # Started under the test harness, so the workers inherit its Prefect API.
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit="2GiB",
+    ) as running:
+        yield running
+
+
+def test_a_run_on_dask_gives_the_same_tables(cluster, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(DIGESTS, inbox)
+    # The first file's bytes again, under a name that sorts into the second batch: parsed at
+    # the same time as the first batch, it must be skipped as a local run skips it.
+    names = sorted(inbox.iterdir())
+    shutil.copy2(names[0], inbox / f"{names[5].stem}-copy{names[5].suffix}")
+    monkeypatch.setenv("ARXIV_DIGESTS_BATCH_FILES", "4")  # 12 batches: 12 parse tasks
+    local = ingest_flow(paths=[str(inbox)], warehouse=str(tmp_path / "local"), enrich=False)
+
+    monkeypatch.setenv("ARXIV_DIGESTS_DASK_ADDRESS", cluster.scheduler_address)
+    flow = with_task_runner(ingest_flow, Settings())
+    remote = flow(paths=[str(inbox)], warehouse=str(tmp_path / "dask"), enrich=False)
+
+    figures = ("files_seen", "files_new", "files_skipped", "entries_seen", "entries_loaded")
+    assert {k: remote[k] for k in figures} == {k: local[k] for k in figures}
+    assert (local["files_new"], local["files_skipped"]) == (46, 1)
+    for name in TABLES:
+        if name == "runs":
+            continue
+        assert table_hash(tmp_path / "dask", name, VOLATILE) == table_hash(
+            tmp_path / "local", name, VOLATILE
+        ), name
+
+    from distributed import Client
+
+    with Client(cluster) as client:
+        prefixes = client.run_on_scheduler(
+            lambda dask_scheduler: {
+                p: dict(t.state_counts) for p, t in dask_scheduler.task_prefixes.items()
+            }
+        )
+    # Every task the scheduler ever held, by key prefix and the states it went through.
+    assert prefixes == {
+        "parse_task": {"waiting": 12, "processing": 12, "memory": 12, "forgotten": 12}
+    }
