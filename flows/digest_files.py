@@ -146,6 +146,7 @@ def parse_files(
     """Parse files already read, hashed and known to be new. Pure: runs in a worker process."""
     digests: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
+    parts: list[tuple[pa.Table, pa.Table]] = []  # (valid, failed) of each group of files
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     for path, digest_id, data in files:
         source = str(path)
@@ -162,9 +163,14 @@ def parse_files(
         for entry in parsed.entries:
             entry["digest_id"] = digest_id
             entry["_source"] = source
-            entries.append(entry)
+        entries += parsed.entries
+        if len(entries) >= VALIDATE_ROWS:  # whole files only: keys are unique within a file
+            parts.append(_validated(entries))
+            entries = []
+    parts.append(_validated(entries))
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
-    batch.entries, batch.bad_entries = _validated(entries)
+    batch.entries = pa.concat_tables([valid for valid, _ in parts])
+    batch.bad_entries = pa.concat_tables([failed for _, failed in parts])
     return batch
 
 
@@ -174,6 +180,10 @@ def _validated(entries: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
     table = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
     numbered = table.append_column(_INDEX, pa.array(range(table.num_rows), pa.int64()))
     valid, failed = validate(DIGEST_ENTRIES, numbered)
+    if not failed.num_rows:
+        # Not the empty slice validate returns: pickled back from a parse worker, a slice of
+        # the batch would carry the batch's whole buffers a second time.
+        return valid.drop_columns([_INDEX]), FAILED_SCHEMA.empty_table()
     raws = [raw_with_detail(entries[i]) for i in failed.column(_INDEX).to_pylist()]
     at = failed.schema.get_field_index("_raw")
     failed = failed.set_column(at, "_raw", pa.array(raws, pa.string()))
@@ -181,6 +191,9 @@ def _validated(entries: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
 
 
 _INDEX = "_entry_index"
+# Entries are validated a few thousand at a time: each holds its detail block (for a failing
+
+VALIDATE_ROWS = 500
 
 
 def _digest_row(
