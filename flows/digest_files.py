@@ -180,10 +180,6 @@ def _validated(entries: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
     table = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
     numbered = table.append_column(_INDEX, pa.array(range(table.num_rows), pa.int64()))
     valid, failed = validate(DIGEST_ENTRIES, numbered)
-    if not failed.num_rows:
-        # Not the empty slice validate returns: pickled back from a parse worker, a slice of
-        # the batch would carry the batch's whole buffers a second time.
-        return valid.drop_columns([_INDEX]), FAILED_SCHEMA.empty_table()
     raws = [raw_with_detail(entries[i]) for i in failed.column(_INDEX).to_pylist()]
     at = failed.schema.get_field_index("_raw")
     failed = failed.set_column(at, "_raw", pa.array(raws, pa.string()))

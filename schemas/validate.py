@@ -111,8 +111,11 @@ def validate(table: Table, rows: pa.Table) -> tuple[pa.Table, pa.Table]:
 
     ok = pc.is_null(rule)
     if rule.null_count == n:  # every row is valid: no copy of the batch
-        failed = rows.slice(0, 0)
-        return rows, failed.append_column("_rule", rule[:0]).append_column("_message", message[:0])
+        # An empty table, not an empty slice of `rows`: pickled (a parse worker hands its
+        # batch back), a slice would carry the whole batch's buffers a second time.
+        none = pa.nulls(0, pa.string())
+        failed = rows.schema.empty_table()
+        return rows, failed.append_column("_rule", none).append_column("_message", none)
     valid = rows.filter(ok)
     failed = (
         rows.append_column("_rule", rule).append_column("_message", message).filter(pc.invert(ok))
