@@ -19,11 +19,14 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 
 install: $(STAMP)
 
-# System packages the tests drive: Debian's Chromium, and CJK fonts for the report's text.
+# System packages the tests drive: Debian's Chromium, CJK fonts for the report's text, and
+# PostgreSQL (the tests make a throwaway cluster of their own for the team catalog).
 system:
-	@command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || { \
+	@command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk postgresql \
+	    >/dev/null; }
 
 # The main job on the bundled examples, into ./data/warehouse (see README for the inbox).
 run: install

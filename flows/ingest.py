@@ -37,8 +37,9 @@ from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
 from flows.rejects import name_rejects
 from flows.run_stats import RunStats, new_run_id
 from flows.settings import Settings
+from flows.stages import committed, warn
 from schemas import Table
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, RUNS, SEEN_FILES
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from warehouse.export import export
 from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
@@ -127,15 +128,6 @@ def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
     return enrich(lake, run_id, settings)
 
 
-@task(name="commit", cache_policy=NO_CACHE)
-def commit_task(lake: Lake, stats: RunStats, stage: str) -> None:
-    """Make the run's `stage` visible to every reader at once: its rows, and its `runs` row
-    (written, or replaced by the enrich stage's figures)."""
-    lake.execute("DELETE FROM runs WHERE run_id = ?", [stats.run_id])
-    lake.insert(RUNS, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
-    lake.commit(f"run {stats.run_id}: {stage}")
-
-
 def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
     markdown = stats.markdown()
     if settings.export_dir is not None:
@@ -143,7 +135,7 @@ def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
     if settings.report_dir is not None:
         from flows.report import build
 
-        page = build(lake.store.root, settings.report_dir)
+        page = build(lake.store, settings.report_dir)
         markdown += f"\nReport: [{page.resolve()}](file://{page.resolve()})\n"
     create_markdown_artifact(
         key=ARTIFACT_KEY, markdown=markdown, description=f"arxiv-digests run {stats.run_id}"
@@ -155,22 +147,6 @@ def _chunks(items: list[Path], size: int) -> list[tuple[int, list[Path]]]:
     return [(min(i + size, len(items)), items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def _failed(lake: Lake, stats: RunStats, exc: BaseException) -> None:
-    """Record a failed stage: the load stage's rows are gone (nothing of it was kept), an
-    enrich stage's loss leaves the run's load committed."""
-    lake.rollback()
-    stats.status = "failed"
-    stats.message = f"{type(exc).__name__}: {exc}"[:1000]
-    stats.ended_at = datetime.now(UTC)
-    stats.api_requests = stats.papers_enriched = 0
-    lake.begin()
-    commit_task(lake, stats, "failed")
-
-
-def _waiting(line: str) -> None:
-    get_run_logger().warning(line)
-
-
 @flow(name="ingest-digests", log_prints=False)
 def ingest_flow(
     paths: list[str] | None = None,
@@ -179,23 +155,22 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
     settings = Settings()
-    store = Warehouse(warehouse or settings.warehouse)
+    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
     inputs = [Path(p) for p in (paths or [str(settings.inbox)])]
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    with store.lock(settings.lock_timeout_seconds, holder, _waiting), Lake(store) as lake:
+    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
         migrate(lake)
-        lake.begin()
-        try:
-            _ingest(lake, inputs, stats, settings)
-            stats.ended_at = datetime.now(UTC)
-            commit_task(lake, stats, "load")
-        except Exception as exc:
+
+        def forget() -> None:
             stats.entries_loaded = stats.rejects = 0
             stats.rejects_by_rule.clear()
-            _failed(lake, stats, exc)
-            raise
+
+        def load() -> None:
+            _ingest(lake, inputs, stats, settings)
+
+        committed(lake, stats, "load", load, settings, forget)
         if enrich:
             _enrich(lake, stats, settings)
         _publish(lake, stats, settings)
@@ -350,8 +325,8 @@ def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
     """The enrich stage, in a transaction of its own: the run's entries are committed
     before the first request, so the API can only add to them, never lose them."""
     started = time.perf_counter()
-    lake.begin()
-    try:
+
+    def work() -> None:
         result = enrich_task(lake, stats.run_id, settings)
         stats.api_requests += result.requests
         stats.papers_enriched += result.enriched
@@ -362,24 +337,21 @@ def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
             stats.rejects += rejects.num_rows
             stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
         if result.warning:
-            get_run_logger().warning(result.warning)  # the run's one warning line
+            warn(result.warning)  # the run's one warning line
         stats.enrich_seconds += time.perf_counter() - started
-        stats.ended_at = datetime.now(UTC)
-        commit_task(lake, stats, "enrich")
-    except Exception as exc:
-        _failed(lake, stats, exc)
-        raise
+
+    committed(lake, stats, "enrich", work, settings)
 
 
 @flow(name="enrich-papers")
 def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
     """Work the enrichment queue alone (no digest files are read)."""
     settings = Settings()
-    store = Warehouse(warehouse or settings.warehouse)
+    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
-    with store.lock(settings.lock_timeout_seconds, holder, _waiting), Lake(store) as lake:
+    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
         migrate(lake)
         _enrich(lake, stats, settings)
         _publish(lake, stats, settings)

@@ -13,11 +13,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 import warehouse
+
+if TYPE_CHECKING:
+    from warehouse.lake import Warehouse
 
 TOP_CATEGORIES = 8  # the rest of the categories are drawn together as `other`
 LATEST_DIGESTS = 5
@@ -215,7 +218,7 @@ def page(con: duckdb.DuckDBPyConnection, built: datetime) -> str:
     )
 
 
-def build(root: Path, out: Path) -> Path:
+def build(root: Path | Warehouse, out: Path) -> Path:
     """Write `out/index.html` from the warehouse at `root`; returns its path."""
     with warehouse.connect(root) as con:
         text = page(con, datetime.now(UTC))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,15 @@ class RunStats:
     message: str | None = None
     problems: list[str] = field(default_factory=list)  # the first PROBLEMS_KEPT, as lines
     problems_total: int = 0
+
+    def saved(self) -> RunStats:
+        """A copy to `restore` from when a stage is done again."""
+        return copy.deepcopy(self)
+
+    def restore(self, saved: RunStats) -> None:
+        """Every figure back to what `saved` holds (a stage undone is counted once)."""
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, copy.deepcopy(getattr(saved, name)))
 
     def note(self, lines: list[str]) -> None:
         """Keep the run's problem lines for the command to print (a bounded number: a backfill

@@ -19,7 +19,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARXIV_DIGESTS_", env_file=".env", extra="ignore")
 
-    warehouse: Path = Field(Path("data/warehouse"), description="warehouse root folder")
+    warehouse: str = Field(
+        "data/warehouse", description="warehouse root: a folder, or s3://bucket/prefix"
+    )
+    catalog: str | None = Field(
+        None,
+        description="DuckLake catalog: a SQLite file (default: catalog.sqlite in a folder "
+        "warehouse) or postgresql://... for writers on several machines",
+    )
     inbox: Path = Field(Path("data/inbox"), description="folder `ingest` reads when given no path")
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
@@ -87,7 +94,7 @@ class Settings(BaseSettings):
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds)
 
-    @field_validator("export_dir", "report_dir", "dask_address", mode="before")
+    @field_validator("export_dir", "report_dir", "dask_address", "catalog", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from schemas import TABLES
 from warehouse.lake import (
@@ -25,6 +25,7 @@ from warehouse.lake import (
     open_connection,
     scalar,
 )
+from warehouse.location import filesystem
 
 META = f"__ducklake_metadata_{ALIAS}"
 RESTORE = "restore it from a backup of the warehouse folder"
@@ -41,6 +42,8 @@ class Report:
 
 
 def _catalog_damage(store: Warehouse) -> str | None:
+    if store.catalog.shared:
+        return None  # PostgreSQL checks its own pages; a catalog it cannot serve fails attach
     if not store.exists():
         return f"{store.catalog_path}: no catalog (not a warehouse, or its catalog was removed)"
     try:
@@ -56,27 +59,46 @@ def _catalog_damage(store: Warehouse) -> str | None:
     return None
 
 
-def _file_damage(path: Path, size: int | None, rows: int | None, deep: bool) -> str | None:
-    if not path.is_file():
-        return f"{path}: missing; {RESTORE}"
-    actual = path.stat().st_size
-    if size is not None and actual != size:
-        return (
-            f"{path}: {actual} bytes where the catalog recorded {size} (truncated or "
-            f"replaced); {RESTORE}"
-        )
-    if not deep:
+class Files:
+    """The warehouse's data files as its filesystem lists them: one listing (on an object
+    store, a few LIST requests rather than a request per file)."""
+
+    def __init__(self, store: Warehouse):
+        self.fs, base = filesystem(store.data_location.rstrip("/"))
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        self.sizes = {
+            _key(info.path): info.size
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        }
+
+    def damage(self, path: str, size: int | None, rows: int | None, deep: bool) -> str | None:
+        """What is wrong with the data file at `path`, recorded as `size` bytes and `rows`."""
+        actual = self.sizes.get(_key(path))
+        if actual is None:
+            return f"{path}: missing; {RESTORE}"
+        if size is not None and actual != size:
+            return (
+                f"{path}: {actual} bytes where the catalog recorded {size} (truncated or "
+                f"replaced); {RESTORE}"
+            )
+        if not deep:
+            return None
+        try:
+            meta = pq.read_metadata(_key(path), filesystem=self.fs)
+        except (OSError, ValueError) as exc:
+            return f"{path}: not a readable Parquet file ({exc}); {RESTORE}"
+        if rows is not None and meta.num_rows != rows:
+            return (
+                f"{path}: {meta.num_rows} rows where the catalog recorded {rows} (a foreign "
+                f"file); {RESTORE}"
+            )
         return None
-    try:
-        meta = pq.read_metadata(path)
-    except (OSError, ValueError) as exc:
-        return f"{path}: not a readable Parquet file ({exc}); {RESTORE}"
-    if rows is not None and meta.num_rows != rows:
-        return (
-            f"{path}: {meta.num_rows} rows where the catalog recorded {rows} (a foreign "
-            f"file); {RESTORE}"
-        )
-    return None
+
+
+def _key(path: str) -> str:
+    """A file's path within its filesystem (an object's bucket/key)."""
+    return path.removeprefix("s3://")
 
 
 def _referenced(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], set[str]]:
@@ -98,10 +120,13 @@ def _referenced(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], set[str
     return {os.path.basename(k): v for k, v in live.items()}, known
 
 
-def _check_files(con: duckdb.DuckDBPyConnection, report: Report, deep: bool = True) -> set[str]:
+def _check_files(
+    con: duckdb.DuckDBPyConnection, store: Warehouse, report: Report, deep: bool = True
+) -> tuple[set[str], Files]:
     """Every file of the newest snapshot is there with its recorded size; `deep`: and opens
     as Parquet with the recorded row count."""
     live, known = _referenced(con)
+    files = Files(store)
     for table in TABLES:
         for data, data_size, delete, delete_size in con.execute(
             "SELECT data_file, data_file_size_bytes, delete_file, delete_file_size_bytes "
@@ -115,10 +140,10 @@ def _check_files(con: duckdb.DuckDBPyConnection, report: Report, deep: bool = Tr
                 if path is None:
                     continue
                 report.files += 1
-                problem = _file_damage(Path(path), size, rows, deep)
+                problem = files.damage(path, size, rows, deep)
                 if problem:
                     report.damage.append(f"table {table}: {problem}")
-    return known
+    return known, files
 
 
 def _check_counts(con: duckdb.DuckDBPyConnection, report: Report) -> None:
@@ -149,22 +174,22 @@ def check(store: Warehouse) -> Report:
         report.damage.append(str(exc))
         return report
     with con:
-        known = _check_files(con, report)
+        known, files = _check_files(con, store, report)
         _check_counts(con, report)
-    strays = [p for p in store.data_path.rglob("*") if p.is_file() and p.name not in known]
+    strays = [p for p in files.sizes if os.path.basename(p) not in known]
     if strays:
         report.notes.append(
-            f"{len(strays)} file(s) under {store.data_path} belong to no snapshot (left by "
+            f"{len(strays)} file(s) under {store.data_location} belong to no snapshot (left by "
             "interrupted runs, invisible to readers): `arxiv-digests maintain` removes them"
         )
     return report
 
 
-def verify_files(con: duckdb.DuckDBPyConnection) -> None:
+def verify_files(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
     """Before a writer changes anything: every file the lake refers to is there, whole
-    (sizes only: a stat per file). Damage stops it with one line, and nothing is written."""
+    (sizes only: one listing). Damage stops it with one line, and nothing is written."""
     report = Report()
-    _check_files(con, report, deep=False)
+    _check_files(con, store, report, deep=False)
     if report.damage:
         more = f" (and {len(report.damage) - 1} more)" if len(report.damage) > 1 else ""
         raise WarehouseDamaged(

@@ -85,6 +85,16 @@ def view_statements(existing: dict[str, str | None]) -> list[str]:
     return out
 
 
+WRITER = "internal.writer"
+# The one row every write transaction rewrites, so that concurrent writers conflict (see
+# `Lake.begin`): created with the lake, with its row.
+WRITER_STATEMENTS = [
+    f"CREATE SCHEMA IF NOT EXISTS {WRITER.split('.')[0]}",
+    f"CREATE TABLE {WRITER} (claimed_by VARCHAR, claimed_at TIMESTAMPTZ)",
+    f"INSERT INTO {WRITER} VALUES ('created', now())",
+]
+
+
 def declare(lake: Lake) -> None:
     """Create each declared table, add columns declared since, and (re)write comments and views."""
     from warehouse.lake import ALIAS
@@ -101,7 +111,16 @@ def declare(lake: Lake) -> None:
     )
     statements = [s for t in TABLES.values() for s in table_statements(t, columns.get(t.name))]
     statements += view_statements(views)
+    writer = WRITER.split(".")[1] in {
+        name
+        for (name,) in lake.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
+            [ALIAS, WRITER.split(".")[0]],
+        ).fetchall()
+    }
+    if not writer:
+        statements += WRITER_STATEMENTS
     if statements:
-        with lake.transaction("declare tables"):
+        with lake.transaction("declare tables", claim=writer):
             for statement in statements:
                 lake.con.execute(statement)

@@ -51,7 +51,7 @@ def export(store: Warehouse, folder: Path) -> Path:
     folder = Path(folder).expanduser().resolve()
     snapshots = _prepare(folder)
     with open_connection(store, read_only=True) as con:
-        verify_files(con)
+        verify_files(con, store)
         con.begin()  # one snapshot for every table
         snapshot = int(scalar(con, f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')") or 0)
         name = f"{snapshot:08d}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"

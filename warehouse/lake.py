@@ -27,6 +27,8 @@ import pyarrow as pa
 from schemas import Table
 from schemas.errors import ArxivDigestsError
 from warehouse import extensions
+from warehouse.declare import WRITER
+from warehouse.location import Catalog, S3Access, filesystem, is_remote, joined
 
 CATALOG_NAME = "catalog.sqlite"
 DATA_NAME = "data"
@@ -40,6 +42,10 @@ class WarehouseError(ArxivDigestsError):
 
 class WarehouseLocked(WarehouseError):
     """Another process is writing the warehouse."""
+
+
+class WriteConflict(WarehouseError):
+    """Another writer committed first, and DuckLake's conflict check refused this commit."""
 
 
 class WarehouseDamaged(WarehouseError):
@@ -62,108 +68,173 @@ def arrow(result: duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation) -> pa.Tab
 
 
 class Warehouse:
-    """Where a warehouse lives, and how to attach it."""
+    """Where a warehouse lives (a local folder or an `s3://bucket/prefix`), its catalog, and
+    how to attach it."""
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root).expanduser().resolve()
+    def __init__(self, location: Path | str, catalog: str | None = None):
+        text = str(location)
+        self.remote = is_remote(text)
+        self.location = text.rstrip("/") if self.remote else str(Path(text).expanduser().resolve())
+        catalog = catalog or os.environ.get("ARXIV_DIGESTS_CATALOG") or None
+        if catalog is not None:
+            self.catalog = Catalog.parse(catalog)
+        elif self.remote:
+            raise WarehouseError(
+                f"{self.location} needs a catalog outside the bucket: set "
+                "ARXIV_DIGESTS_CATALOG to a local file (one machine) or to "
+                "postgresql://... (a team)"
+            )
+        else:
+            self.catalog = Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
+
+    @property
+    def root(self) -> Path:
+        """The local folder of a warehouse that is one (code for local folders only)."""
+        if self.remote:
+            raise WarehouseError(f"{self.location} is not a local folder")
+        return Path(self.location)
 
     @property
     def catalog_path(self) -> Path:
-        """The DuckLake catalog (SQLite)."""
-        return self.root / CATALOG_NAME
+        """The DuckLake catalog's file, for a SQLite catalog."""
+        return Path(self.catalog.target)
 
     @property
-    def data_path(self) -> Path:
-        """The folder of Parquet data files."""
-        return self.root / DATA_NAME
+    def data_location(self) -> str:
+        """The folder (or prefix) of Parquet data files, ending in '/'."""
+        return joined(self.location, DATA_NAME) + "/"
 
     def exists(self) -> bool:
-        """Whether a warehouse has been made here."""
-        return self.catalog_path.is_file()
+        """Whether a warehouse has been made here (a PostgreSQL catalog is asked on attach)."""
+        return self.catalog.shared or self.catalog_path.is_file()
 
     def attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
         """The ATTACH statement for this warehouse. The data path is given, and overrides the
         one the catalog recorded, so that a moved or copied folder reads its own files."""
-        options = [
-            f"DATA_PATH {_quote(str(self.data_path) + os.sep)}",
-            "OVERRIDE_DATA_PATH true",
-        ]
+        options = [f"DATA_PATH {_quote(self.data_location)}", "OVERRIDE_DATA_PATH true"]
         if read_only:
             options.insert(0, "READ_ONLY")
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        path = _quote(f"ducklake:sqlite:{self.catalog_path}")
-        return f"ATTACH {path} AS {ALIAS} ({', '.join(options)})"
+        return f"ATTACH {_quote(self.catalog.ducklake_uri())} AS {ALIAS} ({', '.join(options)})"
+
+    def extensions(self) -> list[str]:
+        """The wheel modules of the DuckDB extensions this warehouse needs."""
+        needed = [self.catalog.extension(), "duckdb_extension_ducklake"]
+        return [*needed, "duckdb_extension_httpfs"] if self.remote else needed
 
     @contextlib.contextmanager
     def lock(
         self, timeout: float, holder: str, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[None]:
-        """Hold the single-writer lock. The OS drops it when the process dies, even by kill -9,
-        so a crashed run never leaves the warehouse locked. `on_wait` is told once, in one
-        line, who holds it when it has to wait."""
+        """Hold the single-writer lock of a SQLite catalog (one machine; SQLite lets one
+        writer in at a time). The OS drops it when the process dies, even by kill -9, so a
+        crashed run never leaves the warehouse locked. `on_wait` is told once, in one line,
+        who holds it when it has to wait. A PostgreSQL catalog takes no lock: writers on any
+        machine run at once, and DuckLake's conflict check at commit decides (see `Lake`)."""
         self.prepare()
-        path = self.root / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    who = path.read_text(errors="replace").strip() or "another process"
-                    if on_wait is not None:
-                        on_wait(
-                            f"{self.root} is being written by {who}: waiting up to "
-                            f"{timeout:.0f} s for it to finish"
-                        )
-                        on_wait = None
-                    if time.monotonic() >= deadline:
-                        raise WarehouseLocked(
-                            f"{self.root} is being written by {who}; waited {timeout:.0f} s. "
-                            "Try again when it finishes (ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS "
-                            "sets the wait)."
-                        ) from None
-                    time.sleep(0.2)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode(), 0)
+        if self.catalog.shared:
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)  # closing releases the flock
+            return
+        with file_lock(
+            self.catalog_path.with_name(".lock"), self.location, timeout, holder, on_wait
+        ):
+            yield
 
     def prepare(self) -> None:
         """Create the root and data folders, or say in one line why they cannot be."""
-        if self.root.exists() and not self.root.is_dir():
+        if self.remote:
+            return reachable(self.location)
+        root = Path(self.location)
+        if root.exists() and not root.is_dir():
             raise WarehouseError(
-                f"{self.root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
+                f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
                 "folder (it is created if missing)"
             )
+        data = root / DATA_NAME
         try:
-            self.data_path.mkdir(parents=True, exist_ok=True)
+            data.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
             raise WarehouseError(
-                f"{self.root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
+                f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
                 "folder (it is created if missing)"
             ) from None
         except OSError as exc:
-            raise WarehouseError(f"cannot create the warehouse at {self.root}: {exc}") from None
-        if not os.access(self.root, os.W_OK) or not os.access(self.data_path, os.W_OK):
+            raise WarehouseError(f"cannot create the warehouse at {root}: {exc}") from None
+        if not os.access(root, os.W_OK) or not os.access(data, os.W_OK):
             raise WarehouseError(
-                f"{self.root} is not writable: fix its permissions or choose another --warehouse"
+                f"{root} is not writable: fix its permissions or choose another --warehouse"
             )
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path,
+    name: str,
+    timeout: float,
+    holder: str,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (the warehouse `name`'s writer lock), waiting up to
+    `timeout` seconds; `holder` is written into it for the one line a waiting run prints."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                who = path.read_text(errors="replace").strip() or "another process"
+                if on_wait is not None:
+                    on_wait(
+                        f"{name} is being written by {who}: waiting up to {timeout:.0f} s for "
+                        "it to finish"
+                    )
+                    on_wait = None
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"{name} is being written by {who}; waited {timeout:.0f} s. Try again "
+                        "when it finishes (ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS sets the wait)."
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing releases the flock
+
+
+def reachable(location: str) -> None:
+    """An object-store warehouse's bucket exists and answers, or one line saying what to fix."""
+    from pyarrow import fs as pafs
+
+    bucket = location.removeprefix("s3://").split("/", 1)[0]
+    try:
+        info = filesystem(location)[0].get_file_info(bucket)
+    except OSError as exc:
+        first = str(exc).splitlines()[0]
+        raise WarehouseError(
+            f"cannot reach the bucket of {location} ({first}): check AWS_ENDPOINT_URL and the "
+            "AWS credentials"
+        ) from None
+    if info.type == pafs.FileType.NotFound:
+        raise WarehouseError(
+            f"the bucket {bucket} of {location} does not exist: create it, or check "
+            "AWS_ENDPOINT_URL"
+        )
 
 
 def attach_script(store: Warehouse) -> str:
     """SQL that makes any DuckDB 1.5.5 session (the `duckdb` shell) read this warehouse: the
-    extensions loaded from their wheels, the lake attached read-only and in use."""
-    loads = [
-        f"LOAD {_quote(str(extensions.extension_file(m)))};"
-        for m in ("duckdb_extension_sqlite", "duckdb_extension_ducklake")
-    ]
-    return " ".join([*loads, store.attach_sql(read_only=True) + ";", f"USE {ALIAS};"])
+    extensions loaded from their wheels, the lake attached read-only and in use. An object
+    store's credentials are read from the shell's own AWS variables, never printed."""
+    loads = [f"LOAD {_quote(str(extensions.extension_file(m)))};" for m in store.extensions()]
+    secret = [S3Access.from_env().secret_sql(from_shell=True) + ";"] if store.remote else []
+    return " ".join([*loads, *secret, store.attach_sql(read_only=True) + ";", f"USE {ALIAS};"])
 
 
 def open_connection(
@@ -171,25 +242,45 @@ def open_connection(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as `lake` (and in use)."""
     if read_only and not store.exists():
-        raise WarehouseError(
-            f"no warehouse at {store.root}: run `arxiv-digests ingest` first "
-            "(or point --warehouse / ARXIV_DIGESTS_WAREHOUSE at an existing warehouse)"
-        )
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, whatever the host's
-        extensions.load(con, "duckdb_extension_sqlite", "duckdb_extension_ducklake")
-        con.execute(store.attach_sql(read_only, snapshot))
-    except duckdb.Error as exc:
-        con.close()
-        raise damaged_catalog(store, exc) from None
-    con.execute(f"USE {ALIAS}")
-    return con
+        raise no_warehouse(store)
+    for attempt in range(1, 6):
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as stored
+            extensions.load(con, *store.extensions())
+            if store.remote:
+                con.execute(S3Access.from_env().secret_sql())
+            con.execute(store.attach_sql(read_only, snapshot))
+            con.execute(f"USE {ALIAS}")
+            return con
+        except duckdb.Error as exc:
+            con.close()
+            if "creating a new DuckLake is explicitly disabled" in str(exc):
+                raise no_warehouse(store) from None
+            # Two writers making a new lake on one PostgreSQL catalog at once: one of them
+            # creates DuckLake's metadata tables, the other attaches once they are there.
+            if "Failed to initialize DuckLake" not in str(exc) or attempt == 5:
+                raise damaged_catalog(store, exc) from None
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+def no_warehouse(store: Warehouse) -> WarehouseError:
+    """The one-line error for reading a warehouse that was never made."""
+    return WarehouseError(
+        f"no warehouse at {store.location}: run `arxiv-digests ingest` first "
+        "(or point --warehouse / ARXIV_DIGESTS_WAREHOUSE at an existing warehouse)"
+    )
 
 
 def damaged_catalog(store: Warehouse, exc: Exception) -> WarehouseError:
-    """The one-line error for a catalog that cannot be read."""
+    """The one-line error for a catalog that cannot be read (or reached)."""
     first = str(exc).splitlines()[0]
+    if store.catalog.shared:
+        return WarehouseError(
+            f"the catalog {store.catalog.shown()} cannot be read ({first}): check that the "
+            "PostgreSQL server is up and ARXIV_DIGESTS_CATALOG is right"
+        )
     return WarehouseDamaged(
         f"the catalog {store.catalog_path} cannot be read ({first}): run `arxiv-digests "
         "check`, and restore the catalog from a backup (the data files are untouched)"
@@ -240,8 +331,9 @@ class Lake:
     """A writer's connection: tables as declared in `schemas/`, rows in and out as Arrow, and
     transactions. Only the process holding the warehouse's lock makes one."""
 
-    def __init__(self, store: Warehouse):
+    def __init__(self, store: Warehouse, holder: str = "arxiv-digests"):
         self.store = store
+        self.holder = holder  # who writes: recorded in the writer row of each transaction
         store.prepare()
         self.con = open_connection(store, read_only=False)
         # One thread: a run's writes are small statements, and the other core parses (two
@@ -251,8 +343,15 @@ class Lake:
         from warehouse.declare import declare
 
         try:
-            declare(self)
-            verify_files(self.con)
+            for attempt in range(1, 11):
+                try:
+                    declare(self)
+                    break
+                except WriteConflict:  # a writer elsewhere declared the tables at once
+                    if attempt == 10:
+                        raise
+                    time.sleep(0.1 * attempt)
+            verify_files(self.con, store)
         except BaseException:
             self.close()
             raise
@@ -267,15 +366,34 @@ class Lake:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def begin(self) -> None:
-        """Start a transaction."""
+    def begin(self, claim: bool = True) -> None:
+        """Start a transaction. `claim`: it rewrites the lake's one writer row, so that any two
+        transactions that overlap in time conflict at commit (DuckLake lets concurrent appends
+        both commit, which would double a digest that two writers loaded at once): the second
+        to commit gets WriteConflict and does its work again over what the first wrote."""
         self.con.begin()
+        if claim:
+            self.con.execute(
+                f"UPDATE {WRITER} SET claimed_by = ?, claimed_at = now()", [self.holder]
+            )
 
     def commit(self, message: str) -> None:
         """Make everything written since `begin` visible at once, as one snapshot whose commit
-        message is `message` (time travel finds a run's snapshot by it)."""
-        self.con.execute(f"CALL ducklake_set_commit_message('{ALIAS}', ?, ?)", [AUTHOR, message])
-        self.con.commit()
+        message is `message` (time travel finds a run's snapshot by it). WriteConflict when
+        another writer committed first (nothing of this transaction is kept)."""
+        try:
+            self.con.execute(
+                f"CALL ducklake_set_commit_message('{ALIAS}', ?, ?)", [AUTHOR, message]
+            )
+            self.con.commit()
+        except duckdb.Error as exc:
+            if "Transaction conflict" not in str(exc):
+                raise
+            self.rollback()
+            detail = str(exc).splitlines()[-1].strip()
+            raise WriteConflict(
+                f"another writer committed to {self.store.location} first ({detail})"
+            ) from None
 
     def rollback(self) -> None:
         """Abandon the transaction, if one is open."""
@@ -283,10 +401,10 @@ class Lake:
             self.con.rollback()
 
     @contextlib.contextmanager
-    def transaction(self, message: str) -> Iterator[None]:
+    def transaction(self, message: str, claim: bool = True) -> Iterator[None]:
         """Everything written inside becomes visible at once, as one snapshot named `message`,
-        or (on any exception, Ctrl-C included) not at all."""
-        self.begin()
+        or (on any exception, Ctrl-C included) not at all. `claim`: see `begin`."""
+        self.begin(claim)
         try:
             yield
             self.commit(message)

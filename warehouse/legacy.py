@@ -78,6 +78,8 @@ def migrated(lake: Lake) -> bool:
 def migrate(lake: Lake) -> int:
     """Copy an old-layout warehouse at the lake's root into the lake, once; returns the rows
     copied (0 when there is nothing to migrate)."""
+    if lake.store.remote:
+        return 0  # the layout before DuckLake was local folders only
     root = lake.store.root
     if not legacy_files(root):
         return 0

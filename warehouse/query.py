@@ -11,7 +11,6 @@ checkpoints, attaching).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
@@ -111,11 +110,11 @@ def connect(
             snapshot = snapshot_of_run(probe, as_of_run)
     con = open_connection(store, read_only=True, snapshot=snapshot)
     try:
-        verify_files(con)  # damage is named at once, not by whichever query meets it
+        verify_files(con, store)  # damage is named at once, not by whichever query meets it
     except WarehouseError:
         con.close()
         raise
-    data = "'" + (str(store.data_path) + os.sep).replace("'", "''") + "'"
+    data = "'" + store.data_location.replace("'", "''") + "'"
     con.execute(f"SET allowed_directories = [{data}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

@@ -14,7 +14,7 @@ from flows.cli.common import (
     app,
     fail,
     query_failure,
-    warehouse_of,
+    store_of,
 )
 from flows.display import Format, problem_line, render
 from flows.settings import Settings
@@ -29,10 +29,10 @@ def export_command(
     import duckdb
 
     from warehouse.export import export
-    from warehouse.lake import Warehouse, WarehouseError
+    from warehouse.lake import WarehouseError
 
     try:
-        written = export(Warehouse(warehouse_of(warehouse)), folder)
+        written = export(store_of(warehouse), folder)
     except (WarehouseError, duckdb.Error) as exc:
         raise query_failure(exc) from None
     typer.echo(f"exported {written.name} -> {folder.resolve()}/<table>/")
@@ -49,13 +49,13 @@ def maintain(
     """Compact small files, expire old snapshots, remove files no snapshot refers to."""
     import duckdb
 
-    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.lake import Lake, WarehouseError
     from warehouse.maintain import maintain as upkeep
 
     settings = Settings()
-    store = Warehouse(warehouse_of(warehouse))
+    store = store_of(warehouse)
     if not store.exists():
-        raise fail(f"no warehouse at {store.root}")
+        raise fail(f"no warehouse at {store.location}")
     try:
         holder = f"maintain (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
@@ -77,9 +77,8 @@ def maintain(
 def check(warehouse: WarehouseOpt = None) -> None:
     """Verify every file the warehouse refers to (exists, whole, its own) and the counts."""
     from warehouse.check import check as verify
-    from warehouse.lake import Warehouse
 
-    report = verify(Warehouse(warehouse_of(warehouse)))
+    report = verify(store_of(warehouse))
     for line in report.damage:
         typer.echo(f"arxiv-digests: damage: {line}", err=True)
     for line in report.notes:
@@ -95,11 +94,11 @@ def migrate(warehouse: WarehouseOpt = None) -> None:
     """Move a warehouse of the layout before DuckLake into the lake (a run also does it)."""
     import duckdb
 
-    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.lake import Lake, WarehouseError
     from warehouse.legacy import migrate as move
 
     settings = Settings()
-    store = Warehouse(warehouse_of(warehouse))
+    store = store_of(warehouse)
     try:
         holder = f"migrate (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
@@ -144,7 +143,7 @@ def rejects_list(
 
     query, params = _rejects_query(run, rule, file, resolved)
     try:
-        with connect(warehouse_of(warehouse)) as con:
+        with connect(store_of(warehouse)) as con:
             result = con.execute(query, [*params, limit])
             columns = [d[0] for d in result.description or []]
             rows = result.fetchall()
@@ -186,12 +185,12 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     from flows.replay import replay
     from flows.run_stats import new_run_id
     from warehouse.export import export
-    from warehouse.lake import Lake, Warehouse, WarehouseError
+    from warehouse.lake import Lake, WarehouseError
 
     settings = Settings()
-    store = Warehouse(warehouse_of(warehouse))
+    store = store_of(warehouse)
     if not store.exists():
-        raise fail(f"no warehouse at {store.root}")
+        raise fail(f"no warehouse at {store.location}")
     from datetime import UTC, datetime
 
     run_id = new_run_id(datetime.now(UTC))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flows.settings import Settings
+
+if TYPE_CHECKING:
+    from warehouse.lake import Warehouse
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -36,8 +39,14 @@ def setting_option(help: str, setting: str, default: str, *names: str) -> Any:
 
 
 WarehouseOpt = Annotated[
-    Path | None,
-    setting_option("Warehouse folder.", "warehouse", "./data/warehouse", "--warehouse", "-w"),
+    str | None,
+    setting_option(
+        "Warehouse folder or s3://bucket/prefix.",
+        "warehouse",
+        "./data/warehouse",
+        "--warehouse",
+        "-w",
+    ),
 ]
 
 
@@ -78,9 +87,23 @@ def _checked_settings(
         raise fail(invalid_settings(exc)) from None
 
 
-def warehouse_of(option: Path | None) -> Path:
-    """The warehouse a command works on: `--warehouse`, else the setting."""
-    return option if option is not None else Settings().warehouse
+def warehouse_of(option: str | None) -> str:
+    """Where the warehouse a command works on is: `--warehouse`, else the setting (a local
+    folder as an absolute path)."""
+    from warehouse.location import is_remote
+
+    location = option if option is not None else Settings().warehouse
+    return location if is_remote(location) else str(Path(location).expanduser().resolve())
+
+
+def store_of(option: str | None) -> Warehouse:
+    """The warehouse a command works on, with the catalog the settings name."""
+    from warehouse.lake import Warehouse, WarehouseError
+
+    try:
+        return Warehouse(warehouse_of(option), Settings().catalog)
+    except WarehouseError as exc:
+        raise fail(str(exc)) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -103,12 +126,16 @@ def print_problems(result: dict[str, Any], limit: int) -> None:
         )
 
 
-def _disk_full(root: Path) -> bool:
+def _disk_full(root: str) -> bool:
     """Whether the disk holding the warehouse is (nearly) full: a failure there, whatever
     error it surfaced as (a failed commit, a failed rollback), is most likely that."""
     import shutil
 
-    folder = root
+    from warehouse.location import is_remote
+
+    if is_remote(root):
+        return False
+    folder = Path(root)
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
@@ -117,7 +144,7 @@ def _disk_full(root: Path) -> bool:
         return False
 
 
-def run_failure(exc: Exception, root: Path) -> typer.Exit:
+def run_failure(exc: Exception, root: str) -> typer.Exit:
     """The one line for a flow run that failed on something systemic."""
     if _disk_full(root):
         return fail(f"the disk holding {root} is full: free space, then run again")

@@ -14,7 +14,7 @@ from flows.cli.common import (
     fail,
     query_failure,
     setting_option,
-    warehouse_of,
+    store_of,
 )
 from flows.display import Format, as_json, render
 from flows.settings import Settings
@@ -44,11 +44,11 @@ def sql(
     from warehouse.lake import WarehouseError, arrow
     from warehouse.query import connect, read_only_statement
 
-    root = warehouse_of(warehouse)
+    root = store_of(warehouse)
     if output is not None:
         if output.suffix.lower() not in OUTPUT_SUFFIXES:
             raise fail(f"--output {output}: the name must end in {', '.join(OUTPUT_SUFFIXES)}")
-        if output.resolve().is_relative_to(root.resolve()):
+        if not root.remote and output.resolve().is_relative_to(root.root):
             raise fail(f"--output {output} is inside the warehouse: write it elsewhere", 2)
     try:
         read_only_statement(query)
@@ -98,7 +98,7 @@ def status(
     )
     sections: dict[str, Any] = {}
     try:
-        with connect(warehouse_of(warehouse)) as con:
+        with connect(store_of(warehouse)) as con:
             for title, query in STATUS_QUERIES.items():
                 result = con.execute(query or counts)
                 columns = [d[0] for d in result.description or []]
@@ -130,8 +130,9 @@ def report(
     from flows.report import build
     from warehouse.lake import WarehouseError
 
-    root = warehouse_of(warehouse)
-    folder = out if out is not None else root.resolve().parent / "report"
+    root = store_of(warehouse)
+    local = Path("report") if root.remote else root.root.parent / "report"
+    folder = out if out is not None else local
     try:
         page = build(root, folder)
     except (WarehouseError, duckdb.Error) as exc:
@@ -142,11 +143,11 @@ def report(
 @app.command()
 def attach(warehouse: WarehouseOpt = None) -> None:
     """Print the SQL that opens the warehouse read-only in any DuckDB 1.5.5 shell."""
-    from warehouse.lake import Warehouse, attach_script
+    from warehouse.lake import attach_script
 
-    store = Warehouse(warehouse_of(warehouse))
+    store = store_of(warehouse)
     if not store.exists():
-        raise fail(f"no warehouse at {store.root}: run `arxiv-digests ingest` first")
+        raise fail(f"no warehouse at {store.location}: run `arxiv-digests ingest` first")
     typer.echo(attach_script(store))
 
 
@@ -188,7 +189,7 @@ def runs_list(
     from warehouse.query import connect
 
     try:
-        with connect(warehouse_of(warehouse)) as con:
+        with connect(store_of(warehouse)) as con:
             for row in con.execute(RUN_LINE, [last]).fetchall():
                 run_id, status, started, seconds, new, skipped, rejected, *rest = row
                 loaded, rejects, requests, enriched, pending = rest
@@ -215,7 +216,7 @@ def runs_show(
     from warehouse.query import connect
 
     try:
-        with connect(warehouse_of(warehouse)) as con:
+        with connect(store_of(warehouse)) as con:
             result = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
             names = [d[0] for d in result.description or []]
             row = result.fetchone()

@@ -74,7 +74,7 @@ def ingest(
 
 
 def _ingest_call(
-    paths: list[Path] | None, root: Path, enrich: bool, progress: Callable[[int, int], None]
+    paths: list[Path] | None, root: str, enrich: bool, progress: Callable[[int, int], None]
 ) -> Callable[[], dict[str, Any]]:
     """The ingest flow run, on the Dask scheduler the settings name, if any."""
 
@@ -94,7 +94,7 @@ def _ingest_call(
     return call
 
 
-def _summary(result: dict[str, Any], root: Path) -> str:
+def _summary(result: dict[str, Any], root: str) -> str:
     return (
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
         f"enriched, {result['papers_pending']} pending\n"
@@ -122,7 +122,7 @@ def serve(
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
     quiet_prefect(verbose=True)  # a service: its log is the record of what it did
     settings = Settings()
-    where = [str((inbox or settings.inbox).resolve()), str(warehouse_of(warehouse).resolve())]
+    where = [str((inbox or settings.inbox).resolve()), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
         _serve_here(name, where, schedule)
