@@ -61,3 +61,32 @@ def api(monkeypatch):
     yield start
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 for the whole session."""
+    from services import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the whole session."""
+    from services import Postgres
+
+    cluster = Postgres()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The standard AWS variables pointing at the S3 server, for this process and the
+    commands it starts."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -20,7 +20,7 @@ SELECT (SELECT count(*) FROM digest_entries),
 """
 
 
-def main(wh: Path, out: Path, stop: Path) -> None:
+def main(wh: str, out: Path, stop: Path) -> None:
     import warehouse
 
     con = None
@@ -43,4 +43,4 @@ def main(wh: Path, out: Path, stop: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))

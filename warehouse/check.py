@@ -28,7 +28,7 @@ from warehouse.lake import (
 from warehouse.location import filesystem
 
 META = f"__ducklake_metadata_{ALIAS}"
-RESTORE = "restore it from a backup of the warehouse folder"
+RESTORE = "restore it from a backup of the warehouse"
 
 
 @dataclass

@@ -33,6 +33,7 @@ from warehouse.location import Catalog, S3Access, filesystem, is_remote, joined
 CATALOG_NAME = "catalog.sqlite"
 DATA_NAME = "data"
 ALIAS = "lake"  # the name the lake is attached under in every connection
+META = f"__ducklake_metadata_{ALIAS}.ducklake_metadata"  # DuckLake's own settings table
 AUTHOR = "arxiv-digests"
 
 
@@ -86,6 +87,12 @@ class Warehouse:
             )
         else:
             self.catalog = Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
+
+    def own_catalog(self) -> Catalog | None:
+        """The catalog a folder warehouse keeps inside itself (none for an object store)."""
+        if self.remote:
+            return None
+        return Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
 
     @property
     def root(self) -> Path:
@@ -252,7 +259,6 @@ def open_connection(
                 con.execute(S3Access.from_env().secret_sql())
             con.execute(store.attach_sql(read_only, snapshot))
             con.execute(f"USE {ALIAS}")
-            return con
         except duckdb.Error as exc:
             con.close()
             if "creating a new DuckLake is explicitly disabled" in str(exc):
@@ -262,7 +268,27 @@ def open_connection(
             if "Failed to initialize DuckLake" not in str(exc) or attempt == 5:
                 raise damaged_catalog(store, exc) from None
             time.sleep(0.2 * attempt)
+            continue
+        _owned(con, store)
+        return con
     raise AssertionError("unreachable")
+
+
+def _owned(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
+    """A catalog named apart from its warehouse (ARXIV_DIGESTS_CATALOG) serves the
+    warehouse it was made for only: with another one's files it would see every file as
+    missing. (A folder's own catalog.sqlite moves with its folder, so it is not checked.)"""
+    if store.catalog == store.own_catalog():
+        return
+    recorded = scalar(con, f"SELECT value FROM {META} WHERE key = 'data_path' AND scope IS NULL")
+    if recorded is not None and recorded.rstrip("/") != store.data_location.rstrip("/"):
+        con.close()
+        owner = recorded.rstrip("/").removesuffix(f"/{DATA_NAME}")
+        raise WarehouseError(
+            f"the catalog {store.catalog.shown()} belongs to the warehouse {owner}, not to "
+            f"{store.location}: point --warehouse at {owner}, or ARXIV_DIGESTS_CATALOG at "
+            "this warehouse's own catalog"
+        )
 
 
 def no_warehouse(store: Warehouse) -> WarehouseError:
@@ -347,7 +373,10 @@ class Lake:
                 try:
                     declare(self)
                     break
-                except WriteConflict:  # a writer elsewhere declared the tables at once
+                except (WriteConflict, duckdb.CatalogException):
+                    # A writer elsewhere declared the tables at once: its commit conflicts
+                    # with ours, or came first and our CREATE finds its table.
+                    self.rollback()
                     if attempt == 10:
                         raise
                     time.sleep(0.1 * attempt)

@@ -1,0 +1,267 @@
+"""The warehouse on an S3-compatible object store (moto's S3 server on 127.0.0.1), with its
+catalog in a local SQLite file or in PostgreSQL (a throwaway cluster): the same tables as a
+local folder, every command working on it, two writers at once, and kill -9 trials."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DIGESTS, ROOT
+from helpers import VOLATILE, assert_consistent, count, counts, plain_counts, sql, table_hash
+from test_crash import latest_versions
+
+from flows.ingest import ingest_flow
+from flows.synthetic import generate
+from schemas import TABLES
+from warehouse.lake import Warehouse, WarehouseError
+
+pytestmark = pytest.mark.usefixtures("prefect")
+CLI = [sys.executable, "-m", "flows"]
+
+
+def same_tables(left: Warehouse | Path, right: Warehouse | Path, skip=("runs",)) -> list[str]:
+    """The tables whose rows differ (times and run ids aside)."""
+    return [
+        name
+        for name in TABLES
+        if name not in skip
+        and table_hash(left, name, VOLATILE) != table_hash(right, name, VOLATILE)
+    ]
+
+
+def ingest_into(remote: Warehouse, monkeypatch, paths: list[Path], **options):
+    """An in-process ingest run into `remote`, with its catalog set as a user sets it (and
+    unset after, so that local warehouses keep their own)."""
+    with monkeypatch.context() as scoped:
+        scoped.setenv("ARXIV_DIGESTS_CATALOG", remote.catalog.target)
+        return ingest_flow(paths=[str(p) for p in paths], warehouse=remote.location, **options)
+
+
+def command_env(catalog: str) -> dict[str, str]:
+    """What a command started by a test gets: the AWS variables (set by the `s3` fixture),
+    the catalog, the harness's Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return environ | {
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PYTHONPATH": str(ROOT),
+        "ARXIV_DIGESTS_CATALOG": catalog,
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "catalog" / "lake.sqlite")
+    return str(request.getfixturevalue("postgres").database())
+
+
+def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch):
+    api()  # every paper exists, so enrichment fills papers, authors and categories
+    local = tmp_path / "local"
+    ingest_flow(paths=[str(DIGESTS)], warehouse=str(local))
+    bucket = s3.bucket()
+    remote = Warehouse(f"s3://{bucket}/team/lake", catalog)
+    result = ingest_into(remote, monkeypatch, [DIGESTS])
+    assert result["entries_loaded"] == 2641 and result["papers_enriched"] == 2614
+
+    assert same_tables(remote, local) == []
+    assert counts(remote) == counts(local)
+    assert_consistent(remote)
+    # The data is in the bucket, under the prefix; nothing of it on local disk.
+    keys = s3.keys(bucket)
+    assert keys and all(k.startswith("team/lake/data/") for k in keys)
+    assert any(k.endswith(".parquet") for k in keys)
+    if not catalog.startswith("postgresql://"):  # beside the catalog: its writer lock only
+        assert {p.name for p in Path(catalog).parent.iterdir()} == {"lake.sqlite", ".lock"}
+
+    # The commands, as a user runs them on it.
+    env = command_env(catalog)
+    where = ["-w", remote.location]
+    query = "SELECT count(*) AS n, count(DISTINCT arxiv_id) AS ids FROM digest_entries"
+    done = subprocess.run(
+        [*CLI, "sql", query, "--format", "csv", *where],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["n,ids", "2641,2614"]
+    done = subprocess.run(
+        [*CLI, "check", *where], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
+    out = tmp_path / "export"
+    done = subprocess.run(
+        [*CLI, "export", str(out), *where], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    for table in ("digest_entries", "papers", "paper_authors", "enrichment"):
+        assert plain_counts(out, table) == (count(local, table), count(local, table))
+    again = ingest_into(remote, monkeypatch, [DIGESTS])
+    assert (again["files_new"], again["entries_loaded"], again["api_requests"]) == (0, 0, 0)
+    assert same_tables(remote, local) == []
+
+
+def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monkeypatch):
+    bucket = s3.bucket()
+    catalog = str(tmp_path / "lake.sqlite")
+    remote = Warehouse(f"s3://{bucket}/wh", catalog)
+    ingest_into(remote, monkeypatch, [DIGESTS], enrich=False)
+    victim = next(k for k in s3.keys(bucket) if k.endswith(".parquet"))
+    s3.client().put_object(Bucket=bucket, Key=victim, Body=b"PAR1 torn")
+    before = sorted(s3.keys(bucket))
+    done = subprocess.run(
+        [*CLI, "check", "-w", remote.location],
+        env=command_env(catalog),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"s3://{bucket}/{victim}: 9 bytes where the catalog recorded" in done.stderr
+    with pytest.raises(WarehouseError, match="9 bytes where the catalog recorded"):
+        ingest_into(remote, monkeypatch, [DIGESTS], enrich=False)
+    assert sorted(s3.keys(bucket)) == before  # nothing deleted to "recover"
+
+
+def test_an_object_store_warehouse_needs_a_catalog_and_a_bucket(s3, tmp_path):
+    env = command_env("") | {"ARXIV_DIGESTS_CATALOG": ""}
+    done = subprocess.run(
+        [*CLI, "ingest", str(DIGESTS), "-w", "s3://anything/x", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "arxiv-digests: s3://anything/x needs a catalog outside the bucket: set "
+        "ARXIV_DIGESTS_CATALOG to a local file (one machine) or to postgresql://... (a team)"
+    )
+    env = command_env(str(tmp_path / "c.sqlite"))
+    done = subprocess.run(
+        [*CLI, "ingest", str(DIGESTS), "-w", "s3://no-such-bucket/x", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "arxiv-digests: the bucket no-such-bucket of s3://no-such-bucket/x does not exist"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+WRITER_TRIALS = 5
+
+
+def test_two_writers_at_once_equal_one_sequential_run(s3, postgres, api, tmp_path):
+    """Two ingest processes, overlapping inboxes, one warehouse on the object store with a
+    PostgreSQL catalog: DuckLake's conflict check makes one of them do its stage again, and
+    the tables equal one sequential run's."""
+    source = tmp_path / "generated"
+    digests = generate(source, 240, 25, seed=5)
+    api(known=latest_versions(digests))
+    folders = {name: tmp_path / name for name in ("a", "shared", "b")}
+    for index, path in enumerate(digests):
+        folder = folders["a" if index < 80 else "shared" if index < 160 else "b"]
+        target = folder / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+        os.utime(target, (1.7e9, 1.7e9))  # settled: every run records it
+    sequential = tmp_path / "sequential"
+    ingest_flow(paths=[str(p) for p in folders.values()], warehouse=str(sequential))
+    conflicts = 0
+    for trial in range(WRITER_TRIALS):
+        catalog = postgres.database()
+        remote = Warehouse(f"s3://{s3.bucket()}/lake", catalog)
+        env = command_env(catalog)
+        writers = [
+            subprocess.Popen(
+                [
+                    *CLI,
+                    "ingest",
+                    str(folders[x]),
+                    str(folders["shared"]),
+                    "-w",
+                    remote.location,
+                    "-q",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for x in ("a", "b")
+        ]
+        outputs = [w.communicate(timeout=600) for w in writers]
+        for writer, (_out, err) in zip(writers, outputs, strict=True):
+            assert writer.returncode == 0, err
+            assert "Traceback" not in err
+        conflicts += sum("another run committed to" in err for _, err in outputs)
+        assert same_tables(remote, sequential, skip=("runs",)) == [], f"trial {trial}"
+        assert_consistent(remote)
+        assert sql(remote, "SELECT count(*), sum(files_new) FROM runs") == [(2, 240)]
+    print(f"\ntwo writers: {WRITER_TRIALS} trials, {conflicts} stage(s) done again on conflict")
+    assert conflicts >= 1  # the runs did overlap: the conflict path was taken
+
+
+CRASH_TRIALS = 6
+
+
+def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monkeypatch):
+    """kill -9 at random moments of runs writing to the object store (PostgreSQL catalog):
+    after each kill every table reads and nothing of an uncommitted run is visible; a final
+    run gives exactly what an undisturbed run gives."""
+    rng = random.Random(20261202)
+    source, inbox = tmp_path / "generated", tmp_path / "inbox"
+    digests = generate(source, 180, 25, seed=13)
+    api(known=latest_versions(digests))
+    catalog = postgres.database()
+    remote = Warehouse(f"s3://{s3.bucket()}/lake", catalog)
+    env = command_env(catalog) | {"ARXIV_DIGESTS_BATCH_FILES": "10"}
+    command = [*CLI, "ingest", str(inbox), "-q", "-w", remote.location]
+    killed, run_seconds, per_trial = 0, 10.0, len(digests) // CRASH_TRIALS
+    inbox.mkdir()
+    for trial in range(CRASH_TRIALS):
+        for path in digests[trial * per_trial : (trial + 1) * per_trial]:
+            target = inbox / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.5, 1.0) * run_seconds)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            killed += 1
+        else:
+            run_seconds = time.monotonic() - started
+        process.wait()
+        try:
+            assert_consistent(remote)
+        except WarehouseError as exc:  # killed before the lake's first commit
+            assert "no warehouse at" in str(exc)
+    ingest_into(remote, monkeypatch, [inbox])
+    assert_consistent(remote)
+    clean = tmp_path / "clean"
+    ingest_flow(paths=[str(inbox)], warehouse=str(clean))
+    assert same_tables(remote, clean, skip=("runs", "seen_files")) == []
+    assert count(remote, "digest_entries") == count(clean, "digest_entries") > 0
+    assert sql(remote, "SELECT count(*) FROM enrichment WHERE state <> 'enriched'") == [(0,)]
+    print(f"\nobject-store crash test: {CRASH_TRIALS} trials, {killed} killed mid-run")
+    assert killed >= 2
