@@ -8,12 +8,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flows.discover import FileProblem, path_facts
+from flows.discover import FileProblem, Source, path_facts
 from flows.guard import Limits, too_large
 from flows.parse import ROW_RULES, ParsedDigest, parse_digest, raw_with_detail
 from flows.rejects import Where, failure_rejects, problem_rejects
@@ -27,7 +26,7 @@ from schemas.validate import validate
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = Limits()
-NewFile = tuple[Path, str, bytes]  # path, digest id (sha256 of the bytes), the bytes
+NewFile = tuple[Source, str, bytes]  # path, digest id (sha256 of the bytes), the bytes
 
 ENTRY_EXTRA = pa.schema([("_raw", pa.string()), ("_source", pa.string())])
 
@@ -59,7 +58,7 @@ class ParsedBatch:
 
 
 def read_batch(
-    paths: list[Path],
+    paths: list[Source],
     known: set[str],
     run_id: str,
     now: datetime,
@@ -110,7 +109,7 @@ def read_batch(
     return batch
 
 
-def _read(path: Path, limits: Limits) -> tuple[bytes, os.stat_result] | Problem:
+def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Problem:
     """A file's bytes and the stat taken before reading them (a file changed in between is
     read again by the next run), or why it cannot be read."""
     try:
@@ -123,7 +122,7 @@ def _read(path: Path, limits: Limits) -> tuple[bytes, os.stat_result] | Problem:
 
 
 def _settled(
-    path: Path, info: os.stat_result, digest_id: str, run_id: str, now: datetime
+    path: Source, info: os.stat_result, digest_id: str, run_id: str, now: datetime
 ) -> list[dict[str, Any]]:
     """The file's `seen_files` row, if it was last modified long enough ago to trust."""
     modified = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
@@ -193,7 +192,7 @@ VALIDATE_ROWS = 500
 
 
 def _digest_row(
-    path: Path, digest_id: str, size: int, parsed: ParsedDigest, run_id: str, now: datetime
+    path: Source, digest_id: str, size: int, parsed: ParsedDigest, run_id: str, now: datetime
 ) -> dict[str, Any]:
     digest_date, category = path_facts(path)
     layouts = parsed.layouts

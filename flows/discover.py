@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.display import problem_line
 from flows.text import Problem
+
+if TYPE_CHECKING:
+    from flows.objects import ObjectFile
+
+# A digest file: a local path, or an object of an object-store inbox (`flows.objects`).
+Source: TypeAlias = "Path | ObjectFile"
 
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 
@@ -51,7 +59,7 @@ _ARCHIVES = [
 _CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z-]{{2,}})?$")
 
 
-def path_facts(path: Path) -> tuple[date | None, str | None]:
+def path_facts(path: Source) -> tuple[date | None, str | None]:
     """The date (`YYYY-MM-DD`) and the arXiv category (`cs.AI.md`) a path names, if any."""
     found: date | None = None
     for match in _DATE.finditer(str(path)):
@@ -80,12 +88,21 @@ class FileProblem:
         return problem_line(self.path, p.line, p.rule, p.message, p.severity == "warning")
 
 
-def discover(paths: list[Path]) -> tuple[list[Path], list[FileProblem]]:
-    """Files to read, in a stable order: given files as they are, folders searched for digest
-    files (hidden ones skipped). Paths that do not exist are problems, not errors."""
-    found: list[Path] = []
+def discover(paths: Sequence[Path | str]) -> tuple[list[Source], list[FileProblem]]:
+    """Files to read, in a stable order: given files as they are, folders (and object-store
+    prefixes, `s3://bucket/prefix`) searched for digest files (hidden ones skipped). Paths
+    that do not exist are problems, not errors."""
+    from flows.objects import is_remote, list_objects
+
+    found: list[Source] = []
     problems: list[FileProblem] = []
-    for path in paths:
+    for given in paths:
+        if isinstance(given, str) and is_remote(given):
+            objects, trouble = list_objects(given)
+            found += objects
+            problems += trouble
+            continue
+        path = Path(given)
         if path.is_file():
             found.append(path.resolve())
         elif path.is_dir():
@@ -116,7 +133,7 @@ UNDECODABLE_MESSAGE = (
 )
 
 
-def _utf8(path: Path) -> bool:
+def _utf8(path: Source) -> bool:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:  # bytes the file system gave that are not UTF-8
@@ -124,9 +141,9 @@ def _utf8(path: Path) -> bool:
     return True
 
 
-def printable(path: Path) -> str:
+def printable(path: Source) -> str:
     """A path as text, its undecodable bytes as backslash escapes (`\\xe9`)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def _digest_files(folder: Path) -> list[Path]:
@@ -173,11 +190,11 @@ def file_keys(seen: pa.Table) -> set[FileKey]:
     return set(zip(*(c.to_pylist() for c in columns), strict=True))
 
 
-def unchanged(paths: list[Path], known_files: set[FileKey]) -> tuple[list[Path], int]:
+def unchanged(paths: list[Source], known_files: set[FileKey]) -> tuple[list[Source], int]:
     """`paths` less the files unchanged since a run read them (same path, size and
     modification time as `seen_files` recorded), which need not be read: (the rest, how many
     were dropped). A file that cannot be stat'ed stays, for reading to report."""
-    rest: list[Path] = []
+    rest: list[Source] = []
     for path in paths:
         try:
             info = path.stat()

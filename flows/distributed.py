@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.digest_files import ParsedBatch
+from flows.discover import Source
 from flows.settings import Settings
 
 F = TypeVar("F")
@@ -35,7 +35,7 @@ def with_task_runner(flow: F, settings: Settings) -> F:
 
 
 def in_order(
-    submit: Callable[[list[Path]], Any], chunks: list[tuple[int, list[Path]]]
+    submit: Callable[[list[Source]], Any], chunks: list[tuple[int, list[Source]]]
 ) -> Iterator[tuple[int, ParsedBatch]]:
     """Each chunk's parsed batch, in chunk order, with at most IN_FLIGHT submitted ahead."""
     pending: deque[tuple[int, Any]] = deque()

@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.digest_files import ParsedBatch, ValidBatch, read_batch, validate_batch
-from flows.discover import FileKey, FileProblem, discover, file_keys, unchanged
+from flows.discover import FileKey, FileProblem, Source, discover, file_keys, unchanged
 from flows.display import problem_line
 from flows.distributed import drop_known, in_order
 from flows.enrich import EnrichStats, enrich, rejects_table
@@ -43,6 +43,7 @@ from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from warehouse.export import export
 from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
+from warehouse.location import is_remote
 
 K = TypeVar("K")
 
@@ -77,8 +78,8 @@ def reporting(progress: Progress) -> Iterator[None]:
 
 @task(name="discover", cache_policy=NO_CACHE)
 def discover_task(
-    paths: list[Path], known_files: IdSet[FileKey]
-) -> tuple[list[Path], int, list[FileProblem]]:
+    paths: list[Path | str], known_files: IdSet[FileKey]
+) -> tuple[list[Source], int, list[FileProblem]]:
     """The files to read, how many others are unchanged since they were loaded, problems."""
     files, problems = discover(paths)
     return *unchanged(files, known_files.ids), problems
@@ -86,7 +87,7 @@ def discover_task(
 
 @task(name="parse", cache_policy=NO_CACHE)
 def parse_task(
-    paths: list[Path],
+    paths: list[Source],
     known: IdSet[str],
     run_id: str,
     now: datetime,
@@ -142,7 +143,7 @@ def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
     )
 
 
-def _chunks(items: list[Path], size: int) -> list[tuple[int, list[Path]]]:
+def _chunks(items: list[Source], size: int) -> list[tuple[int, list[Source]]]:
     """Batches of `size` items, each with the number of items up to its end."""
     return [(min(i + size, len(items)), items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -156,7 +157,7 @@ def ingest_flow(
     """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
     settings = Settings()
     store = Warehouse(warehouse or settings.warehouse, settings.catalog)
-    inputs = [Path(p) for p in (paths or [str(settings.inbox)])]
+    inputs = [p if is_remote(p) else Path(p) for p in (paths or [settings.inbox])]
     now = datetime.now(UTC)
     stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
     holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
@@ -189,7 +190,7 @@ def ingest_flow(
     return result
 
 
-def _ingest(lake: Lake, inputs: list[Path], stats: RunStats, settings: Settings) -> None:
+def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Settings) -> None:
     started = time.perf_counter()
     known = set(lake.read(DIGESTS, ["digest_id"]).column("digest_id").to_pylist())
     known_files = file_keys(lake.read(SEEN_FILES, list(SEEN_FILES.key)))
@@ -255,7 +256,7 @@ def _reject_names(
 
 
 def _parsed(
-    files: list[Path], known: set[str], stats: RunStats, settings: Settings, pool: ParsePool
+    files: list[Source], known: set[str], stats: RunStats, settings: Settings, pool: ParsePool
 ) -> Iterator[tuple[int, ParsedBatch]]:
     """Each batch of `files` parsed, in order, with the number of files up to its end: here
     (the pool's processes), or on the flow's Dask cluster when the settings name one."""
@@ -263,7 +264,7 @@ def _parsed(
     started = time.perf_counter()
     if settings.dask_address:
 
-        def submit(chunk: list[Path]) -> Any:
+        def submit(chunk: list[Source]) -> Any:
             snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
             now = datetime.now(UTC)
             return parse_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
         description="DuckLake catalog: a SQLite file (default: catalog.sqlite in a folder "
         "warehouse) or postgresql://... for writers on several machines",
     )
-    inbox: Path = Field(Path("data/inbox"), description="folder `ingest` reads when given no path")
+    inbox: str = Field(
+        "data/inbox", description="folder (or s3://bucket/prefix) `ingest` reads when given no path"
+    )
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
     )

@@ -265,3 +265,36 @@ def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monke
     assert sql(remote, "SELECT count(*) FROM enrichment WHERE state <> 'enriched'") == [(0,)]
     print(f"\nobject-store crash test: {CRASH_TRIALS} trials, {killed} killed mid-run")
     assert killed >= 2
+
+
+def test_an_inbox_on_the_object_store(s3, tmp_path):
+    """Digests under an s3:// prefix load as the same files in a folder do, and a second run
+    skips every object unchanged since it was read (by the listing's size and time)."""
+    bucket = s3.bucket()
+    client = s3.client()
+    for path in sorted(p for p in DIGESTS.iterdir() if p.is_file()):
+        client.put_object(Bucket=bucket, Key=f"inbox/{path.name}", Body=path.read_bytes())
+    client.put_object(Bucket=bucket, Key="inbox/.hidden/x.md", Body=b"not read")
+    client.put_object(Bucket=bucket, Key="elsewhere/y.md", Body=b"not read")
+    local, remote = tmp_path / "from-folder", tmp_path / "from-bucket"
+    ingest_flow(paths=[str(DIGESTS)], warehouse=str(local), enrich=False)
+    time.sleep(2.1)  # the objects settle: a run records them, and the next skips them
+    first = ingest_flow(paths=[f"s3://{bucket}/inbox"], warehouse=str(remote), enrich=False)
+    assert (first["files_new"], first["entries_loaded"]) == (46, 2641)
+    assert same_tables(remote, local, skip=("runs", "seen_files", "digests")) == []
+    columns = "file_name, size_bytes, entry_count, digest_date, category"
+    query = f"SELECT digest_id, {columns} FROM digests ORDER BY ALL"
+    assert sql(remote, query) == sql(local, query)
+    sources = sql(remote, "SELECT DISTINCT source_path FROM digests ORDER BY 1")
+    assert sources[0][0].startswith(f"s3://{bucket}/inbox/") and len(sources) == 46
+    again = ingest_flow(paths=[f"s3://{bucket}/inbox"], warehouse=str(remote), enrich=False)
+    assert (again["files_new"], again["files_skipped"], again["entries_loaded"]) == (0, 46, 0)
+    done = subprocess.run(
+        [*CLI, "validate", f"s3://{bucket}/inbox/05d96446db73941c.md", f"s3://{bucket}/missing"],
+        env=command_env(""),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert f"s3://{bucket}/missing: missing_path: no such object or prefix" in done.stdout
+    assert done.stderr.startswith("1 file(s): ")

@@ -27,9 +27,10 @@ from flows.settings import Settings
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
-            help="Digest files and/or folders [default: the inbox].", show_default=False
+            help="Digest files, folders and/or s3://bucket/prefix [default: the inbox].",
+            show_default=False,
         ),
     ] = None,
     warehouse: WarehouseOpt = None,
@@ -74,7 +75,7 @@ def ingest(
 
 
 def _ingest_call(
-    paths: list[Path] | None, root: str, enrich: bool, progress: Callable[[int, int], None]
+    paths: list[str] | None, root: str, enrich: bool, progress: Callable[[int, int], None]
 ) -> Callable[[], dict[str, Any]]:
     """The ingest flow run, on the Dask scheduler the settings name, if any."""
 
@@ -108,7 +109,8 @@ def _summary(result: dict[str, Any], root: str) -> str:
 def serve(
     warehouse: WarehouseOpt = None,
     inbox: Annotated[
-        Path | None, setting_option("Folder to load.", "inbox", "./data/inbox")
+        str | None,
+        setting_option("Folder or s3://bucket/prefix to load.", "inbox", "./data/inbox"),
     ] = None,
     cron: Annotated[
         str | None, setting_option("Schedule (cron, UTC).", "schedule_cron", "0 6 * * *")
@@ -122,7 +124,7 @@ def serve(
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
     quiet_prefect(verbose=True)  # a service: its log is the record of what it did
     settings = Settings()
-    where = [str((inbox or settings.inbox).resolve()), warehouse_of(warehouse)]
+    where = [_location(inbox or settings.inbox), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
         _serve_here(name, where, schedule)
@@ -142,6 +144,13 @@ def serve(
     code = supervise([sys.executable, "-m", "flows", *command])
     say(f"stopped serving ingest-digests/{name}")
     raise typer.Exit(code)
+
+
+def _location(inbox: str) -> str:
+    """An inbox as the served flow gets it: a folder as an absolute path."""
+    from warehouse.location import is_remote
+
+    return inbox if is_remote(inbox) else str(Path(inbox).resolve())
 
 
 def _serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
@@ -180,7 +189,9 @@ def enrich_command(
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Digest files and/or folders.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Digest files, folders and/or s3://bucket/prefix.")
+    ],
 ) -> None:
     """Parse and validate files without writing anything; print every problem."""
     from datetime import UTC, datetime
