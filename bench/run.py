@@ -62,24 +62,7 @@ def query_ms(wh: Path, sql: str) -> float:
 def main() -> None:
     digests = int(os.environ.get("BENCH_DIGESTS", "2000"))
     per = int(os.environ.get("BENCH_ENTRIES_PER_DIGEST", "50"))
-    corpus = DATA / f"corpus-{digests}x{per}"
-    if not corpus.exists():
-        subprocess.run(
-            [
-                str(VENV / "python"),
-                "-m",
-                "flows.synthetic",
-                str(corpus),
-                "--digests",
-                str(digests),
-                "--entries",
-                str(per),
-                "--seed",
-                "7",
-            ],
-            check=True,
-            cwd=ROOT,
-        )
+    corpus = corpus_of(digests, per)
     work = DATA / f"work-{digests}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -207,6 +190,7 @@ def main() -> None:
         "floor": floor(corpus, work / "wh"),
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
+    measure_team(corpus, digests * per)
     measure_hostile()
     report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     shutil.rmtree(work, ignore_errors=True)
@@ -350,6 +334,59 @@ def refresh_line(r: dict) -> list[str]:
     ]
 
 
+def corpus_of(digests: int, per: int) -> Path:
+    """The synthetic corpus of `digests` files of about `per` entries, made once."""
+    corpus = DATA / f"corpus-{digests}x{per}"
+    if not corpus.exists():
+        generate = ["-m", "flows.synthetic", str(corpus), "--digests", str(digests)]
+        subprocess.run(
+            [str(VENV / "python"), *generate, "--entries", str(per), "--seed", "7"],
+            check=True,
+            cwd=ROOT,
+        )
+    return corpus
+
+
+def measure_team(corpus: Path, entries: int) -> None:
+    """The same load on a Dask cluster and into moto's S3 (bench/team.py)."""
+    subprocess.run(
+        [str(VENV / "python"), "bench/team.py", str(corpus), str(entries)], check=True, cwd=ROOT
+    )
+
+
+def team_lines() -> list[str]:
+    files = sorted(DATA.glob("team-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    lines = []
+    for path in files:
+        rows = json.loads(path.read_text())
+        base = next(iter(rows.values()))
+        lines += [
+            f"## Past one machine: {int(path.stem.split('-')[1]):,} entries",
+            "",
+            "The whole-corpus load, enrichment off, once each (bench/team.py): on this machine's "
+            "process pool or on a Dask cluster of 2 worker processes (`dask worker --nworkers "
+            "2`, on the same 2 cores), into a local folder or a bucket of moto's S3 server on "
+            "127.0.0.1.",
+            "",
+            "| setup | wall s | / local | peak RSS MB, flow | process tree MB | beside it, MB |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, r in rows.items():
+            beside = (
+                f"Dask workers' peak {r['workers_peak_mb']}"
+                if "workers_peak_mb" in r
+                else f"S3 server's peak {r['s3_server_peak_mb']}"
+                if "s3_server_peak_mb" in r
+                else ""
+            )
+            lines.append(
+                f"| {name} | {r['seconds']} | {r['seconds'] / base['seconds']:.2f} | "
+                f"{r['peak_rss_mb']} | {r['tree_peak_mb']} | {beside} |"
+            )
+        lines.append("")
+    return lines
+
+
 def measure_hostile() -> None:
     """Parsing time per MB, plain against adversarial input (bench/hostile.py), and the
     enrichment requests of a run against the floor (bench/api_requests.py)."""
@@ -489,7 +526,7 @@ def report(files: list[Path]) -> None:
             ),
             "",
         ]
-    lines += hostile_lines() + requests_lines()
+    lines += team_lines() + hostile_lines() + requests_lines()
     lines.append((ROOT / "bench" / "ANALYSIS.md").read_text())
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
@@ -498,6 +535,10 @@ def report(files: list[Path]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--hostile"]:  # only the parsing of hostile input, then the report
         measure_hostile()
+        report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
+    elif sys.argv[1:] == ["--team"]:  # only the runs past one machine, then the report
+        digests = int(os.environ.get("BENCH_DIGESTS", "2000"))
+        measure_team(corpus_of(digests, 50), digests * 50)
         report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     else:
         main()
