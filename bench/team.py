@@ -19,21 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the real servers the tests start, started alike
 
+from run import measure  # noqa: E402
 from services import Postgres, S3Server, free_port, wait_for_port  # noqa: E402
 
 DATA = ROOT / "data" / "bench"
 VENV = ROOT / ".venv" / "bin"
-
-
-def measure(*command: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "measure.py"), "--", *command],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(out.stdout)
 
 
 def peak_mb(root: int) -> float:

@@ -119,3 +119,43 @@ def assert_consistent(wh: Path) -> None:
             assert doubled == (0,), f"doubled keys in {name}"
         for rule, query in CONSISTENCY.items():
             assert con.execute(query).fetchone() == (0,), rule
+
+
+def copy_into(paths: list[Path], source: Path, folder: Path, settled: bool = False) -> None:
+    """Copy `paths` (under `source`) into `folder` at the same relative paths; `settled`: with
+    an old modification time, so that every run records them in `seen_files`."""
+    import os
+    import shutil
+
+    for path in paths:
+        target = folder / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+        if settled:
+            os.utime(target, (1.7e9, 1.7e9))
+
+
+class Killer:
+    """Runs a command and kills it with SIGKILL somewhere in the second half of a run (the
+    first is mostly Python start-up), learning a run's length from the runs that finish."""
+
+    def __init__(self, rng: Any, run_seconds: float):
+        self.rng, self.run_seconds, self.killed = rng, run_seconds, 0
+
+    def run(self, command: list[str], env: dict[str, str]) -> None:
+        import os
+        import signal
+        import subprocess
+        import time
+
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(self.rng.uniform(0.5, 1.0) * self.run_seconds)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            self.killed += 1
+        else:
+            self.run_seconds = time.monotonic() - started
+        process.wait()

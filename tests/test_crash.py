@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import VOLATILE, assert_consistent, count, sql, table_hash
+from helpers import VOLATILE, Killer, assert_consistent, copy_into, count, sql, table_hash
 
 from flows.ingest import ingest_flow
 from flows.synthetic import generate
@@ -85,25 +82,11 @@ def test_kill_9_at_random_moments_converges(tmp_path, capsys, api, reader):
     }
     command = [sys.executable, "-m", "flows", "ingest", str(inbox), "-q", "-w", str(wh)]
     process_of_reader, out, stop = reader
-    killed, run_seconds = 0, 8.0  # adjusted to the length of the runs that finish
+    killer = Killer(rng, run_seconds=8.0)
     per_trial = len(digests) // TRIALS
     for trial in range(TRIALS):
-        for path in digests[trial * per_trial : (trial + 1) * per_trial]:
-            target = inbox / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-        started = time.monotonic()
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        # Die somewhere in the second half of a run (the first is mostly Python start-up).
-        time.sleep(rng.uniform(0.5, 1.0) * run_seconds)
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            killed += 1
-        else:
-            run_seconds = time.monotonic() - started
-        process.wait()
+        copy_into(digests[trial * per_trial : (trial + 1) * per_trial], source, inbox)
+        killer.run(command, env)
         if (wh / "catalog.sqlite").exists():
             assert_consistent(wh)
     requests_with_kills = len(server.log)
@@ -127,8 +110,8 @@ def test_kill_9_at_random_moments_converges(tmp_path, capsys, api, reader):
     assert len(answers) > 50 and torn == []
     with capsys.disabled():
         print(
-            f"\ncrash test: {TRIALS} trials, {killed} killed mid-run, {entries} entries, "
+            f"\ncrash test: {TRIALS} trials, {killer.killed} killed mid-run, {entries} entries, "
             f"{requests_with_kills} API requests during the trials; the reader's {len(answers)} "
             f"answers all whole; table hashes equal to an undisturbed run: {hashes}"
         )
-    assert killed >= TRIALS // 2
+    assert killer.killed >= TRIALS // 2

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +13,17 @@ from pathlib import Path
 
 import pytest
 from conftest import DIGESTS, ROOT
-from helpers import VOLATILE, assert_consistent, count, counts, plain_counts, sql, table_hash
+from helpers import (
+    VOLATILE,
+    Killer,
+    assert_consistent,
+    copy_into,
+    count,
+    counts,
+    plain_counts,
+    sql,
+    table_hash,
+)
 from test_crash import latest_versions
 
 from flows.ingest import ingest_flow
@@ -25,6 +33,10 @@ from warehouse.lake import Warehouse, WarehouseError
 
 pytestmark = pytest.mark.usefixtures("prefect")
 CLI = [sys.executable, "-m", "flows"]
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
 
 
 def same_tables(left: Warehouse | Path, right: Warehouse | Path, skip=("runs",)) -> list[str]:
@@ -88,23 +100,13 @@ def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch
     env = command_env(catalog)
     where = ["-w", remote.location]
     query = "SELECT count(*) AS n, count(DISTINCT arxiv_id) AS ids FROM digest_entries"
-    done = subprocess.run(
-        [*CLI, "sql", query, "--format", "csv", *where],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("sql", query, "--format", "csv", *where, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["n,ids", "2641,2614"]
-    done = subprocess.run(
-        [*CLI, "check", *where], env=env, capture_output=True, text=True, check=False
-    )
+    done = cli("check", *where, env=env)
     assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
     out = tmp_path / "export"
-    done = subprocess.run(
-        [*CLI, "export", str(out), *where], env=env, capture_output=True, text=True, check=False
-    )
+    done = cli("export", str(out), *where, env=env)
     assert done.returncode == 0, done.stderr
     for table in ("digest_entries", "papers", "paper_authors", "enrichment"):
         assert plain_counts(out, table) == (count(local, table), count(local, table))
@@ -113,13 +115,7 @@ def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch
     assert same_tables(remote, local) == []
     # maintain compacts the lake's small files on the bucket; the rows stay the same
     files_before = len(s3.keys(bucket))
-    done = subprocess.run(
-        [*CLI, "maintain", "--grace", "0", *where],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("maintain", "--grace", "0", *where, env=env)
     assert done.returncode == 0 and done.stdout.startswith("merged "), done.stderr
     assert same_tables(remote, local) == [] and len(s3.keys(bucket)) <= files_before
 
@@ -132,13 +128,7 @@ def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monke
     victim = next(k for k in s3.keys(bucket) if k.endswith(".parquet"))
     s3.client().put_object(Bucket=bucket, Key=victim, Body=b"PAR1 torn")
     before = sorted(s3.keys(bucket))
-    done = subprocess.run(
-        [*CLI, "check", "-w", remote.location],
-        env=command_env(catalog),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("check", "-w", remote.location, env=command_env(catalog))
     assert done.returncode == 1
     assert f"s3://{bucket}/{victim}: 9 bytes where the catalog recorded" in done.stderr
     with pytest.raises(WarehouseError, match="9 bytes where the catalog recorded"):
@@ -148,26 +138,14 @@ def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monke
 
 def test_an_object_store_warehouse_needs_a_catalog_and_a_bucket(s3, tmp_path):
     env = command_env("") | {"ARXIV_DIGESTS_CATALOG": ""}
-    done = subprocess.run(
-        [*CLI, "ingest", str(DIGESTS), "-w", "s3://anything/x", "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("ingest", str(DIGESTS), "-w", "s3://anything/x", "-q", env=env)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         "arxiv-digests: s3://anything/x needs a catalog outside the bucket: set "
         "ARXIV_DIGESTS_CATALOG to a local file (one machine) or to postgresql://... (a team)"
     )
     env = command_env(str(tmp_path / "c.sqlite"))
-    done = subprocess.run(
-        [*CLI, "ingest", str(DIGESTS), "-w", "s3://no-such-bucket/x", "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("ingest", str(DIGESTS), "-w", "s3://no-such-bucket/x", "-q", env=env)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(
@@ -187,12 +165,9 @@ def test_two_writers_at_once_equal_one_sequential_run(s3, postgres, api, tmp_pat
     digests = generate(source, 240, 25, seed=5)
     api(known=latest_versions(digests))
     folders = {name: tmp_path / name for name in ("a", "shared", "b")}
-    for index, path in enumerate(digests):
-        folder = folders["a" if index < 80 else "shared" if index < 160 else "b"]
-        target = folder / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-        os.utime(target, (1.7e9, 1.7e9))  # settled: every run records it
+    copy_into(digests[:80], source, folders["a"], settled=True)
+    copy_into(digests[80:160], source, folders["shared"], settled=True)
+    copy_into(digests[160:], source, folders["b"], settled=True)
     sequential = tmp_path / "sequential"
     ingest_flow(paths=[str(p) for p in folders.values()], warehouse=str(sequential))
     conflicts = 0
@@ -245,24 +220,10 @@ def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monke
     remote = Warehouse(f"s3://{s3.bucket()}/lake", catalog)
     env = command_env(catalog) | {"ARXIV_DIGESTS_BATCH_FILES": "10"}
     command = [*CLI, "ingest", str(inbox), "-q", "-w", remote.location]
-    killed, run_seconds, per_trial = 0, 10.0, len(digests) // CRASH_TRIALS
-    inbox.mkdir()
+    killer, per_trial = Killer(rng, run_seconds=10.0), len(digests) // CRASH_TRIALS
     for trial in range(CRASH_TRIALS):
-        for path in digests[trial * per_trial : (trial + 1) * per_trial]:
-            target = inbox / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-        started = time.monotonic()
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.5, 1.0) * run_seconds)
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            killed += 1
-        else:
-            run_seconds = time.monotonic() - started
-        process.wait()
+        copy_into(digests[trial * per_trial : (trial + 1) * per_trial], source, inbox)
+        killer.run(command, env)
         try:
             assert_consistent(remote)
         except WarehouseError as exc:  # killed before the lake's first commit
@@ -274,8 +235,8 @@ def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monke
     assert same_tables(remote, clean, skip=("runs", "seen_files")) == []
     assert count(remote, "digest_entries") == count(clean, "digest_entries") > 0
     assert sql(remote, "SELECT count(*) FROM enrichment WHERE state <> 'enriched'") == [(0,)]
-    print(f"\nobject-store crash test: {CRASH_TRIALS} trials, {killed} killed mid-run")
-    assert killed >= 2
+    print(f"\nobject-store crash test: {CRASH_TRIALS} trials, {killer.killed} killed mid-run")
+    assert killer.killed >= 2
 
 
 def test_an_inbox_on_the_object_store(s3, tmp_path):
@@ -300,12 +261,11 @@ def test_an_inbox_on_the_object_store(s3, tmp_path):
     assert sources[0][0].startswith(f"s3://{bucket}/inbox/") and len(sources) == 46
     again = ingest_flow(paths=[f"s3://{bucket}/inbox"], warehouse=str(remote), enrich=False)
     assert (again["files_new"], again["files_skipped"], again["entries_loaded"]) == (0, 46, 0)
-    done = subprocess.run(
-        [*CLI, "validate", f"s3://{bucket}/inbox/05d96446db73941c.md", f"s3://{bucket}/missing"],
+    done = cli(
+        "validate",
+        f"s3://{bucket}/inbox/05d96446db73941c.md",
+        f"s3://{bucket}/missing",
         env=command_env(""),
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert f"s3://{bucket}/missing: missing_path: no such object or prefix" in done.stdout
     assert done.stderr.startswith("1 file(s): ")

@@ -1,56 +1,56 @@
 """The warehouse on DuckLake: every table in one lake, a run one transaction over all of them.
 
-Layout under the root (a folder that can be moved or copied whole):
+Layout of a folder warehouse (a folder that can be moved or copied whole):
     catalog.sqlite    DuckLake's catalog (SQLite): tables, snapshots, which files hold what
     data/             DuckLake's Parquet data and delete files (paths relative to the root)
     .lock             held (flock) by the one process writing
     legacy/           the files of a warehouse migrated from the layout before DuckLake
 
-Readers attach the lake read-only and see committed snapshots only; a transaction that never
-commits (kill -9, Ctrl-C, full disk) leaves at most unreferenced files in `data/`, which no
-reader sees and `maintain` removes.
+On an object store, `data/` is under the `s3://` prefix and the catalog is named apart
+(ARXIV_DIGESTS_CATALOG: a SQLite file, or PostgreSQL for writers on several machines; see
+`warehouse.store`). Readers attach the lake read-only and see committed snapshots only; a
+transaction that never commits (kill -9, Ctrl-C, full disk) leaves at most unreferenced files
+in `data/`, which no reader sees and `maintain` removes.
 """
-
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from schemas import Table
-from schemas.errors import ArxivDigestsError
 from warehouse import extensions
 from warehouse.declare import WRITER
-from warehouse.location import Catalog, S3Access, filesystem, is_remote, joined
+from warehouse.location import S3Access
+from warehouse.store import (
+    ALIAS,
+    CATALOG_NAME,
+    DATA_NAME,
+    Warehouse,
+    WarehouseDamaged,
+    WarehouseError,
+    WarehouseLocked,
+    WriteConflict,
+)
 
-CATALOG_NAME = "catalog.sqlite"
-DATA_NAME = "data"
-ALIAS = "lake"  # the name the lake is attached under in every connection
+__all__ = [
+    "ALIAS",
+    "CATALOG_NAME",
+    "DATA_NAME",
+    "Lake",
+    "Warehouse",
+    "WarehouseDamaged",
+    "WarehouseError",
+    "WarehouseLocked",
+    "WriteConflict",
+]
+
 META = f"__ducklake_metadata_{ALIAS}.ducklake_metadata"  # DuckLake's own settings table
 AUTHOR = "arxiv-digests"
-
-
-class WarehouseError(ArxivDigestsError):
-    """A systemic problem with the warehouse itself (not with an input file)."""
-
-
-class WarehouseLocked(WarehouseError):
-    """Another process is writing the warehouse."""
-
-
-class WriteConflict(WarehouseError):
-    """Another writer committed first, and DuckLake's conflict check refused this commit."""
-
-
-class WarehouseDamaged(WarehouseError):
-    """A file the lake refers to is missing or unreadable, or the catalog is damaged."""
 
 
 def _quote(text: str) -> str:
@@ -66,173 +66,6 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 def arrow(result: duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation) -> pa.Table:
     """A query's whole result as one Arrow table."""
     return result.to_arrow_table()
-
-
-class Warehouse:
-    """Where a warehouse lives (a local folder or an `s3://bucket/prefix`), its catalog, and
-    how to attach it."""
-
-    def __init__(self, location: Path | str, catalog: str | None = None):
-        text = str(location)
-        self.remote = is_remote(text)
-        self.location = text.rstrip("/") if self.remote else str(Path(text).expanduser().resolve())
-        catalog = catalog or os.environ.get("ARXIV_DIGESTS_CATALOG") or None
-        if catalog is not None:
-            self.catalog = Catalog.parse(catalog)
-        elif self.remote:
-            raise WarehouseError(
-                f"{self.location} needs a catalog outside the bucket: set "
-                "ARXIV_DIGESTS_CATALOG to a local file (one machine) or to "
-                "postgresql://... (a team)"
-            )
-        else:
-            self.catalog = Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
-
-    def own_catalog(self) -> Catalog | None:
-        """The catalog a folder warehouse keeps inside itself (none for an object store)."""
-        if self.remote:
-            return None
-        return Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
-
-    @property
-    def root(self) -> Path:
-        """The local folder of a warehouse that is one (code for local folders only)."""
-        if self.remote:
-            raise WarehouseError(f"{self.location} is not a local folder")
-        return Path(self.location)
-
-    @property
-    def catalog_path(self) -> Path:
-        """The DuckLake catalog's file, for a SQLite catalog."""
-        return Path(self.catalog.target)
-
-    @property
-    def data_location(self) -> str:
-        """The folder (or prefix) of Parquet data files, ending in '/'."""
-        return joined(self.location, DATA_NAME) + "/"
-
-    def exists(self) -> bool:
-        """Whether a warehouse has been made here (a PostgreSQL catalog is asked on attach)."""
-        return self.catalog.shared or self.catalog_path.is_file()
-
-    def attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
-        """The ATTACH statement for this warehouse. The data path is given, and overrides the
-        one the catalog recorded, so that a moved or copied folder reads its own files."""
-        options = [f"DATA_PATH {_quote(self.data_location)}", "OVERRIDE_DATA_PATH true"]
-        if read_only:
-            options.insert(0, "READ_ONLY")
-        if snapshot is not None:
-            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        return f"ATTACH {_quote(self.catalog.ducklake_uri())} AS {ALIAS} ({', '.join(options)})"
-
-    def extensions(self) -> list[str]:
-        """The wheel modules of the DuckDB extensions this warehouse needs."""
-        needed = [self.catalog.extension(), "duckdb_extension_ducklake"]
-        return [*needed, "duckdb_extension_httpfs"] if self.remote else needed
-
-    @contextlib.contextmanager
-    def lock(
-        self, timeout: float, holder: str, on_wait: Callable[[str], None] | None = None
-    ) -> Iterator[None]:
-        """Hold the single-writer lock of a SQLite catalog (one machine; SQLite lets one
-        writer in at a time). The OS drops it when the process dies, even by kill -9, so a
-        crashed run never leaves the warehouse locked. `on_wait` is told once, in one line,
-        who holds it when it has to wait. A PostgreSQL catalog takes no lock: writers on any
-        machine run at once, and DuckLake's conflict check at commit decides (see `Lake`)."""
-        self.prepare()
-        if self.catalog.shared:
-            yield
-            return
-        with file_lock(
-            self.catalog_path.with_name(".lock"), self.location, timeout, holder, on_wait
-        ):
-            yield
-
-    def prepare(self) -> None:
-        """Create the root and data folders, or say in one line why they cannot be."""
-        if self.remote:
-            return reachable(self.location)
-        root = Path(self.location)
-        if root.exists() and not root.is_dir():
-            raise WarehouseError(
-                f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
-                "folder (it is created if missing)"
-            )
-        data = root / DATA_NAME
-        try:
-            data.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise WarehouseError(
-                f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
-                "folder (it is created if missing)"
-            ) from None
-        except OSError as exc:
-            raise WarehouseError(f"cannot create the warehouse at {root}: {exc}") from None
-        if not os.access(root, os.W_OK) or not os.access(data, os.W_OK):
-            raise WarehouseError(
-                f"{root} is not writable: fix its permissions or choose another --warehouse"
-            )
-
-
-@contextlib.contextmanager
-def file_lock(
-    path: Path,
-    name: str,
-    timeout: float,
-    holder: str,
-    on_wait: Callable[[str], None] | None = None,
-) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (the warehouse `name`'s writer lock), waiting up to
-    `timeout` seconds; `holder` is written into it for the one line a waiting run prints."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                who = path.read_text(errors="replace").strip() or "another process"
-                if on_wait is not None:
-                    on_wait(
-                        f"{name} is being written by {who}: waiting up to {timeout:.0f} s for "
-                        "it to finish"
-                    )
-                    on_wait = None
-                if time.monotonic() >= deadline:
-                    raise WarehouseLocked(
-                        f"{name} is being written by {who}; waited {timeout:.0f} s. Try again "
-                        "when it finishes (ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS sets the wait)."
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing releases the flock
-
-
-def reachable(location: str) -> None:
-    """An object-store warehouse's bucket exists and answers, or one line saying what to fix."""
-    from pyarrow import fs as pafs
-
-    bucket = location.removeprefix("s3://").split("/", 1)[0]
-    try:
-        info = filesystem(location)[0].get_file_info(bucket)
-    except OSError as exc:
-        first = str(exc).splitlines()[0]
-        raise WarehouseError(
-            f"cannot reach the bucket of {location} ({first}): check AWS_ENDPOINT_URL and the "
-            "AWS credentials"
-        ) from None
-    if info.type == pafs.FileType.NotFound:
-        raise WarehouseError(
-            f"the bucket {bucket} of {location} does not exist: create it, or check "
-            "AWS_ENDPOINT_URL"
-        )
 
 
 def attach_script(store: Warehouse) -> str:
