@@ -99,6 +99,7 @@ def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch
     # The commands, as a user runs them on it.
     env = command_env(catalog)
     where = ["-w", remote.location]
+    the_reading_commands_work(remote, env)
     query = "SELECT count(*) AS n, count(DISTINCT arxiv_id) AS ids FROM digest_entries"
     done = cli("sql", query, "--format", "csv", *where, env=env)
     assert done.returncode == 0, done.stderr
@@ -118,6 +119,37 @@ def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch
     done = cli("maintain", "--grace", "0", *where, env=env)
     assert done.returncode == 0 and done.stdout.startswith("merged "), done.stderr
     assert same_tables(remote, local) == [] and len(s3.keys(bucket)) <= files_before
+
+
+def the_reading_commands_work(remote: Warehouse, env: dict[str, str]) -> None:
+    """status, enrich (nothing left to ask) and the DuckDB shell's attach, on the bucket."""
+    import json
+
+    where = ["-w", remote.location]
+    done = cli("status", "--format", "json", *where, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = {r["table_name"]: r["rows"] for r in json.loads(done.stdout)["rows per table"]}
+    assert (rows["digest_entries"], rows["papers"]) == (2641, 2614)
+    done = cli("enrich", *where, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 arXiv API request(s): 0 paper(s) enriched, 0 pending")
+    attach = cli("attach", *where, env=env).stdout
+    assert "testing" not in attach  # the credentials are the shell's getenv(), not printed
+    shell = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "duckdb"),
+            "-csv",
+            "-c",
+            attach + " SELECT count(*) FROM digest_entries;",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.stdout.split()[-2:] == ["count_star()", "2641"], (
+        shell.stderr
+    )  # after the secret's "Success"
 
 
 def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monkeypatch):
