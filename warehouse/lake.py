@@ -12,6 +12,7 @@ On an object store, `data/` is under the `s3://` prefix and the catalog is named
 transaction that never commits (kill -9, Ctrl-C, full disk) leaves at most unreferenced files
 in `data/`, which no reader sees and `maintain` removes.
 """
+
 from __future__ import annotations
 
 import contextlib
