@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fill_papers import papers_for
 
@@ -20,7 +21,7 @@ from warehouse.lake import Lake, Warehouse, scalar
 
 
 def data_bytes(store: Warehouse) -> int:
-    return sum(p.stat().st_size for p in store.data_path.rglob("*") if p.is_file())
+    return sum(p.stat().st_size for p in Path(store.data_location).rglob("*") if p.is_file())
 
 
 def main(root: str, n: int) -> None:
