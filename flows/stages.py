@@ -9,6 +9,7 @@ ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS have passed."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -72,7 +73,7 @@ def committed(
     committed, with a warning line."""
     before = stats.saved()
     deadline = time.monotonic() + settings.lock_timeout_seconds
-    for attempt in range(1, 1_000_000):
+    for attempt in itertools.count(1):
         lake.begin()
         try:
             work()
