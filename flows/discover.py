@@ -92,7 +92,8 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[Source], list[FileProble
     """Files to read, in a stable order: given files as they are, folders (and object-store
     prefixes, `s3://bucket/prefix`) searched for digest files (hidden ones skipped). Paths
     that do not exist are problems, not errors."""
-    from flows.objects import is_remote, list_objects
+    from flows.objects import list_objects
+    from warehouse.location import is_remote
 
     found: list[Source] = []
     problems: list[FileProblem] = []

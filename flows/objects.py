@@ -16,7 +16,7 @@ from pyarrow import fs as pafs
 
 from flows.discover import DIGEST_SUFFIXES, FileProblem
 from flows.text import Problem
-from warehouse.location import S3Access, is_remote
+from warehouse.location import S3Access, object_key
 
 
 class ObjectFile:
@@ -55,7 +55,7 @@ class ObjectFile:
 
     def read_bytes(self) -> bytes:
         """The object's bytes (an OSError, as a local read, when it cannot be read)."""
-        with _filesystem(S3Access.from_env()).open_input_stream(_key(self.uri)) as stream:
+        with _filesystem(S3Access.from_env()).open_input_stream(object_key(self.uri)) as stream:
             return bytes(stream.read())
 
 
@@ -64,20 +64,17 @@ def _filesystem(access: S3Access) -> pafs.S3FileSystem:
     return access.filesystem()
 
 
-def _key(uri: str) -> str:
-    return uri.removeprefix("s3://")
-
-
 def list_objects(prefix: str) -> tuple[list[ObjectFile], list[FileProblem]]:
     """The digest files under an `s3://bucket/prefix`, in key order (hidden names skipped),
     or the one problem that says why the prefix cannot be listed."""
-    base = _key(prefix).rstrip("/")
+    base = object_key(prefix).rstrip("/")
     selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
     try:
-        single = _filesystem(S3Access.from_env()).get_file_info(base)
+        store = _filesystem(S3Access.from_env())
+        single = store.get_file_info(base)
         if single.type == pafs.FileType.File:  # one object named in full
             return [ObjectFile(f"s3://{single.path}", single.size or 0, single.mtime_ns or 0)], []
-        infos = _filesystem(S3Access.from_env()).get_file_info(selector)
+        infos = store.get_file_info(selector)
     except OSError as exc:
         first = str(exc).splitlines()[0]
         problem = Problem(
@@ -95,6 +92,3 @@ def list_objects(prefix: str) -> tuple[list[ObjectFile], list[FileProblem]]:
         problem = Problem("missing_path", "no such object or prefix")
         return [], [FileProblem(prefix, problem)]
     return sorted(found, key=lambda f: f.uri.split("/")), []
-
-
-__all__ = ["ObjectFile", "is_remote", "list_objects"]

@@ -25,7 +25,7 @@ from warehouse.lake import (
     open_connection,
     scalar,
 )
-from warehouse.location import filesystem
+from warehouse.location import filesystem, object_key
 
 META = f"__ducklake_metadata_{ALIAS}"
 RESTORE = "restore it from a backup of the warehouse"
@@ -67,14 +67,14 @@ class Files:
         self.fs, base = filesystem(store.data_location.rstrip("/"))
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
         self.sizes = {
-            _key(info.path): info.size
+            object_key(info.path): info.size
             for info in self.fs.get_file_info(selector)
             if info.type == pafs.FileType.File
         }
 
     def damage(self, path: str, size: int | None, rows: int | None, deep: bool) -> str | None:
         """What is wrong with the data file at `path`, recorded as `size` bytes and `rows`."""
-        actual = self.sizes.get(_key(path))
+        actual = self.sizes.get(object_key(path))
         if actual is None:
             return f"{path}: missing; {RESTORE}"
         if size is not None and actual != size:
@@ -85,7 +85,7 @@ class Files:
         if not deep:
             return None
         try:
-            meta = pq.read_metadata(_key(path), filesystem=self.fs)
+            meta = pq.read_metadata(object_key(path), filesystem=self.fs)
         except (OSError, ValueError) as exc:
             return f"{path}: not a readable Parquet file ({exc}); {RESTORE}"
         if rows is not None and meta.num_rows != rows:
@@ -94,11 +94,6 @@ class Files:
                 f"file); {RESTORE}"
             )
         return None
-
-
-def _key(path: str) -> str:
-    """A file's path within its filesystem (an object's bucket/key)."""
-    return path.removeprefix("s3://")
 
 
 def _referenced(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], set[str]]:

@@ -90,8 +90,13 @@ class S3Access:
 def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding `location` and the path of `location` in it."""
     if is_remote(location):
-        return S3Access.from_env().filesystem(), location.removeprefix("s3://")
+        return S3Access.from_env().filesystem(), object_key(location)
     return pafs.LocalFileSystem(), location
+
+
+def object_key(location: str) -> str:
+    """A path as its filesystem names it: an `s3://` URI's bucket/key, a local path as is."""
+    return location.removeprefix("s3://")
 
 
 def joined(location: str, *parts: str) -> str:

@@ -56,13 +56,14 @@ class Warehouse:
                 "postgresql://... (a team)"
             )
         else:
-            self.catalog = Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
+            self.catalog = self._folder_catalog()
+
+    def _folder_catalog(self) -> Catalog:
+        return Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
 
     def own_catalog(self) -> Catalog | None:
         """The catalog a folder warehouse keeps inside itself (none for an object store)."""
-        if self.remote:
-            return None
-        return Catalog("sqlite", str(Path(self.location) / CATALOG_NAME))
+        return None if self.remote else self._folder_catalog()
 
     @property
     def root(self) -> Path:
