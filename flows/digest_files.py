@@ -145,7 +145,7 @@ def parse_files(
     """Parse files already read, hashed and known to be new. Pure: runs in a worker process."""
     digests: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    parts: list[tuple[pa.Table, pa.Table]] = []  # (valid, failed) of each group of files
+    pieces: list[pa.Table] = []
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     for path, digest_id, data in files:
         source = str(path)
@@ -163,32 +163,38 @@ def parse_files(
             entry["digest_id"] = digest_id
             entry["_source"] = source
         entries += parsed.entries
-        if len(entries) >= VALIDATE_ROWS:  # whole files only: keys are unique within a file
-            parts.append(_validated(entries))
+        if len(entries) >= ARROW_ROWS:
+            pieces.append(pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA))
             entries = []
-    parts.append(_validated(entries))
+    pieces.append(pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA))
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
-    batch.entries = pa.concat_tables([valid for valid, _ in parts])
-    batch.bad_entries = pa.concat_tables([failed for _, failed in parts])
+    batch.entries, failed = validate(DIGEST_ENTRIES, pa.concat_tables(pieces))
+    batch.bad_entries = _with_details(failed, files, limits).cast(FAILED_SCHEMA)
     return batch
 
 
-def _validated(entries: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
-    """The entries split into (valid, failed), here where each entry's detail block is still
-    at hand: a failed row's raw text gets it, for `rejects replay`."""
-    table = pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA)
-    numbered = table.append_column(_INDEX, pa.array(range(table.num_rows), pa.int64()))
-    valid, failed = validate(DIGEST_ENTRIES, numbered)
-    raws = [raw_with_detail(entries[i]) for i in failed.column(_INDEX).to_pylist()]
+# Entries are turned into Arrow a few thousand at a time: as dicts, each holds its text and
+# its detail block, several times what the Arrow rows take.
+ARROW_ROWS = 2000
+
+
+def _with_details(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.Table:
+    """Failed entries whose raw text is their table row followed by their detail block, for
+    `rejects replay`. Their files are parsed again for the blocks: failures are rare, and
+    keeping every entry's block until its batch was validated cost memory and time."""
+    if not failed.num_rows:
+        return failed
+    sources = set(failed.column("_source").to_pylist())
+    raws: dict[tuple[str, int], str] = {}
+    for path, _, data in files:
+        if str(path) in sources:
+            for entry in parse_digest(data, limits).entries:
+                raws[(str(path), entry["line"])] = raw_with_detail(entry)
+    rows = failed.select(["_source", "line", "_raw"]).to_pylist()
+    # A file that fails to parse the second time (its time budget) keeps the row alone.
+    with_blocks = [raws.get((r["_source"], r["line"]), r["_raw"]) for r in rows]
     at = failed.schema.get_field_index("_raw")
-    failed = failed.set_column(at, "_raw", pa.array(raws, pa.string()))
-    return valid.drop_columns([_INDEX]), failed.drop_columns([_INDEX]).cast(FAILED_SCHEMA)
-
-
-_INDEX = "_entry_index"
-# Entries are validated a few hundred at a time: each holds its detail block (for a failing
-# row's raw text) until then, and a whole batch's blocks cost 23 MB per 100 files.
-VALIDATE_ROWS = 500
+    return failed.set_column(at, "_raw", pa.array(with_blocks, pa.string()))
 
 
 def _digest_row(

@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.digest_files import ParsedBatch, ValidBatch, read_batch, validate_batch
-from flows.discover import FileKey, FileProblem, Source, discover, file_keys, unchanged
+from flows.discover import FileProblem, Source, discover, unchanged
 from flows.display import problem_line
 from flows.distributed import drop_known, in_order
 from flows.enrich import EnrichStats, enrich, rejects_table
@@ -78,11 +78,12 @@ def reporting(progress: Progress) -> Iterator[None]:
 
 @task(name="discover", cache_policy=NO_CACHE)
 def discover_task(
-    paths: list[Path | str], known_files: IdSet[FileKey]
+    paths: list[Path | str], seen: pa.Table
 ) -> tuple[list[Source], int, list[FileProblem]]:
-    """The files to read, how many others are unchanged since they were loaded, problems."""
+    """The files to read, how many others are unchanged since they were loaded (`seen`, the
+    `seen_files` rows), problems."""
     files, problems = discover(paths)
-    return *unchanged(files, known_files.ids), problems
+    return *unchanged(files, seen), problems
 
 
 @task(name="parse", cache_policy=NO_CACHE)
@@ -193,9 +194,9 @@ def ingest_flow(
 def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Settings) -> None:
     started = time.perf_counter()
     known = set(lake.read(DIGESTS, ["digest_id"]).column("digest_id").to_pylist())
-    known_files = file_keys(lake.read(SEEN_FILES, list(SEEN_FILES.key)))
+    seen = lake.read(SEEN_FILES, list(SEEN_FILES.key))
     known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
-    files, stats.files_skipped, missing = discover_task(inputs, IdSet(known_files))
+    files, stats.files_skipped, missing = discover_task(inputs, seen)
     stats.note([str(p) for p in missing])
     _reject_names(lake, missing, stats, known_rejects)
     stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected

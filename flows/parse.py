@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.details import Block, block_text, detail_fields
 from flows.guard import Limits, ParseTimeout, too_large
-from flows.text import Problem, clean, cut, decode, lines_of
+from flows.text import Problem, clean, cut, decode
 from schemas.ids import split_id
-from schemas.tables import ANNOUNCE_TYPES
 
 # Rules that reject a summary-table row (an entry); other rejects concern blocks or files.
 ROW_RULES = frozenset({"malformed_row", "not_arxiv_url"})
@@ -111,89 +111,8 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
     }
 
 
-# --- detail blocks ----------------------------------------------------------------------------
-
+# A detail block's first line, `[^N]: Chinese title`.
 _BLOCK = re.compile(r"\[\^(?P<ref>[0-9]++)\]:[ \t]?(?P<rest>.*)")
-_LINK = re.compile(r"\[[^\]]*+\]\((?P<url>[^)\s]++)\)")
-# The 2023 title suffix `(arXiv:2301.00001v1 [cs.CL] UPDATED)`, matched from its last
-# `(arXiv:` (see `_old_suffix`), never searched for from every position.
-_OLD_SUFFIX = re.compile(
-    r"\(arXiv:(?P<id>\S++)\s++\[(?P<cat>[^\]]++)\](?:\s*+(?:UPDATED|CROSS LISTED))?\)"
-)
-_ANNOUNCE = re.compile(r"arXiv:(?P<id>\S++)\s++Announce Type:\s*+(?P<type>\S++)")
-_ZH_TITLE_PREFIX = re.compile(r"^(?:翻译过的)?(?:论文)?标题(?:翻译成中文)?\s*+[:：]\s*+")
-# Applied to cleaned text (single spaces); the class stops at the next parenthesis, so each
-# `(arXiv` tries at most up to the next one.
-_ZH_TITLE_SUFFIX = re.compile(r" ?[（(]arXiv\s*+[:：][^()（）]*+[)）]")
-
-
-@dataclass
-class _Block:
-    ref: int
-    line: int
-    header: str
-    lines: list[str] = field(default_factory=list)
-
-
-def _paragraphs(lines: list[str]) -> list[str]:
-    paragraphs: list[str] = []
-    current: list[str] = []
-    for line in lines:
-        if line.strip():
-            current.append(line.strip())
-        elif current:
-            paragraphs.append(" ".join(current))
-            current = []
-    if current:
-        paragraphs.append(" ".join(current))
-    return paragraphs
-
-
-def _old_suffix(title: str) -> re.Match[str] | None:
-    at = title.rfind("(arXiv:") if title.endswith(")") else -1
-    return _OLD_SUFFIX.fullmatch(title, at) if at != -1 else None
-
-
-def _detail_fields(block: _Block, table_summary: str | None) -> dict[str, Any]:
-    """Fields a detail block adds to its entry. Paragraphs after the link are, in the full
-    layout, [summary_zh, (an English summary), abstract_zh, abstract_en]; older or damaged
-    blocks drop the summary or more, so they are matched from the end."""
-    title_zh = clean(block.header)
-    if title_zh:
-        title_zh = clean(_ZH_TITLE_SUFFIX.sub("", _ZH_TITLE_PREFIX.sub("", title_zh)))
-    paragraphs = _paragraphs(block.lines)
-    link_at = next((i for i, p in enumerate(paragraphs) if _LINK.fullmatch(p)), None)
-    before = paragraphs[:link_at] if link_at is not None else paragraphs[:1]
-    after = paragraphs[link_at + 1 :] if link_at is not None else paragraphs[1:]
-    fields: dict[str, Any] = {"title_zh": title_zh, "layout": None}
-
-    title_en = " ".join(before).rstrip()
-    old = _old_suffix(title_en)
-    if old:
-        fields["listed_category"] = clean(old.group("cat"))
-        parts = split_id(old.group("id"))
-        fields["_version"] = parts[1] if parts else None
-        fields["layout"] = "old"
-
-    english = after[-1] if after else None
-    rest = after[:-1]
-    summary = None
-    if rest and (len(rest) >= 2 or clean(rest[0]) == table_summary):
-        summary, rest = rest[0], rest[1:]
-    fields["summary_zh"] = clean(summary)
-    fields["abstract_zh"] = clean(rest[-1]) if rest else None
-    fields["abstract_excerpt"] = clean(english)
-    announce = _ANNOUNCE.match(english or "")
-    if announce:
-        fields["layout"] = "new"
-        kind = announce.group("type")
-        # Only the declared types count; an LLM-translated token (`新的摘要:`) is not a type.
-        fields["announce_type"] = kind if kind in ANNOUNCE_TYPES else None
-        parts = split_id(announce.group("id"))
-        fields["_version"] = parts[1] if parts else None
-    elif fields["layout"] == "old" and summary is None and len(after) == 2:
-        fields["layout"] = "early"  # Mar-2023 digests: no Chinese one-line summary
-    return fields
 
 
 # --- the whole file ---------------------------------------------------------------------------
@@ -205,13 +124,10 @@ class _Scan:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    blocks: dict[int, _Block] = field(default_factory=dict)
+    blocks: dict[int, Block] = field(default_factory=dict)
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (problem index, row ref)
     seen: int = 0  # summary-table rows
     table: bool = False  # a `| Ref |` header or a `| [^N] |` row: the file has a digest table
-
-
-CHECK_EVERY = 512  # lines between two looks at the clock
 
 
 def _table_line(scan: _Scan, stripped: str, number: int) -> None:
@@ -232,11 +148,62 @@ def _table_line(scan: _Scan, stripped: str, number: int) -> None:
         scan.rows.append(row)
 
 
-def _block_start(scan: _Scan, line: str, number: int) -> _Block | None:
-    start = _BLOCK.match(line) if line.startswith("[^") else None
-    if start is None:
-        return None
-    block = _Block(int(start.group("ref")), number, start.group("rest"))
+# The lines that move the scan on, found by searching the text rather than visiting every
+# line: a heading (`# …` with text after it, indented or not) anywhere, a detail block's
+# `[^N]:` line (flush left), and, before the details, a table line (`|…`, indented or not).
+# Each pattern starts with the newline before its line: a search then jumps from newline to
+# newline instead of trying every character.
+_HEADING = r"(?P<heading># (?=[^\n]*?\S)[^\n]*+)"
+_START = r"(?P<block>\[\^[0-9]++\]:[^\n]*+)"
+_IN_TABLE = re.compile(rf"\n(?:{_START}|[^\S\n]*+(?:{_HEADING}|(?P<row>\|[^\n]*+)))")
+_IN_DETAILS = re.compile(rf"\n(?:{_START}|[^\S\n]*+{_HEADING})")
+# A block's content is indented or blank: it ends at a flush-left line or a heading.
+_BLOCK_END = re.compile(r"\n(?:\S|[^\S\n]*+# (?=[^\n]*?\S))")
+
+
+class _Lines:
+    """Line numbers of positions in a text, counted forward from the last one asked for; the
+    clock is looked at on the way."""
+
+    def __init__(self, text: str, deadline: float | None):
+        self.text, self.deadline = text, deadline
+        self.at, self.number = 0, 0
+
+    def of(self, newline: int) -> int:
+        """The number of the line after the newline at `newline`."""
+        self.number += self.text.count("\n", self.at, newline + 1)
+        self.at = newline + 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ParseTimeout(self.number)
+        return self.number
+
+
+def _scan(text: str, deadline: float | None) -> _Scan:
+    """One pass over the text: table rows parsed, detail blocks gathered by ref."""
+    # Lines end at any of the three; a newline before the first line makes it like the rest.
+    text = "\n" + text.replace("\r\n", "\n").replace("\r", "\n")
+    scan, lines = _Scan(), _Lines(text, deadline)
+    pattern, at = _IN_TABLE, 0
+    while (found := pattern.search(text, at)) is not None:
+        number, at = lines.of(found.start()), found.end()
+        if (heading := found.group("heading")) is not None:
+            pattern = _IN_DETAILS if heading[2:].strip() == "详细" else _IN_TABLE
+        elif (block := found.group("block")) is not None:
+            at = _add_block(scan, block, number, text, found.end())
+            pattern = _IN_DETAILS
+        else:
+            _table_line(scan, found.group("row").strip(), number)
+    return scan
+
+
+def _add_block(scan: _Scan, line: str, number: int, text: str, line_end: int) -> int:
+    """The block whose `[^N]:` line is `line` kept (unless its ref came before); returns where
+    the newline before the line that ends it is."""
+    start = _BLOCK.match(line)
+    assert start is not None  # the search matched its start
+    end = _BLOCK_END.search(text, line_end)
+    stop = end.start() if end is not None else len(text)
+    block = Block(int(start.group("ref")), number, start.group("rest"), text[line_end:stop])
     if block.ref in scan.blocks:
         scan.problems.append(
             Problem(
@@ -249,34 +216,10 @@ def _block_start(scan: _Scan, line: str, number: int) -> _Block | None:
         )
     else:
         scan.blocks[block.ref] = block
-    return block
+    return stop
 
 
-def _scan(text: str, deadline: float | None) -> _Scan:
-    """One pass over the lines: table rows parsed, detail blocks gathered by ref."""
-    scan = _Scan()
-    in_details = False
-    block: _Block | None = None
-    for number, line in enumerate(lines_of(text), start=1):
-        if deadline is not None and number % CHECK_EVERY == 0 and time.monotonic() > deadline:
-            raise ParseTimeout(number)
-        stripped = line.strip()
-        if stripped.startswith("# "):
-            in_details = stripped[2:].strip() == "详细"
-            block = None
-        elif not in_details and stripped.startswith("|"):
-            _table_line(scan, stripped, number)
-        elif (start := _block_start(scan, line, number)) is not None:
-            in_details, block = True, start
-        elif block is not None:
-            if line[:1].isspace() or not stripped:
-                block.lines.append(line)
-            else:
-                block = None  # block content is indented: a flush-left line ends the block
-    return scan
-
-
-def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) -> dict[str, Any]:
+def _entry(row: dict[str, Any], detail: Block | None, problems: list[Problem]) -> dict[str, Any]:
     """A table row joined with its detail block (if it has one)."""
     entry = dict(row)
     entry.update(
@@ -298,7 +241,7 @@ def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) 
         )
         return entry
     entry["_detail"] = detail  # for `raw_with_detail`, should the row fail validation
-    fields = _detail_fields(detail, row["summary_zh"])
+    fields = detail_fields(detail, row["summary_zh"])
     version = fields.pop("_version", None)
     if entry["arxiv_version"] is None:
         entry["arxiv_version"] = version
@@ -309,25 +252,21 @@ def _entry(row: dict[str, Any], detail: _Block | None, problems: list[Problem]) 
     return entry
 
 
-def _block_text(block: _Block) -> str:
-    return "\n".join([f"[^{block.ref}]: {block.header}", *block.lines])
-
-
 def raw_with_detail(entry: dict[str, Any]) -> str:
     """An entry's raw text as a reject keeps it: its table row, then its detail block (a
     digest of one entry, for `rejects replay`). Built only for rows that fail: joining every
     entry's block cost a quarter of the parse time and doubled a batch's text."""
     detail = entry.get("_detail")
     row = str(entry["_raw"])
-    return cut(f"{row}\n\n{_block_text(detail)}") if isinstance(detail, _Block) else row
+    return cut(f"{row}\n\n{block_text(detail)}") if isinstance(detail, Block) else row
 
 
-def _orphan(block: _Block) -> Problem:
+def _orphan(block: Block) -> Problem:
     return Problem(
         "orphan_detail",
         f"detail block [^{block.ref}] has no table row; add its row to the table",
         block.line,
-        cut(_block_text(block)),
+        cut(block_text(block)),
     )
 
 
@@ -339,7 +278,7 @@ def _with_details(scan: _Scan) -> list[Problem]:
         block = scan.blocks.pop(ref, None)
         if block is not None:
             problem = problems[index]
-            raw = f"{problem.raw}\n\n{_block_text(block)}"
+            raw = f"{problem.raw}\n\n{block_text(block)}"
             problems[index] = dataclasses.replace(problem, raw=cut(raw))
     return problems
 

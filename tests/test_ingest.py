@@ -369,3 +369,33 @@ def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
     assert sum(b.entries.num_rows for b in parsed) == expected.entries.num_rows == 2641
     assert sum(b.files_new for b in parsed) == expected.files_new
     assert "parse worker process died" in caplog.text
+
+
+def test_only_a_file_whose_path_size_and_time_all_match_is_skipped(tmp_path):
+    """`unchanged` joins the stats with `seen_files` on all three: a file that differs in any
+    one of them is read again, and one that cannot be stat'ed is kept for reading to report."""
+    import pyarrow as pa
+
+    from flows.discover import unchanged
+    from schemas.tables import SEEN_FILES
+
+    files = {name: tmp_path / f"{name}.md" for name in ("same", "resized", "touched", "moved")}
+    for path in files.values():
+        path.write_text("x")
+    os.utime(files["touched"], ns=(1_000_000_000, 1_000_000_000))
+    stats = {name: path.stat() for name, path in files.items()}
+    modified = [s.st_mtime_ns // 1000 + (name == "touched") for name, s in stats.items()]
+    seen = pa.table(
+        {
+            "source_path": [
+                str(tmp_path / "elsewhere.md" if name == "moved" else path)
+                for name, path in files.items()
+            ],
+            "size_bytes": [s.st_size + (name == "resized") for name, s in stats.items()],
+            "modified_at": pa.array(modified).cast(SEEN_FILES.schema.field("modified_at").type),
+        }
+    )
+    gone = tmp_path / "gone.md"
+    rest, skipped = unchanged([gone, *files.values()], seen)
+    assert skipped == 1
+    assert rest == [gone, files["resized"], files["touched"], files["moved"]]

@@ -3,6 +3,7 @@ and inputs not seen in the corpus."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.parse import ROW_RULES, parse_digest
-from flows.text import decode
+from flows.text import clean, decode
 
 MANIFEST = manifest()
 
@@ -285,3 +286,16 @@ def test_a_written_row_reads_back(title, summary, number):
 
 def test_decode_prefers_utf8():
     assert decode("中文".encode())[1] == "utf-8"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.text(max_size=60)
+    | st.text(" \t\u3000\xa0\x0b\x1c\x85\u200bab中", max_size=30)
+    | st.text(" a中", max_size=20)  # printable, with runs of spaces
+)
+def test_clean_drops_control_characters_and_collapses_whitespace(text):
+    """`clean` returns an already-clean field as it is without splitting it: the same result
+    as dropping control characters and collapsing every run of whitespace."""
+    expected = " ".join(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text).split()) or None
+    assert clean(text) == expected
