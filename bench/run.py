@@ -2,6 +2,8 @@
 
 Scale with BENCH_DIGESTS (default 2000 digests of about 50 entries: 100,000 entries). Results of
 every scale run so far are kept in data/bench/results-*.json and all appear in the report.
+BENCH_TEAM=0 leaves out the runs past one machine (bench/team.py); their section keeps the
+figures of data/bench/team-*.json.
 """
 
 from __future__ import annotations
@@ -215,7 +217,8 @@ def main() -> None:
         "managed_load": managed_load,
     }
     (DATA / f"results-{entries}.json").write_text(json.dumps(result, indent=1))
-    measure_team(corpus, digests * per)
+    if os.environ.get("BENCH_TEAM", "1") != "0":  # 0: the team section keeps its last figures
+        measure_team(corpus, digests * per)
     measure_hostile()
     report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     shutil.rmtree(work, ignore_errors=True)
@@ -305,7 +308,8 @@ def inbox_line(r: dict) -> list[str]:
     return [
         f"- the same, with the new digest in an inbox that also holds all {r['digests']:,} "
         f"files already loaded (median of {r.get('repeats', REPEATS)}): {i['seconds']} s; "
-        f"paired with a trivial flow, **{i['over_trivial']:+.2f} s**; the flow's own work "
+        f"paired with a trivial flow, **{i['over_trivial']:+.2f} s** (target at most +0.5 s "
+        "at 1M); the flow's own work "
         f"{i['flow_seconds']} s; peak RSS {i['peak_rss_mb']} MB."
     ]
 
@@ -321,8 +325,9 @@ def parser_share(r: dict, own: float) -> list[str]:
     return [
         f"- dlt's process spent {dlt_parse:.2f} s in our parser (reading, hashing, parsing "
         f"the files), {rest:.2f} s in the rest. Were parsing free on both sides, own time / "
-        f"dlt time would be {(own - r['stages']['parse']) / rest:.3f} (own time less the "
-        f"parse stage), or {stages / rest:.3f} (the flow's other stages alone, {stages:.2f} s).",
+        f"dlt time would be **{(own - r['stages']['parse']) / rest:.3f}** (own time less the "
+        f"parse stage; target at most 0.2), or {stages / rest:.3f} (the flow's other stages "
+        f"alone, {stages:.2f} s).",
         "- work no loader can skip, timed alone: "
         + "; ".join(f"{k} {v:.2f} s" for k, v in floor.items())
         + f"; together {sum(floor.values()):.2f} s, against a tenth of dlt's time, "
@@ -548,7 +553,7 @@ def report(files: list[Path]) -> None:
             f"{r['dlt_entries'] / r['dlt']['seconds']:,.0f} | {r['dlt']['peak_rss_mb']} | "
             f"{tree(r['dlt'])} |",
             "",
-            f"- own time / dlt time: **{own / r['dlt']['seconds']:.3f}** (target at most 0.1); "
+            f"- own time / dlt time: **{own / r['dlt']['seconds']:.3f}** (target at most 0.4); "
             f"whole process / dlt: {r['product']['seconds'] / r['dlt']['seconds']:.3f}.",
             f"- peak RSS / dlt's: **{ratio(r, 'peak_rss_mb')}** largest process, "
             f"**{ratio(r, 'tree_peak_mb')}** process tree (target at most 0.5).",
@@ -593,7 +598,7 @@ def report(files: list[Path]) -> None:
             *(
                 f"- {label}: {small['product'][key]} MB -> {large['product'][key]} MB, "
                 f"**{(large['product'][key] / small['product'][key] - 1) * 100:+.0f}%** "
-                "(target at most +20%)."
+                "(target at most +10%)."
                 for label, key in (
                     ("largest process", "peak_rss_mb"),
                     ("process tree", "tree_peak_mb"),
@@ -609,7 +614,9 @@ def report(files: list[Path]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--hostile"]:  # only the parsing of hostile input, then the report
+    if sys.argv[1:] == ["--report"]:  # docs/benchmarks.md again from the saved results
+        report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
+    elif sys.argv[1:] == ["--hostile"]:  # only the parsing of hostile input, then the report
         measure_hostile()
         report(sorted(DATA.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])))
     elif sys.argv[1:] == ["--team"]:  # only the runs past one machine, then the report

@@ -181,7 +181,9 @@ class _Lines:
 def _scan(text: str, deadline: float | None) -> _Scan:
     """One pass over the text: table rows parsed, detail blocks gathered by ref."""
     # Lines end at any of the three; a newline before the first line makes it like the rest.
-    text = "\n" + text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:  # two copies of the text saved for most files
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "\n" + text
     scan, lines = _Scan(), _Lines(text, deadline)
     pattern, at = _IN_TABLE, 0
     while (found := pattern.search(text, at)) is not None:
