@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -198,8 +199,15 @@ def _drain() -> None:
     from prefect.logging.handlers import APILogWorker
 
     for worker in (EventsWorker, APILogWorker):
-        with contextlib.suppress(Exception):
-            worker.drain_all(timeout=5)
+        # A worker that still holds items when told to finish says so at WARNING ("Still
+        # processing items"), which is all it is doing here: not for the terminal.
+        quiet = logging.getLogger(worker.__name__)
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            with contextlib.suppress(Exception):
+                worker.drain_all(timeout=5)
+        finally:
+            quiet.level = level
 
 
 @contextlib.contextmanager
@@ -242,7 +250,14 @@ def api_for_flows(say: object = None) -> Iterator[str]:
         temporary = spawn(_free_port(0), folder / f"temporary-{os.getpid()}.log", tied=True)
     try:
         with using(temporary.url):
-            yield temporary.url
+            try:
+                yield temporary.url
+            except Exception:
+                # A failed run's logs and events, still queued, would otherwise be sent at
+                # exit to the server stopped below: each try printed an error of its own
+                # under the command's one-line error. An interrupt does not wait for them.
+                _drain()
+                raise
             _drain()
     finally:
         stop_process(temporary.pid, grace=0.3)  # disposable: no graceful wait on open clients

@@ -230,6 +230,19 @@ def test_a_full_disk(mounted, harness_env, tmp_path):
     assert count(wh, "digest_entries") == 2641
 
 
+def test_a_failed_run_on_a_temporary_server_ends_with_its_one_line(home):
+    """With no server up, a failed run's queued logs and events are sent before its temporary
+    server stops: nothing follows the one-line error (Prefect printed `--- Error logging to
+    API ---` there). /proc, a filesystem with no space at all, is not a full disk."""
+    result = cli("ingest", str(EXAMPLES), "-w", "/proc/nope/wh", "--no-enrich", env=home)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert all(line.startswith("arxiv-digests:") for line in lines), result.stderr
+    assert "starting a temporary one" in lines[0]
+    assert len(lines) == 2 and "/proc/nope/wh" in lines[1], result.stderr
+    assert "full" not in lines[1], lines[1]
+
+
 def test_a_locked_warehouse_names_its_holder(tmp_path, harness_env):
     store = Warehouse(tmp_path / "wh")
     env = harness_env | {"ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS": "2"}

@@ -139,9 +139,11 @@ def _disk_full(root: str) -> bool:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
-        return shutil.disk_usage(folder).free < 16 * 1024 * 1024
+        usage = shutil.disk_usage(folder)
     except OSError:
         return False
+    # A pseudo filesystem (/proc, /sys) has no space at all: not a full disk.
+    return usage.total > 0 and usage.free < 16 * 1024 * 1024
 
 
 def run_failure(exc: Exception, root: str) -> typer.Exit:
