@@ -169,7 +169,7 @@ def parse_files(
     pieces.append(pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA))
     batch.digests = pa.Table.from_pylist(digests, schema=DIGESTS.schema)
     batch.entries, failed = validate(DIGEST_ENTRIES, pa.concat_tables(pieces))
-    batch.bad_entries = _with_details(failed, files, limits).cast(FAILED_SCHEMA)
+    batch.bad_entries = _with_blocks(failed, files, limits).cast(FAILED_SCHEMA)
     return batch
 
 
@@ -178,7 +178,7 @@ def parse_files(
 ARROW_ROWS = 2000
 
 
-def _with_details(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.Table:
+def _with_blocks(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.Table:
     """Failed entries whose raw text is their table row followed by their detail block, for
     `rejects replay`. Their files are parsed again for the blocks: failures are rare, and
     keeping every entry's block until its batch was validated cost memory and time."""
