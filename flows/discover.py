@@ -181,18 +181,17 @@ def _digest_files(folder: Path) -> list[Path]:
 
 def unchanged(paths: list[Source], seen: pa.Table) -> tuple[list[Source], int]:
     """`paths` less the files unchanged since a run read them (same path, size and
-    modification time as `seen`, the `seen_files` rows, recorded), which need not be read, as
-    make and rsync do not:
-    (the rest, how many were dropped). A file that cannot be stat'ed stays, for reading to
-    report. The stats are matched with `seen` by an Arrow join: a warehouse's 20,000 rows are
-    never made Python tuples."""
-    rest: list[Source] = []
+    modification time as `seen`, the `seen_files` rows, recorded), which are skipped unread as
+    make and rsync skip them: (the rest, in their order; how many were dropped). A file that
+    cannot be stat'ed stays, for reading to report. The stats are matched with `seen` by an
+    Arrow join: a warehouse's 20,000 rows are never made Python tuples."""
+    unstated: list[int] = []
     names, sizes, times, at = [], [], [], []
     for index, path in enumerate(paths):
         try:
             info = path.stat()
         except OSError:
-            rest.append(path)
+            unstated.append(index)
             continue
         names.append(str(path))
         sizes.append(info.st_size)
@@ -209,5 +208,5 @@ def unchanged(paths: list[Source], seen: pa.Table) -> tuple[list[Source], int]:
     micros = pc.cast(pc.cast(seen.column("modified_at"), pa.timestamp("us")), pa.int64())
     keys = seen.select(["source_path", "size_bytes"]).append_column("_micros", micros)
     new = stats.join(keys, ["source_path", "size_bytes", "_micros"], join_type="left anti")
-    rest += [paths[i] for i in sorted(new.column("_at").to_pylist())]
+    rest = [paths[i] for i in sorted(unstated + new.column("_at").to_pylist())]
     return rest, len(paths) - len(rest)
