@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -33,12 +34,12 @@ from flows.distributed import drop_known, in_order
 from flows.enrich import EnrichStats, enrich, rejects_table
 from flows.guard import Limits
 from flows.parse_pool import ParsePool
-from flows.queue import SIGHTINGS, add_sightings, newest_versions, pending_count
+from flows.queue import SIGHTINGS, newest_versions, pending_count, queue_spilled
 from flows.rejects import name_rejects
 from flows.run_stats import RunStats, new_run_id
 from flows.settings import Settings
+from flows.spill import Spill
 from flows.stages import committed, warn
-from schemas import Table
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from warehouse.export import export
 from warehouse.lake import Lake, Warehouse
@@ -118,9 +119,9 @@ def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
 
 
 @task(name="queue", cache_policy=NO_CACHE)
-def queue_task(lake: Lake, sightings: pa.Table) -> int:
+def queue_task(lake: Lake, sightings: Spill) -> int:
     """Every arxiv_id the run loaded gets its `enrichment` row; returns the pending count."""
-    add_sightings(lake.con, sightings)
+    queue_spilled(lake.con, sightings)
     return pending_count(lake.con)
 
 
@@ -202,27 +203,30 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
     stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected
     stats.discover_seconds = time.perf_counter() - started
 
-    # Each batch's IDs with their newest version: what the enrichment queue needs of the run,
-    # gathered as it goes so that the run's entries are never read back.
-    sightings = [SIGHTINGS]
-    # The run's `digests` and `seen_files` rows (a few hundred bytes a file) are written once
-    # at the end, not once per batch: a backfill's 200 tiny files would cost every later run.
-    read: dict[Table, list[pa.Table]] = {DIGESTS: [], SEEN_FILES: []}
-    with ParsePool(settings.parse_workers, settings.limits()) as pool:
-        for done, parsed in _parsed(files, known, stats, settings, pool):
-            batch_sightings, batch_digests, batch_seen = _load_batch(
-                lake, parsed, known, known_rejects, stats
-            )
-            sightings.append(batch_sightings)
-            read[DIGESTS].append(batch_digests)
-            read[SEEN_FILES].append(batch_seen)
-            if (progress := _PROGRESS.get()) is not None:
-                progress(done, len(files))
-    started = time.perf_counter()
-    for table, rows in read.items():
-        lake.insert(table, pa.concat_tables([table.empty(), *rows]))
-    stats.papers_pending = queue_task(lake, pa.concat_tables(sightings))
-    stats.load_seconds += time.perf_counter() - started
+    # Each batch's IDs with their newest version (what the enrichment queue needs of the run)
+    # and its `digests` and `seen_files` rows (a few hundred bytes a file), spilled to a local
+    # file as the run goes: the run's entries are never read back, and nothing the run gathers
+    # stays in memory. The rows are written once at the end, not once per batch: a backfill's
+    # 200 tiny files would cost every later run.
+    with tempfile.TemporaryDirectory(prefix="arxiv-digests-") as folder:
+        sightings = Spill(SIGHTINGS.schema, Path(folder))
+        gathered = {table: Spill(table.schema, Path(folder)) for table in (DIGESTS, SEEN_FILES)}
+        with ParsePool(settings.parse_workers, settings.limits()) as pool:
+            for done, parsed in _parsed(files, known, stats, settings, pool):
+                batch_sightings, batch_digests, batch_seen = _load_batch(
+                    lake, parsed, known, known_rejects, stats
+                )
+                sightings.append(batch_sightings)
+                gathered[DIGESTS].append(batch_digests)
+                gathered[SEEN_FILES].append(batch_seen)
+                if (progress := _PROGRESS.get()) is not None:
+                    progress(done, len(files))
+        started = time.perf_counter()
+        for table, spill in gathered.items():
+            if spill.rows:
+                lake.insert(table, spill.reader())
+        stats.papers_pending = queue_task(lake, sightings)
+        stats.load_seconds += time.perf_counter() - started
 
 
 def validation_problems(rejects: pa.Table) -> list[str]:

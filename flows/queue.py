@@ -1,14 +1,19 @@
 """The enrichment queue's rules: which IDs a run adds or queues again, what the API's answers
-change, and which IDs are due. Each rule is one SQL statement run by the lake over the queue
-table and a small Arrow table of the run's IDs: DuckLake writes only the rows a statement
-changes (a delete file and the new rows), never the whole queue.
+change, and which IDs are due. Each rule is SQL run by the lake over the queue table and an
+Arrow table or stream of the run's IDs: DuckLake writes only the rows a statement changes (a
+delete file and the new rows), never the whole queue.
 
 Every function takes a connection whose current catalog holds `enrichment` (the lake, inside
 the run's transaction)."""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -16,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.settings import Settings
+from flows.spill import Spill
 
 # What `add_sightings` takes: a run's entries' IDs and versions, an ID possibly many times.
 SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
@@ -67,25 +73,99 @@ WHEN MATCHED THEN UPDATE SET
 """
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], **tables: pa.Table
-) -> int:
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Iterator[None]:
     for name, data in tables.items():
         con.register(name, data)
     try:
-        row = con.execute(sql, params).fetchone()
-        return int(row[0]) if row else 0
+        yield
     finally:
         for name in tables:
             con.unregister(name)
 
 
-def add_sightings(con: duckdb.DuckDBPyConnection, sightings: pa.Table) -> int:
-    """Queue the IDs of a run's `sightings`; returns the number of queue rows added or
-    changed (0: the queue is unchanged, and no row of it is rewritten)."""
-    if not sightings.num_rows:
-        return 0
-    return _run(con, _ADD, {}, _wanted=newest_versions(sightings))
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], **tables: Any) -> int:
+    """Run a statement over `tables`; the number of rows it wrote."""
+    with _registered(con, tables):
+        row = con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+# The sightings one partition of the queue step holds: its memory, whatever the run's size.
+PART_ROWS = 100_000
+_WANTED = pa.schema([("arxiv_id", pa.string()), ("_wanted", pa.int32())])
+_ENDINGS = pa.array([f"{n:02d}" for n in range(100)])  # an ID's last two digits
+
+# An ID not queued yet: a plain insert, the one statement whose memory does not grow with the
+# rows it writes (a MERGE or a join over a million IDs keeps 20-80 MB until the process ends).
+_INSERT = """
+INSERT INTO enrichment (arxiv_id, state, attempts, wanted_version)
+SELECT arxiv_id, 'pending', 0, _wanted FROM _new
+"""
+_QUEUED = "SELECT w.arxiv_id FROM _part AS w SEMI JOIN enrichment AS q ON q.arxiv_id = w.arxiv_id"
+
+
+def _stream(table: pa.Table) -> pa.RecordBatchReader:
+    """`table` as a stream for one statement. DuckDB keeps what a statement scanned alive
+    until the transaction ends, and a run's transaction would hold every partition; an
+    exhausted stream holds nothing."""
+    return pa.RecordBatchReader.from_batches(table.schema, iter(table.to_batches()))
+
+
+def _ids(con: duckdb.DuckDBPyConnection, sql: str, **tables: Any) -> pa.ChunkedArray:
+    """The first column of a query over `tables`."""
+    with _registered(con, tables):
+        return con.execute(sql).to_arrow_table().column(0)
+
+
+def _partitions(sightings: Spill, parts: int) -> list[Spill]:
+    """`sightings` split into `parts` spills of disjoint IDs, in one pass, by the IDs' last two
+    digits (uniform over arXiv's numbers; an ID that does not end in two digits goes to the
+    first)."""
+    folder = sightings.path.parent
+    spills = [Spill(sightings.schema, folder) for _ in range(parts)]
+    part_of = pa.array([n % parts for n in range(len(_ENDINGS))], pa.int32())
+    for batch in sightings.batches():
+        ending = pc.utf8_slice_codeunits(batch.column("arxiv_id"), -2)
+        part = pc.take(part_of, pc.fill_null(pc.index_in(ending, value_set=_ENDINGS), 0))
+        for number, spill in enumerate(spills):
+            spill.append(pa.Table.from_batches([batch.filter(pc.equal(part, number))]))
+    return spills
+
+
+def queue_spilled(
+    con: duckdb.DuckDBPyConnection, sightings: Spill, part_rows: int = PART_ROWS
+) -> int:
+    """Queue the IDs of a run's `sightings`, a partition of IDs at a time; returns the number
+    of queue rows added or changed (0: the queue is unchanged, no row of it is rewritten).
+    Each partition is split into IDs the queue does not hold (inserted) and IDs it holds
+    (merged by the rule of `_ADD`): in a backfill almost all are new, and the few known ones
+    keep the MERGE small. Every split is made before the first write, against the queue as
+    the run found it; partitions hold disjoint IDs, so no ID is split twice."""
+    parts = min(len(_ENDINGS), max(1, math.ceil(sightings.rows / part_rows)))
+    new, known = Spill(_WANTED, sightings.path.parent), Spill(_WANTED, sightings.path.parent)
+    for part in _partitions(sightings, parts):
+        wanted = newest_versions(pa.Table.from_batches(part.batches(), part.schema))
+        queued = _ids(con, _QUEUED, _part=_stream(wanted))
+        held = pc.is_in(wanted.column("arxiv_id"), value_set=queued)
+        new.append(wanted.filter(pc.invert(held)))
+        known.append(wanted.filter(held))
+        del wanted, queued, held
+        pa.default_memory_pool().release_unused()
+    changed = 0
+    for batch in new.batches():  # a statement each: DuckDB holds a statement's input to its end
+        changed += _run(con, _INSERT, {}, _new=_stream(pa.Table.from_batches([batch])))
+    return changed + (_run(con, _ADD, {}, _wanted=known.reader()) if known.rows else 0)
+
+
+def add_sightings(
+    con: duckdb.DuckDBPyConnection, sightings: pa.Table, part_rows: int = PART_ROWS
+) -> int:
+    """`queue_spilled` for sightings already in memory (a replay's few moved rows)."""
+    with tempfile.TemporaryDirectory(prefix="arxiv-digests-") as folder:
+        spill = Spill(SIGHTINGS.schema, Path(folder))
+        spill.append(sightings)
+        return queue_spilled(con, spill, part_rows)
 
 
 def answers_table(outcome: dict[str, tuple[str, str | None]], fetched: dict[str, int]) -> pa.Table:

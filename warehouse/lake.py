@@ -275,16 +275,20 @@ class Lake:
             self.rollback()
             raise
 
-    def insert(self, table: Table, rows: pa.Table) -> None:
-        """Append `rows` to `table` (columns matched by name)."""
-        if not rows.num_rows:
+    def insert(self, table: Table, rows: pa.Table | pa.RecordBatchReader) -> None:
+        """Append `rows` to `table` (columns matched by name): a table, or a stream of
+        batches in the table's declared types (read once, never held whole)."""
+        if isinstance(rows, pa.RecordBatchReader):
+            stream = rows
+        elif not rows.num_rows:
             return
-        data = rows.select(table.column_names).cast(table.schema)
-        # As a stream, not the table: DuckDB keeps what a statement scanned alive until the
-        # transaction ends, and a run's transaction would hold every batch it loaded. An
-        # exhausted stream holds nothing.
-        stream = pa.RecordBatchReader.from_batches(data.schema, iter(data.to_batches()))
-        del data
+        else:
+            data = rows.select(table.column_names).cast(table.schema)
+            # As a stream, not the table: DuckDB keeps what a statement scanned alive until
+            # the transaction ends, and a run's transaction would hold every batch it loaded.
+            # An exhausted stream holds nothing.
+            stream = pa.RecordBatchReader.from_batches(data.schema, iter(data.to_batches()))
+            del data
         self.execute(f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows', _rows=stream)
 
     @contextlib.contextmanager
