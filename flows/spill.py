@@ -36,7 +36,12 @@ class Spill:
             return
         if self._writer is None:
             raise RuntimeError(f"{self.path} is closed for appending")
-        self._writer.write_table(rows.select(self.schema.names).cast(self.schema))
+        try:
+            self._writer.write_table(rows.select(self.schema.names).cast(self.schema))
+        except OSError as exc:  # Arrow's names no file: the one-line error names the spill
+            raise OSError(
+                exc.errno, f"{exc.strerror or exc} (TMPDIR chooses the folder)", str(self.path)
+            ) from exc
         self.rows += rows.num_rows
 
     def close(self) -> None:
