@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -38,7 +37,7 @@ from flows.queue import SIGHTINGS, newest_versions, pending_count, queue_spilled
 from flows.rejects import name_rejects
 from flows.run_stats import RunStats, new_run_id
 from flows.settings import Settings
-from flows.spill import Spill
+from flows.spill import Spill, run_folder
 from flows.stages import committed, warn
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from warehouse.export import export
@@ -208,9 +207,9 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
     # file as the run goes: the run's entries are never read back, and nothing the run gathers
     # stays in memory. The rows are written once at the end, not once per batch: a backfill's
     # 200 tiny files would cost every later run.
-    with tempfile.TemporaryDirectory(prefix="arxiv-digests-") as folder:
-        sightings = Spill(SIGHTINGS.schema, Path(folder))
-        gathered = {table: Spill(table.schema, Path(folder)) for table in (DIGESTS, SEEN_FILES)}
+    with run_folder() as folder:
+        sightings = Spill(SIGHTINGS.schema, folder)
+        gathered = {table: Spill(table.schema, folder) for table in (DIGESTS, SEEN_FILES)}
         with ParsePool(settings.parse_workers, settings.limits()) as pool:
             for done, parsed in _parsed(files, known, stats, settings, pool):
                 batch_sightings, batch_digests, batch_seen = _load_batch(

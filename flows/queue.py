@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.settings import Settings
-from flows.spill import Spill
+from flows.spill import Spill, run_folder
+from warehouse.lake import as_stream
 
 # What `add_sightings` takes: a run's entries' IDs and versions, an ID possibly many times.
 SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
@@ -105,13 +104,6 @@ SELECT arxiv_id, 'pending', 0, _wanted FROM _new
 _QUEUED = "SELECT w.arxiv_id FROM _part AS w SEMI JOIN enrichment AS q ON q.arxiv_id = w.arxiv_id"
 
 
-def _stream(table: pa.Table) -> pa.RecordBatchReader:
-    """`table` as a stream for one statement. DuckDB keeps what a statement scanned alive
-    until the transaction ends, and a run's transaction would hold every partition; an
-    exhausted stream holds nothing."""
-    return pa.RecordBatchReader.from_batches(table.schema, iter(table.to_batches()))
-
-
 def _ids(con: duckdb.DuckDBPyConnection, sql: str, **tables: Any) -> pa.ChunkedArray:
     """The first column of a query over `tables`."""
     with _registered(con, tables):
@@ -122,6 +114,8 @@ def _partitions(sightings: Spill, parts: int) -> list[Spill]:
     """`sightings` split into `parts` spills of disjoint IDs, in one pass, by the IDs' last two
     digits (uniform over arXiv's numbers; an ID that does not end in two digits goes to the
     first)."""
+    if parts == 1:
+        return [sightings]
     folder = sightings.path.parent
     spills = [Spill(sightings.schema, folder) for _ in range(parts)]
     part_of = pa.array([n % parts for n in range(len(_ENDINGS))], pa.int32())
@@ -146,7 +140,7 @@ def queue_spilled(
     new, known = Spill(_WANTED, sightings.path.parent), Spill(_WANTED, sightings.path.parent)
     for part in _partitions(sightings, parts):
         wanted = newest_versions(pa.Table.from_batches(part.batches(), part.schema))
-        queued = _ids(con, _QUEUED, _part=_stream(wanted))
+        queued = _ids(con, _QUEUED, _part=as_stream(wanted))
         held = pc.is_in(wanted.column("arxiv_id"), value_set=queued)
         new.append(wanted.filter(pc.invert(held)))
         known.append(wanted.filter(held))
@@ -154,7 +148,7 @@ def queue_spilled(
         pa.default_memory_pool().release_unused()
     changed = 0
     for batch in new.batches():  # a statement each: DuckDB holds a statement's input to its end
-        changed += _run(con, _INSERT, {}, _new=_stream(pa.Table.from_batches([batch])))
+        changed += _run(con, _INSERT, {}, _new=as_stream(pa.Table.from_batches([batch])))
     return changed + (_run(con, _ADD, {}, _wanted=known.reader()) if known.rows else 0)
 
 
@@ -162,8 +156,8 @@ def add_sightings(
     con: duckdb.DuckDBPyConnection, sightings: pa.Table, part_rows: int = PART_ROWS
 ) -> int:
     """`queue_spilled` for sightings already in memory (a replay's few moved rows)."""
-    with tempfile.TemporaryDirectory(prefix="arxiv-digests-") as folder:
-        spill = Spill(SIGHTINGS.schema, Path(folder))
+    with run_folder() as folder:
+        spill = Spill(SIGHTINGS.schema, folder)
         spill.append(sightings)
         return queue_spilled(con, spill, part_rows)
 

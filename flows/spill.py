@@ -9,14 +9,34 @@ memory (plain reads, not a memory map, whose pages would count in the process's 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from flows.server import alive
+
 _NAMES = itertools.count()
+_PREFIX = "arxiv-digests-run-"  # then the pid of the run that made the folder
+
+
+@contextlib.contextmanager
+def run_folder() -> Iterator[Path]:
+    """A folder in the system's temporary folder (`TMPDIR`) for a run's spills, removed when
+    the run ends, by an error or Ctrl-C too. Folders left by runs killed outright (kill -9,
+    a lost machine: their process is gone) are removed first."""
+    for orphan in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        pid = orphan.name.removeprefix(_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(orphan, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as folder:
+        yield Path(folder)
 
 
 class Spill:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from helpers import count, counts, sql, table_hash
 
 from flows.discover import discover
 from flows.ingest import ingest_flow
+from flows.spill import run_folder
 from schemas import TABLES
 from warehouse.lake import ALIAS, Warehouse, WarehouseLocked, open_connection
 
@@ -399,3 +403,28 @@ def test_only_a_file_whose_path_size_and_time_all_match_is_skipped(tmp_path):
     rest, skipped = unchanged([gone, *files.values()], seen)
     assert skipped == 1
     assert rest == [gone, files["resized"], files["touched"], files["moved"]]
+
+
+def test_a_runs_spill_folder_goes_with_it_and_so_do_those_of_runs_killed_outright(
+    tmp_path, monkeypatch
+):
+    """A run spills what it gathers to a temporary folder: removed when it ends, even by
+    Ctrl-C; one left by a run killed with -9 (its process gone) is removed by the next."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan = tmp_path / f"arxiv-digests-run-{int(ended.stdout)}-k9"
+    orphan.mkdir()
+    (orphan / "spill-0.arrows").write_bytes(b"left by kill -9")
+    running = tmp_path / f"arxiv-digests-run-{os.getpid()}-other"  # a live run's
+    running.mkdir()
+    unrelated = tmp_path / "arxiv-digests-run-notes"
+    unrelated.mkdir()
+    with pytest.raises(KeyboardInterrupt), run_folder() as folder:
+        assert folder.parent == tmp_path and folder.is_dir()
+        (folder / "spill-1.arrows").write_bytes(b"rows")
+        raise KeyboardInterrupt
+    assert not folder.exists()
+    assert not orphan.exists()
+    assert running.is_dir() and unrelated.is_dir()

@@ -69,6 +69,13 @@ def arrow(result: duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation) -> pa.Tab
     return result.to_arrow_table()
 
 
+def as_stream(table: pa.Table) -> pa.RecordBatchReader:
+    """`table` as a stream for one statement to scan. DuckDB keeps what a statement scanned
+    alive until the transaction ends, and a run's transaction would hold every batch it
+    loaded; an exhausted stream holds nothing."""
+    return pa.RecordBatchReader.from_batches(table.schema, iter(table.to_batches()))
+
+
 def attach_script(store: Warehouse) -> str:
     """SQL that makes any DuckDB 1.5.5 session (the `duckdb` shell) read this warehouse: the
     extensions loaded from their wheels, the lake attached read-only and in use. An object
@@ -283,12 +290,7 @@ class Lake:
         elif not rows.num_rows:
             return
         else:
-            data = rows.select(table.column_names).cast(table.schema)
-            # As a stream, not the table: DuckDB keeps what a statement scanned alive until
-            # the transaction ends, and a run's transaction would hold every batch it loaded.
-            # An exhausted stream holds nothing.
-            stream = pa.RecordBatchReader.from_batches(data.schema, iter(data.to_batches()))
-            del data
+            stream = as_stream(rows.select(table.column_names).cast(table.schema))
         self.execute(f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows', _rows=stream)
 
     @contextlib.contextmanager
