@@ -8,9 +8,7 @@ the run's transaction)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +18,7 @@ import pyarrow.compute as pc
 
 from flows.settings import Settings
 from flows.spill import Spill, run_folder
-from warehouse.lake import as_stream
+from warehouse.lake import as_stream, registered
 
 # What `add_sightings` takes: a run's entries' IDs and versions, an ID possibly many times.
 SIGHTINGS = pa.schema([("arxiv_id", pa.string()), ("arxiv_version", pa.int32())]).empty_table()
@@ -72,20 +70,9 @@ WHEN MATCHED THEN UPDATE SET
 """
 
 
-@contextlib.contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Iterator[None]:
-    for name, data in tables.items():
-        con.register(name, data)
-    try:
-        yield
-    finally:
-        for name in tables:
-            con.unregister(name)
-
-
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], **tables: Any) -> int:
     """Run a statement over `tables`; the number of rows it wrote."""
-    with _registered(con, tables):
+    with registered(con, tables):
         row = con.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
 
@@ -106,7 +93,7 @@ _QUEUED = "SELECT w.arxiv_id FROM _part AS w SEMI JOIN enrichment AS q ON q.arxi
 
 def _ids(con: duckdb.DuckDBPyConnection, sql: str, **tables: Any) -> pa.ChunkedArray:
     """The first column of a query over `tables`."""
-    with _registered(con, tables):
+    with registered(con, tables):
         return con.execute(sql).to_arrow_table().column(0)
 
 

@@ -76,6 +76,18 @@ def as_stream(table: pa.Table) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, iter(table.to_batches()))
 
 
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Iterator[None]:
+    """`tables` visible to SQL under their names for the duration of one statement."""
+    for name, data in tables.items():
+        con.register(name, data)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
 def attach_script(store: Warehouse) -> str:
     """SQL that makes any DuckDB 1.5.5 session (the `duckdb` shell) read this warehouse: the
     extensions loaded from their wheels, the lake attached read-only and in use. An object
@@ -293,25 +305,14 @@ class Lake:
             stream = as_stream(rows.select(table.column_names).cast(table.schema))
         self.execute(f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows', _rows=stream)
 
-    @contextlib.contextmanager
-    def _registered(self, tables: dict[str, Any]) -> Iterator[None]:
-        """`tables` visible to SQL under their names for the duration of one statement."""
-        for name, data in tables.items():
-            self.con.register(name, data)
-        try:
-            yield
-        finally:
-            for name in tables:
-                self.con.unregister(name)
-
     def query(self, sql: str, params: list[Any] | None = None, **tables: pa.Table) -> pa.Table:
         """Run `sql` with each of `tables` registered under its keyword; the result in Arrow."""
-        with self._registered(tables):
+        with registered(self.con, tables):
             return arrow(self.con.execute(sql, params or []))
 
     def execute(self, sql: str, params: list[Any] | None = None, **tables: Any) -> None:
         """Run `sql` with each of `tables` registered under its keyword."""
-        with self._registered(tables):
+        with registered(self.con, tables):
             self.con.execute(sql, params or [])
 
     def read(self, table: Table, columns: list[str] | None = None) -> pa.Table:
