@@ -41,13 +41,15 @@ def newest_versions(sightings: pa.Table) -> pa.Table:
 
 
 # A new ID is added as pending; a known one takes a newer announced version, and an enriched
-# paper whose digest announces a newer version than the one held is queued again.
-_ADD = """
-MERGE INTO enrichment AS q USING _wanted AS w ON q.arxiv_id = w.arxiv_id
-WHEN MATCHED AND (
+# paper whose digest announces a newer version than the one held is queued again. `_CHANGES`:
+# whether the sighting `w` changes the queue row `q` it matched.
+_CHANGES = """(
     coalesce(w._wanted > coalesce(q.wanted_version, 0), false)
     OR (q.state = 'enriched' AND coalesce(w._wanted > q.enriched_version, false))
-) THEN UPDATE SET
+)"""
+_ADD = f"""
+MERGE INTO enrichment AS q USING _wanted AS w ON q.arxiv_id = w.arxiv_id
+WHEN MATCHED AND {_CHANGES} THEN UPDATE SET
     wanted_version = CASE WHEN w._wanted > coalesce(q.wanted_version, 0)
                           THEN w._wanted ELSE q.wanted_version END,
     state = CASE WHEN q.state = 'enriched' AND w._wanted > q.enriched_version
@@ -88,13 +90,22 @@ _INSERT = """
 INSERT INTO enrichment (arxiv_id, state, attempts, wanted_version)
 SELECT arxiv_id, 'pending', 0, _wanted FROM _new
 """
-_QUEUED = "SELECT w.arxiv_id FROM _part AS w SEMI JOIN enrichment AS q ON q.arxiv_id = w.arxiv_id"
+# A partition's IDs against the queue: not held (to insert), or held and changed by the rule
+# (to merge). A re-load of IDs already queued at the versions announced changes nothing, and
+# its MERGE holds none of them.
+_SPLIT = f"""
+SELECT w.arxiv_id, w._wanted, q.arxiv_id IS NULL AS _new
+FROM _part AS w LEFT JOIN enrichment AS q ON q.arxiv_id = w.arxiv_id
+WHERE q.arxiv_id IS NULL OR {_CHANGES}
+"""
 
 
-def _ids(con: duckdb.DuckDBPyConnection, sql: str, **tables: Any) -> pa.ChunkedArray:
-    """The first column of a query over `tables`."""
-    with registered(con, tables):
-        return con.execute(sql).to_arrow_table().column(0)
+def _split(con: duckdb.DuckDBPyConnection, part: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """A partition's (IDs the queue does not hold, held IDs whose row the rule changes)."""
+    with registered(con, {"_part": as_stream(part)}):
+        rows = con.execute(_SPLIT).to_arrow_table()
+    new = rows.column("_new")
+    return rows.filter(new).drop_columns("_new"), rows.filter(pc.invert(new)).drop_columns("_new")
 
 
 def _partitions(sightings: Spill, parts: int) -> list[Spill]:
@@ -120,18 +131,18 @@ def queue_spilled(
     """Queue the IDs of a run's `sightings`, a partition of IDs at a time; returns the number
     of queue rows added or changed (0: the queue is unchanged, no row of it is rewritten).
     Each partition is split into IDs the queue does not hold (inserted) and IDs it holds
-    (merged by the rule of `_ADD`): in a backfill almost all are new, and the few known ones
-    keep the MERGE small. Every split is made before the first write, against the queue as
-    the run found it; partitions hold disjoint IDs, so no ID is split twice."""
+    whose row the rule changes (merged by `_ADD`); held IDs it leaves as they are go nowhere.
+    In a backfill almost all are new, and in a re-load almost none change: the MERGE stays
+    small. Every split is made before the first write, against the queue as the run found
+    it; partitions hold disjoint IDs, so no ID is split twice."""
     parts = min(len(_ENDINGS), max(1, math.ceil(sightings.rows / part_rows)))
     new, known = Spill(_WANTED, sightings.path.parent), Spill(_WANTED, sightings.path.parent)
     for part in _partitions(sightings, parts):
         wanted = newest_versions(pa.Table.from_batches(part.batches(), part.schema))
-        queued = _ids(con, _QUEUED, _part=as_stream(wanted))
-        held = pc.is_in(wanted.column("arxiv_id"), value_set=queued)
-        new.append(wanted.filter(pc.invert(held)))
-        known.append(wanted.filter(held))
-        del wanted, queued, held
+        unheld, changing = _split(con, wanted)
+        new.append(unheld)
+        known.append(changing)
+        del wanted, unheld, changing
         pa.default_memory_pool().release_unused()
     changed = 0
     for batch in new.batches():  # a statement each: DuckDB holds a statement's input to its end
