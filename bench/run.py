@@ -45,6 +45,18 @@ def measure(*command: str) -> dict[str, float]:
     return json.loads(out.stdout)
 
 
+def script_json(script: str, *args: str) -> dict:
+    """What a bench script run with the product's Python prints, as JSON."""
+    done = subprocess.run(
+        [str(VENV / "python"), f"bench/{script}", *args],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median wall time."""
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
@@ -106,27 +118,10 @@ def main() -> None:
         str(work / "dlt-dicts.duckdb"),
         str(work / "dlt-dicts"),
     )
-    # The same plain regex over the same files in one process: the parse stage's reference.
-    reference = json.loads(
-        subprocess.run(
-            [str(VENV / "python"), "bench/plain_parser.py", str(corpus)],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-
-    # The parse stage's own work in one process, with the parser's time counted apart.
-    parse_floor = json.loads(
-        subprocess.run(
-            [str(VENV / "python"), "bench/parse_floor.py", str(corpus)],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    # The same plain regex over the same files in one process: the parse stage's reference;
+    # and the parse stage's own work in one process, with the parser's time counted apart.
+    reference = script_json("plain_parser.py", str(corpus))
+    parse_floor = script_json("parse_floor.py", str(corpus))
 
     with warehouse.connect(work / "wh") as con:
         entries = con.execute("SELECT count(*) FROM digest_entries").fetchall()[0][0]
