@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flows.digest_files import DEFAULT_LIMITS, NewFile, ParsedBatch, parse_files
 from flows.guard import Limits
+from flows.lean import without_pandas
 
 POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
 
@@ -40,7 +41,9 @@ class ParsePool:
         limits = limits or self.limits
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.workers - 1, mp_context=context, initializer=without_pandas
+            )
         size = -(-len(files) // self.workers)
         slices = [files[i : i + size] for i in range(0, len(files), size)]
         mine: ParsedBatch | None = None

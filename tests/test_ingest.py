@@ -348,6 +348,56 @@ def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
     ]
 
 
+def test_parse_workers_and_the_command_line_load_neither_the_cli_nor_pandas():
+    """A spawned worker first runs the script that started its parent: the `arxiv-digests`
+    script must not import the command line (typer, pydantic, every command's module), let
+    alone Prefect. pyarrow would import pandas (about 50 MB a process) to convert rows: it
+    is kept out of the workers and the command line's process."""
+    import importlib
+    from datetime import UTC, datetime
+
+    from flows.digest_files import parse_files
+    from flows.discover import discover
+    from flows.parse_pool import ParsePool
+
+    script = Path(sys.executable).parent / "arxiv-digests"
+    as_a_worker_does = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+        "print(sorted(m for m in ('prefect', 'typer', 'flows.cli', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", as_a_worker_does, str(script)],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"
+    the_command_line = (
+        "import sys; sys.argv = ['arxiv-digests', '--help']\n"
+        "from flows.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "try:\n    import pandas\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", the_command_line], text=True, capture_output=True, check=True
+    )
+    assert out.stdout.splitlines()[-1] == "arxiv-digests does not use pandas"
+    importlib.import_module("pandas")  # installed here (the tests read Parquet with it)
+
+    files, _ = discover([DIGESTS])
+    todo = [(p, f"{i:064x}", p.read_bytes()) for i, p in enumerate(files[:4])]
+    with ParsePool(2) as pool:
+        parsed = pool.parse(todo, "run", datetime.now(UTC))  # rows converted in the worker too
+        assert pool._pool is not None
+        assert (
+            sum(b.entries.num_rows for b in parsed)
+            == parse_files(todo, "run", datetime.now(UTC)).entries.num_rows
+            > 0
+        )
+        with pytest.raises(ModuleNotFoundError, match="does not use pandas"):
+            pool._pool.submit(importlib.import_module, "pandas").result()
+
+
 def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
     """A worker killed (OOM killer, kill -9) mid-run costs no rows: its slice is parsed in
     the flow's process, and the pool is not used again."""

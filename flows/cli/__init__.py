@@ -3,9 +3,4 @@
 from flows.cli import admin, query, run  # noqa: F401  (they register their commands)
 from flows.cli.common import app
 
-__all__ = ["app", "main"]
-
-
-def main() -> None:  # pragma: no cover - console script entry
-    """Run the command line."""
-    app()
+__all__ = ["app"]
