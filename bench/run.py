@@ -399,8 +399,7 @@ def floor_lines(r: dict) -> list[str]:
         f"{f['parse_text_seconds'] * per:.1f} µs; the rest (stat, read, hash, decode, Arrow "
         f"rows, validation) {f['floor_seconds'] * per:.1f} µs. Spread perfectly over "
         f"{cores} cores, the rest alone is **{rest:.2f}x** the plain regex and the whole "
-        f"stage {whole:.2f}x; "
-        f"to reach 0.75x, {need}.",
+        f"stage {whole:.2f}x; to reach 0.75x, {need}.",
     ]
 
 

@@ -40,9 +40,9 @@ def newest_versions(sightings: pa.Table) -> pa.Table:
     return pa.table({"arxiv_id": ids.filter(first), "_wanted": versions.filter(first)})
 
 
-# A new ID is added as pending; a known one takes a newer announced version, and an enriched
-# paper whose digest announces a newer version than the one held is queued again. `_CHANGES`:
-# whether the sighting `w` changes the queue row `q` it matched.
+# An ID already queued takes a newer announced version, and an enriched paper whose digest
+# announces a newer version than the one held is queued again (a new ID is inserted as
+# pending by `_INSERT`). `_CHANGES`: whether the sighting `w` changes the queue row `q`.
 _CHANGES = """(
     coalesce(w._wanted > coalesce(q.wanted_version, 0), false)
     OR (q.state = 'enriched' AND coalesce(w._wanted > q.enriched_version, false))
@@ -56,8 +56,6 @@ WHEN MATCHED AND {_CHANGES} THEN UPDATE SET
                  THEN 'pending' ELSE q.state END,
     next_attempt_at = CASE WHEN q.state = 'enriched' AND w._wanted > q.enriched_version
                            THEN NULL ELSE q.next_attempt_at END
-WHEN NOT MATCHED THEN INSERT (arxiv_id, state, attempts, wanted_version)
-    VALUES (w.arxiv_id, 'pending', 0, w._wanted)
 """
 
 _ANSWER = """
