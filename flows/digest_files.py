@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ class ParsedBatch:
     files_new: int = 0
     files_skipped: int = 0
     files_rejected: int = 0
+    files_waiting: int = 0  # still being written: left for the next run
     entries_seen: int = 0
 
 
@@ -81,6 +83,10 @@ def read_batch(
             batch.files_rejected += 1
             continue
         data, info = read
+        if (late := still_written(path, info, data, limits.quiet_seconds)) is not None:
+            batch.problems.append(FileProblem(str(path), late))
+            batch.files_waiting += 1
+            continue
         digest_id = hashlib.sha256(data).hexdigest()
         settled += _settled(path, info, digest_id, run_id, now)
         if digest_id in known:
@@ -119,6 +125,32 @@ def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Proble
         return path.read_bytes(), info
     except OSError as exc:
         return Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
+
+
+def still_written(
+    path: Source, before: os.stat_result, data: bytes, quiet_seconds: float
+) -> Problem | None:
+    """Why a file just read may still be being written (it changed while it was read, or was
+    modified within the quiet window), or None. Such a file is left for the next run, which
+    loads it once, whole: a half-written digest loaded now would stay for ever."""
+    try:
+        after = path.stat()
+    except OSError:
+        after = None
+    changed = (
+        after is None
+        or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+        or len(data) != before.st_size
+    )
+    age = time.time() - (after or before).st_mtime
+    if not changed and age >= quiet_seconds:
+        return None
+    why = "it changed while it was read" if changed else f"it was modified {max(age, 0):.1f} s ago"
+    return Problem(
+        "still_being_written",
+        f"{why}: left for the next run (ARXIV_DIGESTS_QUIET_SECONDS sets the quiet window)",
+        severity="warning",
+    )
 
 
 def _settled(
@@ -228,6 +260,7 @@ def merge(batches: list[ParsedBatch]) -> ParsedBatch:
         files_new=sum(b.files_new for b in batches),
         files_skipped=sum(b.files_skipped for b in batches),
         files_rejected=sum(b.files_rejected for b in batches),
+        files_waiting=sum(b.files_waiting for b in batches),
         entries_seen=sum(b.entries_seen for b in batches),
     )
 

@@ -308,6 +308,7 @@ def _load_batch(
     stats.files_new += parsed.files_new
     stats.files_skipped += parsed.files_skipped
     stats.files_rejected += parsed.files_rejected
+    stats.files_waiting += parsed.files_waiting
     stats.entries_seen += parsed.entries_seen
     stats.entries_loaded += valid.entries.num_rows
     stats.entries_rejected += valid.entries_rejected

@@ -18,10 +18,12 @@ from typing import Any
 from flows.details import Block, block_text, detail_fields
 from flows.guard import Limits, ParseTimeout, too_large
 from flows.text import Problem, clean, cut, decode
-from schemas.ids import split_id
+from schemas.ids import MAX_REF, MAX_VERSION, bounded, split_id
 
 # Rules that reject a summary-table row (an entry); other rejects concern blocks or files.
-ROW_RULES = frozenset({"malformed_row", "not_arxiv_url"})
+ROW_RULES = frozenset(
+    {"malformed_row", "not_arxiv_url", "ref_out_of_range", "version_out_of_range"}
+)
 
 
 @dataclass
@@ -59,9 +61,10 @@ _ARXIV_URL = re.compile(
 )
 
 
-def _split_row(line: str) -> tuple[int, str, str, str] | None:
+def _split_row(line: str) -> tuple[int | None, str, str, str] | None:
     """`| [^N] | [title](url) | summary |` -> (N, title, url, summary), or None. The title
-    ends at the first `](url) |`; the summary runs to the line's last `|`."""
+    ends at the first `](url) |`; the summary runs to the line's last `|`. N is None past
+    `MAX_REF`."""
     start = _ROW_START.match(line)
     if start is None or not line.endswith("|"):
         return None
@@ -69,7 +72,22 @@ def _split_row(line: str) -> tuple[int, str, str, str] | None:
     if end is None or end.end() == len(line):  # no title end, or no summary cell after it
         return None
     title = line[start.end() : end.start()]
-    return int(start.group("ref")), title, end.group("url"), line[end.end() : -1]
+    return bounded(start.group("ref"), MAX_REF), title, end.group("url"), line[end.end() : -1]
+
+
+_VERSION_DIGITS = re.compile(r"v([0-9]++)/?$", re.IGNORECASE)
+
+
+def _out_of_range(ref: int | None, raw_id: str, line: str, number: int) -> Problem | None:
+    """A row whose ref or version is past what its column holds: one reject, with why."""
+    if ref is None:
+        what = f"footnote number is past {MAX_REF:,}"
+    elif (v := _VERSION_DIGITS.search(raw_id)) and bounded(v.group(1), MAX_VERSION) is None:
+        what = f"version v{v.group(1)[:20]} is past v{MAX_VERSION}"
+    else:
+        return None
+    rule = "ref_out_of_range" if ref is None else "version_out_of_range"
+    return Problem(rule, f"the row's {what}: fix the row and re-ingest", number, cut(line))
 
 
 def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
@@ -92,6 +110,8 @@ def _parse_row(line: str, number: int) -> dict[str, Any] | Problem:
             cut(line),
         )
     raw_id = url_match.group("id")
+    if (beyond := _out_of_range(ref, raw_id, line, number)) is not None:
+        return beyond
     parts = split_id(raw_id)
     # An unrecognisable ID is kept as written so that validation rejects it with the reason.
     arxiv_id, version = parts if parts else (raw_id, None)
@@ -141,8 +161,9 @@ def _table_line(scan: _Scan, stripped: str, number: int) -> None:
     ref = _REF.match(stripped)
     scan.table = scan.table or ref is not None
     if isinstance(row, Problem):
-        if ref:  # its detail block goes with the rejected row, not as an orphan
-            scan.rejected.append((len(scan.problems), int(ref.group(1))))
+        number_of_ref = bounded(ref.group(1), MAX_REF) if ref else None
+        if number_of_ref is not None:  # its detail block goes with the rejected row
+            scan.rejected.append((len(scan.problems), number_of_ref))
         scan.problems.append(row)
     else:
         scan.rows.append(row)
@@ -205,7 +226,13 @@ def _add_block(scan: _Scan, line: str, number: int, text: str, line_end: int) ->
     assert start is not None  # the search matched its start
     end = _BLOCK_END.search(text, line_end)
     stop = end.start() if end is not None else len(text)
-    block = Block(int(start.group("ref")), number, start.group("rest"), text[line_end:stop])
+    ref = bounded(start.group("ref"), MAX_REF)
+    if ref is None:
+        what = f"detail block's footnote number is past {MAX_REF:,}: fix it and re-ingest"
+        raw = cut(line + text[line_end:stop])
+        scan.problems.append(Problem("detail_ref_out_of_range", f"the {what}", number, raw))
+        return stop
+    block = Block(ref, number, start.group("rest"), text[line_end:stop])
     if block.ref in scan.blocks:
         scan.problems.append(
             Problem(

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 import warehouse
 
 if TYPE_CHECKING:
     from warehouse.lake import Warehouse
+    from warehouse.readonly import ReadOnlyConnection
 
 TOP_CATEGORIES = 8  # the rest of the categories are drawn together as `other`
 LATEST_DIGESTS = 5
@@ -119,7 +118,7 @@ CHARTS = (
 _LONG = {"Enrichment coverage after each run": ("run", ["enriched", "pending"], "state")}
 
 
-def _rows(con: duckdb.DuckDBPyConnection, chart: Chart) -> list[dict[str, Any]]:
+def _rows(con: ReadOnlyConnection, chart: Chart) -> list[dict[str, Any]]:
     result = con.execute(chart.query)
     names = [d[0] for d in result.description or []]
     rows = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
@@ -167,7 +166,7 @@ ORDER BY d.digest_date DESC NULLS LAST, d.file_name, e.ref
 """
 
 
-def _latest(con: duckdb.DuckDBPyConnection) -> str:
+def _latest(con: ReadOnlyConnection) -> str:
     rows = con.execute(LATEST).fetchall()
     if not rows:
         return (
@@ -202,7 +201,7 @@ body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 2em aut
 """
 
 
-def page(con: duckdb.DuckDBPyConnection, built: datetime) -> str:
+def page(con: ReadOnlyConnection, built: datetime) -> str:
     """The whole page, every panel filled from `con`."""
     panels = [_panel(chart, _rows(con, chart)) for chart in CHARTS]
     return (

@@ -33,6 +33,7 @@ class RunStats:
     files_new: int = 0
     files_skipped: int = 0
     files_rejected: int = 0
+    files_waiting: int = 0
     entries_seen: int = 0
     entries_loaded: int = 0
     entries_rejected: int = 0

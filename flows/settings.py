@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = Field(
         60, gt=0, description="a file that takes longer to parse is rejected (parse_timeout)"
     )
+    quiet_seconds: float = Field(
+        2,
+        ge=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="a file modified less than this long before a run reads it may still be "
+        "being written: it is left for the next run",
+    )
     dask_address: str | None = Field(
         None,
         description="Dask scheduler (tcp://host:8786) that parses a run's batches (unset: "
@@ -59,10 +67,18 @@ class Settings(BaseSettings):
         None, description="`arxiv-digests report` page refreshed after each run (unset: none)"
     )
     retention_days: float = Field(
-        30, ge=0, description="`maintain` expires snapshots older than this (time travel range)"
+        30,
+        ge=0,
+        le=36_500,
+        allow_inf_nan=False,
+        description="`maintain` expires snapshots older than this (time travel range)",
     )
     maintain_grace_seconds: float = Field(
-        3600, ge=0, description="`maintain` deletes unreferenced files only once this old"
+        3600,
+        ge=0,
+        le=3_153_600_000,
+        allow_inf_nan=False,
+        description="`maintain` deletes unreferenced files only once this old",
     )
     lock_timeout_seconds: float = Field(
         600, ge=0, description="how long a run waits for another run on the same warehouse"
@@ -94,7 +110,7 @@ class Settings(BaseSettings):
         """The per-file guard these settings ask for."""
         from flows.guard import Limits
 
-        return Limits(self.max_file_bytes, self.parse_timeout_seconds)
+        return Limits(self.max_file_bytes, self.parse_timeout_seconds, self.quiet_seconds)
 
     @field_validator("export_dir", "report_dir", "dask_address", "catalog", mode="before")
     @classmethod

@@ -84,10 +84,27 @@ _LOOSE = re.compile(
 )
 
 
+# Numbers a digest gives, bounded where they are read: one row with a number past what its
+# column holds must be one reject, never a failed run. arXiv versions run to a few dozen.
+MAX_VERSION = 999
+MAX_REF = 2**31 - 1  # a footnote number, stored as int32
+
+
+def bounded(digits: str, high: int) -> int | None:
+    """`digits` as a number if it is at most `high`; None past it (however many digits:
+    Python refuses to convert a string of over 4,300)."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(high)):
+        return None
+    value = int(significant)
+    return value if value <= high else None
+
+
 def split_id(raw: str) -> tuple[str, int | None] | None:
     """`'2403.15603v2'` -> `('2403.15603', 2)`; `'math.CA/0611800'` -> `('math/0611800', None)`.
 
-    Returns None when `raw` is not shaped like an arXiv ID at all (a `v0` version included).
+    Returns None when `raw` is not shaped like an arXiv ID at all (a `v0` version included,
+    and a version past `MAX_VERSION`).
     The result is canonical in form but not checked against the calendar: validation does
     that with `arxiv_id_pattern`, so the row is rejected with a reason instead of dropped.
     """
@@ -101,8 +118,11 @@ def split_id(raw: str) -> tuple[str, int | None] | None:
     if "/" in ident:
         archive, number = ident.split("/", 1)
         ident = f"{archive.split('.', 1)[0].lower()}/{number}"
-    version = match.group("version")
-    return ident, int(version) if version else None
+    digits = match.group("version")
+    if not digits:
+        return ident, None
+    version = bounded(digits, MAX_VERSION)
+    return None if version is None else (ident, version)
 
 
 def versionless(entry_id: str) -> tuple[str, int | None]:

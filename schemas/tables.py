@@ -213,6 +213,11 @@ RUNS = Table(
         Column("files_new", pa.int32(), "files with content not loaded before", True),
         Column("files_skipped", pa.int32(), "files whose content was already loaded", True),
         Column("files_rejected", pa.int32(), "files that could not be read as digests", True),
+        Column(
+            "files_waiting",
+            pa.int32(),
+            "files left for the next run: still being written when read (null before 0.3)",
+        ),
         Column("entries_seen", pa.int64(), "summary-table rows read from new files", True),
         Column(
             "entries_loaded",

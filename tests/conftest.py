@@ -21,6 +21,9 @@ EXAMPLES = ROOT / "examples" / "inbox"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+# Tests write their inputs a moment before they load them: no quiet window, except in the
+# tests of the window itself (which set it).
+os.environ.setdefault("ARXIV_DIGESTS_QUIET_SECONDS", "0")
 
 
 def manifest() -> list[dict[str, str]]:

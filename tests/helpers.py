@@ -4,6 +4,8 @@ over an export)."""
 from __future__ import annotations
 
 import hashlib
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,9 @@ class Killer:
         else:
             self.run_seconds = time.monotonic() - started
         process.wait()
+
+
+def ducklake_file_name(when: datetime) -> str:
+    """A data file's name as DuckLake gives it: `ducklake-<UUIDv7 of when>.parquet`."""
+    bits = (int(when.timestamp() * 1000) << 80) | (0x7 << 76) | (2 << 62) | 0x1234_5678_9ABC
+    return f"ducklake-{uuid.UUID(int=bits)}.parquet"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +13,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from conftest import DIGESTS, EXAMPLES
-from helpers import assert_consistent, count, counts, plain_counts, table_hash, tree_hash
+from helpers import (
+    assert_consistent,
+    count,
+    counts,
+    ducklake_file_name,
+    plain_counts,
+    table_hash,
+    tree_hash,
+)
 from typer.testing import CliRunner
 
 import warehouse
@@ -176,15 +185,24 @@ def test_maintain_keeps_every_row_and_removes_leftovers(enriched, tmp_path):
         text = (EXAMPLES / "2026-11-24" / "hep-th.md").read_text()
         (inbox / "d.md").write_text(text + "\n" * (i + 2))
         ingest([inbox], wh)
-    leftover = wh / "data" / "main" / "digest_entries" / "ducklake-leftover.parquet"
+    folder = wh / "data" / "main" / "digest_entries"
+    leftover = folder / ducklake_file_name(datetime.now(UTC))
     pq.write_table(pa.table({"x": [1]}), leftover)  # as a killed run leaves an unreferenced file
+    # Files maintain cannot account for: a user's, and one written before this lake was made.
+    strangers = [
+        folder / "mine.parquet",
+        folder / ducklake_file_name(datetime(2020, 1, 1, tzinfo=UTC)),
+    ]
+    for path in strangers:
+        pq.write_table(pa.table({"x": [2]}), path)
     code, output = cli("check", "-w", str(wh))
     assert code == 0 and "1 file(s)" in output and "maintain" in output, output
+    assert all(f"{p}: not a file of this lake" in output for p in strangers), output
     before, files = hashes(wh), sum(1 for p in (wh / "data").rglob("*") if p.is_file())
     code, output = cli("maintain", "-w", str(wh), "--grace", "0")
-    assert code == 0, output
+    assert code == 0 and "kept 2 unreferenced file(s) this lake did not write" in output, output
     assert hashes(wh) == before
-    assert not leftover.exists()
+    assert not leftover.exists() and all(p.exists() for p in strangers)
     assert sum(1 for p in (wh / "data").rglob("*") if p.is_file()) < files
     code, output = cli("check", "-w", str(wh))
     assert code == 0 and "belong to no snapshot" not in output, output

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow.parquet as pq
-from pyarrow import fs as pafs
 
 from schemas import TABLES
 from warehouse.lake import (
@@ -22,10 +21,13 @@ from warehouse.lake import (
     Warehouse,
     WarehouseDamaged,
     WarehouseError,
+    lake_made,
     open_connection,
     scalar,
 )
 from warehouse.location import filesystem, object_key
+from warehouse.maintain import accounted_for
+from warehouse.store import data_file_sizes
 
 META = f"__ducklake_metadata_{ALIAS}"
 RESTORE = "restore it from a backup of the warehouse"
@@ -45,7 +47,8 @@ def _catalog_damage(store: Warehouse) -> str | None:
     if store.catalog.shared:
         return None  # PostgreSQL checks its own pages; a catalog it cannot serve fails attach
     if not store.exists():
-        return f"{store.catalog_path}: no catalog (not a warehouse, or its catalog was removed)"
+        lost = store.lost_catalog()
+        return str(lost) if lost else f"no warehouse at {store.location} (no catalog, no data)"
     try:
         with sqlite3.connect(f"file:{store.catalog_path}?mode=ro", uri=True) as db:
             verdict = db.execute("PRAGMA quick_check").fetchone()
@@ -64,13 +67,9 @@ class Files:
     store, a few LIST requests rather than a request per file)."""
 
     def __init__(self, store: Warehouse):
-        self.fs, base = filesystem(store.data_location.rstrip("/"))
-        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-        self.sizes = {
-            object_key(info.path): info.size
-            for info in self.fs.get_file_info(selector)
-            if info.type == pafs.FileType.File
-        }
+        self.fs = filesystem(store.data_location)[0]
+        listed = data_file_sizes(store.data_location)
+        self.sizes = {object_key(path): size for path, size in listed.items()}
 
     def damage(self, path: str, size: int | None, rows: int | None, deep: bool) -> str | None:
         """What is wrong with the data file at `path`, recorded as `size` bytes and `rows`."""
@@ -97,13 +96,9 @@ class Files:
 
 
 def _referenced(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], set[str]]:
-    """Record counts of the live data files by file name, and the names of every file any
-    snapshot still refers to (or that waits for deletion)."""
-    live = dict(
-        con.execute(
-            f"SELECT path, record_count FROM {META}.ducklake_data_file WHERE end_snapshot IS NULL"
-        ).fetchall()
-    )
+    """Record counts of the data files by file name (a file's count never changes), and the
+    names of every file any snapshot still refers to (or that waits for deletion)."""
+    live = dict(con.execute(f"SELECT path, record_count FROM {META}.ducklake_data_file").fetchall())
     known = {
         os.path.basename(p)
         for (p,) in con.execute(
@@ -115,29 +110,46 @@ def _referenced(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], set[str
     return {os.path.basename(k): v for k, v in live.items()}, known
 
 
-def _check_files(
-    con: duckdb.DuckDBPyConnection, store: Warehouse, report: Report, deep: bool = True
-) -> tuple[set[str], Files]:
-    """Every file of the newest snapshot is there with its recorded size; `deep`: and opens
-    as Parquet with the recorded row count."""
-    live, known = _referenced(con)
-    files = Files(store)
-    for table in TABLES:
+def snapshot_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int | None]]:
+    """(table, path, recorded size) of every data and delete file of the connection's snapshot.
+    Read from the catalog before the folder is listed: a file committed in between is then
+    in the listing too (a file is written before the commit that names it)."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
+        ).fetchall()
+    }
+    out: list[tuple[str, str, int | None]] = []
+    for table in (t for t in TABLES if t in present):
         for data, data_size, delete, delete_size in con.execute(
             "SELECT data_file, data_file_size_bytes, delete_file, delete_file_size_bytes "
             f"FROM ducklake_list_files('{ALIAS}', ?)",
             [table],
         ).fetchall():
-            for path, size, rows in (
-                (data, data_size, live.get(os.path.basename(data))),
-                (delete, delete_size, None),
-            ):
-                if path is None:
-                    continue
-                report.files += 1
-                problem = files.damage(path, size, rows, deep)
-                if problem:
-                    report.damage.append(f"table {table}: {problem}")
+            out.append((table, data, data_size))
+            if delete is not None:
+                out.append((table, delete, delete_size))
+    return out
+
+
+def _check_files(
+    con: duckdb.DuckDBPyConnection,
+    store: Warehouse,
+    report: Report,
+    deep: bool = True,
+    listed: list[tuple[str, str, int | None]] | None = None,
+) -> tuple[set[str], Files]:
+    """Every file of the connection's snapshot is there with its recorded size; `deep`: and
+    opens as Parquet with the recorded row count."""
+    listed = snapshot_files(con) if listed is None else listed
+    live, known = _referenced(con)
+    files = Files(store)
+    for table, path, size in listed:
+        report.files += 1
+        problem = files.damage(path, size, live.get(os.path.basename(path)), deep)
+        if problem:
+            report.damage.append(f"table {table}: {problem}")
     return known, files
 
 
@@ -171,22 +183,44 @@ def check(store: Warehouse) -> Report:
     with con:
         known, files = _check_files(con, store, report)
         _check_counts(con, report)
-    strays = [p for p in files.sizes if os.path.basename(p) not in known]
-    if strays:
-        report.notes.append(
-            f"{len(strays)} file(s) under {store.data_location} belong to no snapshot (left by "
-            "interrupted runs, invisible to readers): `arxiv-digests maintain` removes them"
-        )
+    _note_strays(store, files, known, report)
     return report
 
 
-def verify_files(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
-    """Before a writer changes anything: every file the lake refers to is there, whole
-    (sizes only: one listing). Damage stops it with one line, and nothing is written."""
+def _note_strays(store: Warehouse, files: Files, known: set[str], report: Report) -> None:
+    """Files under data/ that no snapshot refers to: the lake's own (interrupted runs), which
+    `maintain` removes, and any other, which it never touches."""
+
+    strays = [p for p in files.sizes if os.path.basename(p) not in known]
+    if not strays:
+        return
+    tables = {f"main.{t}" for t in TABLES} | {"internal.writer"}
+    with open_connection(store, read_only=True) as con:
+        made = lake_made(con)
+    data = object_key(store.data_location)
+    own = [p for p in strays if accounted_for(p, data, tables, made)]
+    if own:
+        report.notes.append(
+            f"{len(own)} file(s) under {store.data_location} belong to no snapshot (left by "
+            "interrupted runs, invisible to readers): `arxiv-digests maintain` removes them"
+        )
+    for path in sorted(set(strays) - set(own))[:20]:
+        report.notes.append(
+            f"{path}: not a file of this lake (no snapshot refers to it, and this lake did not "
+            "write it); `maintain` leaves it: move it out of the data folder"
+        )
+
+
+def verify_files(con: duckdb.DuckDBPyConnection, store: Warehouse) -> list[str]:
+    """Before a writer changes anything, or a reader reads: every file of the connection's
+    snapshot is there, whole (sizes only: one listing). Damage stops it with one line, and
+    nothing is written. The snapshot's files, as DuckDB names them."""
     report = Report()
-    _check_files(con, store, report, deep=False)
+    listed = snapshot_files(con)
+    _check_files(con, store, report, deep=False, listed=listed)
     if report.damage:
         more = f" (and {len(report.damage) - 1} more)" if len(report.damage) > 1 else ""
         raise WarehouseDamaged(
             f"{report.damage[0]}{more}; `arxiv-digests check` lists every problem"
         )
+    return [path for _, path, _ in listed]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -27,6 +28,7 @@ from schemas import Table
 from warehouse import extensions
 from warehouse.declare import WRITER
 from warehouse.location import S3Access
+from warehouse.readonly import ReadOnlyConnection
 from warehouse.store import (
     ALIAS,
     CATALOG_NAME,
@@ -50,7 +52,8 @@ __all__ = [
     "WriteConflict",
 ]
 
-META = f"__ducklake_metadata_{ALIAS}.ducklake_metadata"  # DuckLake's own settings table
+METADATA = f"__ducklake_metadata_{ALIAS}"  # DuckLake's own tables, as the catalog holds them
+META = f"{METADATA}.ducklake_metadata"  # DuckLake's own settings table
 AUTHOR = "arxiv-digests"
 
 
@@ -64,7 +67,9 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return None if row is None else row[0]
 
 
-def arrow(result: duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation) -> pa.Table:
+def arrow(
+    result: duckdb.DuckDBPyConnection | duckdb.DuckDBPyRelation | ReadOnlyConnection,
+) -> pa.Table:
     """A query's whole result as one Arrow table."""
     return result.to_arrow_table()
 
@@ -102,7 +107,7 @@ def open_connection(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as `lake` (and in use)."""
     if read_only and not store.exists():
-        raise no_warehouse(store)
+        raise store.lost_catalog() or no_warehouse(store)
     for attempt in range(1, 6):
         con = duckdb.connect()
         try:
@@ -122,9 +127,40 @@ def open_connection(
                 raise damaged_catalog(store, exc) from None
             time.sleep(0.2 * attempt)
             continue
-        _owned(con, store)
+        try:
+            _owned(con, store)
+            _same_lake(con, store)
+        except WarehouseError:
+            con.close()
+            raise
         return con
     raise AssertionError("unreachable")
+
+
+def lake_identity(con: duckdb.DuckDBPyConnection) -> str:
+    """Which lake a catalog is: the time DuckLake made it (its snapshot 0), to the
+    microsecond. A lost catalog made again, or another lake's, has another."""
+    made = lake_made(con)
+    return f"ducklake made {made.isoformat()}"
+
+
+def lake_made(con: duckdb.DuckDBPyConnection) -> datetime:
+    """When the lake's catalog was made (its first snapshot)."""
+    sql = f"SELECT min(snapshot_time)::TIMESTAMPTZ FROM {METADATA}.ducklake_snapshot"
+    made: datetime = scalar(con, sql)
+    return made
+
+
+def _same_lake(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
+    """The catalog is the one of the lake the data files belong to (as its first writer
+    recorded it): another's would see every file as an orphan for `maintain` to delete."""
+    recorded = store.identity()
+    if recorded is not None and recorded != (mine := lake_identity(con)):
+        raise WarehouseDamaged(
+            f"the catalog {store.catalog.shown()} ({mine}) is not the one of the data at "
+            f"{store.data_location} ({recorded}): restore this warehouse's own catalog from a "
+            "backup, or point ARXIV_DIGESTS_CATALOG at it; nothing was written or deleted"
+        )
 
 
 def _owned(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
@@ -222,6 +258,9 @@ class Lake:
         from warehouse.declare import declare
 
         try:
+            verify_files(self.con, store)  # damage stops a writer before it writes anything
+            if store.identity() is None:  # a new lake, or one made before release 0.3
+                store.record_identity(lake_identity(self.con))
             for attempt in range(1, 11):
                 try:
                     declare(self)
@@ -233,7 +272,6 @@ class Lake:
                     if attempt == 10:
                         raise
                     time.sleep(0.1 * attempt)
-            verify_files(self.con, store)
         except BaseException:
             self.close()
             raise

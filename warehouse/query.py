@@ -1,86 +1,24 @@
 """The query layer: read-only DuckDB connections to the lake, for `sql`, `status` and Python.
 
-`connect(path)` gives every table and convenience view by name, as of the newest committed
-snapshot at each statement (or as of a run, for time travel). It cannot change anything:
-the lake is attached read-only, file access stops at the lake's data folder, the settings are
-locked, and `read_only_statement` refuses, before DuckDB runs them, statements other than
-SELECT and SELECTs that call a function that writes (DuckLake's maintenance functions,
-checkpoints, attaching).
+`connect(path)` gives every table and convenience view by name, as of the newest snapshot
+committed when it opened (or as of a run, for time travel). It cannot change anything: the
+lake is attached read-only at that snapshot, file access stops at that snapshot's files, the
+settings are locked, and `warehouse.readonly` refuses, before DuckDB runs them, statements
+other than SELECT and SELECTs that call a function that writes (DuckLake's maintenance
+functions, checkpoints, attaching, `query()`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
 
 from warehouse.check import verify_files
 from warehouse.lake import ALIAS, Warehouse, WarehouseError, open_connection, scalar
+from warehouse.readonly import ReadOnlyConnection, ReadOnlyViolation, read_only_statement
 
-# Functions a SELECT could call to change files: refused by name (any catalog prefix).
-_WRITING_FUNCTIONS = (
-    "ducklake_",
-    "checkpoint",
-    "force_checkpoint",
-    "attach",
-    "detach",
-    "sqlite_attach",
-    "postgres_attach",
-    "postgres_execute",
-    "postgres_query",
-    "cleanup_old_files",
-    "delete_orphaned_files",
-    "expire_snapshots",
-    "merge_adjacent_files",
-    "rewrite_data_files",
-    "flush_inlined_data",
-    "add_data_files",
-    "set_option",
-    "set_commit_message",
-)
-
-
-class ReadOnlyViolation(WarehouseError):
-    """A statement given to the query layer could change something."""
-
-
-def _functions(tree: object) -> set[str]:
-    names: set[str] = set()
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            name = node.get("function_name")
-            if isinstance(name, str):
-                names.add(name.lower())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return names
-
-
-def read_only_statement(query: str) -> str:
-    """`query` if it is one SELECT that calls no writing function, else ReadOnlyViolation."""
-    try:
-        statements = duckdb.extract_statements(query)
-    except duckdb.Error as exc:
-        raise ReadOnlyViolation(f"query failed: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise ReadOnlyViolation(f"refused: give one statement at a time ({len(statements)} given)")
-    kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
-        raise ReadOnlyViolation(
-            f"refused: `sql` is read-only and runs SELECT queries only ({kind.name} would change "
-            "or write something); copy the data out with `arxiv-digests export` instead"
-        )
-    con = duckdb.connect()
-    tree = json.loads(scalar(con, "SELECT json_serialize_sql(?)", [query]))
-    con.close()
-    for name in sorted(_functions(tree)):
-        if any(name == f or name.startswith(f) for f in _WRITING_FUNCTIONS):
-            raise ReadOnlyViolation(f"refused: {name}() can change the warehouse")
-    return query
+__all__ = ["ReadOnlyViolation", "connect", "read_only_statement", "snapshot_of_run"]
 
 
 def snapshot_of_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
@@ -99,23 +37,43 @@ def snapshot_of_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     return int(snapshot)
 
 
-def connect(
-    path: Path | str | Warehouse, as_of_run: str | None = None
-) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse at `path` (as it was after `as_of_run`)."""
-    store = path if isinstance(path, Warehouse) else Warehouse(path)
-    snapshot = None
-    if as_of_run is not None:
-        with open_connection(store, read_only=True) as probe:
-            snapshot = snapshot_of_run(probe, as_of_run)
-    con = open_connection(store, read_only=True, snapshot=snapshot)
+def newest_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest committed snapshot of the lake."""
+    return int(scalar(con, f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')"))
+
+
+def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnection:
+    """A connection to the lake at one snapshot: the newest, or the one a run committed."""
+    con = open_connection(store, read_only=True)
     try:
-        verify_files(con, store)  # damage is named at once, not by whichever query meets it
-    except WarehouseError:
+        snapshot = newest_snapshot(con) if as_of_run is None else snapshot_of_run(con, as_of_run)
+        con.execute("USE memory")
+        con.execute(f"DETACH {ALIAS}")
+        con.execute(store.attach_sql(read_only=True, snapshot=snapshot))
+        con.execute(f"USE {ALIAS}")
+    except BaseException:
         con.close()
         raise
-    data = "'" + store.data_location.replace("'", "''") + "'"
-    con.execute(f"SET allowed_directories = [{data}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
     return con
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadOnlyConnection:
+    """A read-only connection to the warehouse at `path`, as it was when it opened (or right
+    after the run `as_of_run`): one snapshot for the connection's life, so open a new one to
+    see later runs. It reads that snapshot's files and nothing else, and writes nothing."""
+    store = path if isinstance(path, Warehouse) else Warehouse(path)
+    con = _pinned(store, as_of_run)
+    try:
+        files = verify_files(con, store)  # damage is named at once, not by whichever query meets it
+        allowed = ", ".join(_quote(f) for f in sorted(files))
+        con.execute(f"SET allowed_paths = [{allowed}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return ReadOnlyConnection(con)

@@ -15,7 +15,21 @@ from warehouse.location import Catalog, filesystem, is_remote, joined
 
 CATALOG_NAME = "catalog.sqlite"
 DATA_NAME = "data"
+IDENTITY_NAME = ".lake-id"  # which lake the data files belong to (see `Warehouse.identity`)
 ALIAS = "lake"  # the name the lake is attached under in every connection
+# What a folder may hold before its lake is made: the names a run killed before its first
+# commit leaves, what sits beside a warehouse, and release 0.1's layout (the first run
+# migrates it). Anything else means the folder is not a warehouse's.
+OWN_NAMES = {CATALOG_NAME, DATA_NAME, IDENTITY_NAME, ".lock", "legacy", "report", "export"}
+OLD_LAYOUT = {
+    "digests", "seen_files", "digest_entries", "papers", "paper_authors", "paper_categories",
+    "enrichment", "rejects", "runs", "warehouse.duckdb", ".staging",
+}  # fmt: skip
+# Folders of the system a warehouse must never be made in (whatever they hold).
+SYSTEM_FOLDERS = frozenset(
+    ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
+     "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var"]
+)  # fmt: skip
 
 
 def _quote(text: str) -> str:
@@ -83,8 +97,46 @@ class Warehouse:
         return joined(self.location, DATA_NAME) + "/"
 
     def exists(self) -> bool:
-        """Whether a warehouse has been made here (a PostgreSQL catalog is asked on attach)."""
-        return self.catalog.shared or self.catalog_path.is_file()
+        """Whether a warehouse has been made here (a PostgreSQL catalog is asked on attach).
+        An empty catalog file is none: SQLite would take it for a new database."""
+        if self.catalog.shared:
+            return True
+        with contextlib.suppress(OSError):
+            return self.catalog_path.is_file() and self.catalog_path.stat().st_size > 0
+        return False
+
+    def data_files(self) -> list[str]:
+        """Every file under the data folder (one listing; an object store's LIST requests)."""
+        return list(data_file_sizes(self.data_location))
+
+    def identity(self) -> str | None:
+        """The lake the data folder belongs to, as its first writer recorded it (None: not
+        recorded, as in warehouses made before release 0.3)."""
+        fs, path = filesystem(joined(self.location, IDENTITY_NAME))
+        try:
+            with fs.open_input_stream(path) as stream:
+                return bytes(stream.read(200)).decode("utf-8", "replace").strip() or None
+        except (FileNotFoundError, OSError):
+            return None
+
+    def record_identity(self, identity: str) -> None:
+        """Record which lake the data folder belongs to (written whole, then renamed)."""
+        fs, path = filesystem(joined(self.location, IDENTITY_NAME))
+        with fs.open_output_stream(path + ".partial") as stream:
+            stream.write(identity.encode() + b"\n")
+        fs.move(path + ".partial", path)
+
+    def lost_catalog(self) -> WarehouseDamaged | None:
+        """The one-line damage of data files with no catalog to account for them."""
+        files = self.data_files()
+        if not files:
+            return None
+        name = self.catalog.shown() if self.catalog.shared else str(self.catalog_path)
+        return WarehouseDamaged(
+            f"{self.data_location} holds {len(files)} data file(s) but the catalog {name} is "
+            "missing or empty: restore the catalog from a backup (docs: operations, "
+            "recovery); nothing was written or deleted"
+        )
 
     def attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
         """The ATTACH statement for this warehouse. The data path is given, and overrides the
@@ -122,8 +174,13 @@ class Warehouse:
     def prepare(self) -> None:
         """Create the root and data folders, or say in one line why they cannot be."""
         if self.remote:
-            return reachable(self.location)
+            reachable(self.location)
+            if not self.exists() and (lost := self.lost_catalog()):
+                raise lost
+            return None
         root = Path(self.location)
+        if not self.exists():
+            self._refuse_new_lake_here(root)
         if root.exists() and not root.is_dir():
             raise WarehouseError(
                 f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
@@ -143,6 +200,38 @@ class Warehouse:
             raise WarehouseError(
                 f"{root} is not writable: fix its permissions or choose another --warehouse"
             )
+
+    def _refuse_new_lake_here(self, root: Path) -> None:
+        """A new lake is made only in a new or empty folder (or a 0.1 warehouse's), never in a
+        system folder, and never beside data files whose catalog was lost."""
+        if str(root) in SYSTEM_FOLDERS or root == Path.home():
+            raise WarehouseError(
+                f"{root} is a system folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
+                "folder of its own (it is created if missing)"
+            )
+        if (lost := self.lost_catalog()) is not None:
+            raise lost
+        with contextlib.suppress(OSError):
+            strangers = sorted(set(os.listdir(root)) - OWN_NAMES - OLD_LAYOUT)
+            if strangers and root.is_dir():
+                raise WarehouseError(
+                    f"{root} is not empty ({strangers[0]}{' …' if len(strangers) > 1 else ''}) "
+                    "and holds no warehouse: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
+                    "new or empty folder"
+                )
+
+
+def data_file_sizes(data_location: str) -> dict[str, int]:
+    """Size by path (as its filesystem names it) of every file under a data location."""
+    from pyarrow import fs as pafs
+
+    fs, base = filesystem(data_location.rstrip("/"))
+    selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+    try:
+        infos = fs.get_file_info(selector)
+    except FileNotFoundError:
+        return {}
+    return {info.path: info.size for info in infos if info.type == pafs.FileType.File}
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import typer
 from flows.cli.common import (
     WarehouseOpt,
     app,
+    existing_store,
     fail,
     query_failure,
     store_of,
@@ -53,9 +54,7 @@ def maintain(
     from warehouse.maintain import maintain as upkeep
 
     settings = Settings()
-    store = store_of(warehouse)
-    if not store.exists():
-        raise fail(f"no warehouse at {store.location}")
+    store = existing_store(warehouse)
     try:
         holder = f"maintain (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
@@ -70,6 +69,12 @@ def maintain(
         f"merged {done.merged} and rewrote {done.rewritten} file group(s); expired "
         f"{done.expired} snapshot(s); removed {done.files_removed} old and "
         f"{done.orphans_removed} unreferenced file(s)"
+        + (
+            f"; kept {done.orphans_kept} unreferenced file(s) this lake did not write "
+            "(`arxiv-digests check` names them)"
+            if done.orphans_kept
+            else ""
+        )
     )
 
 
@@ -188,9 +193,7 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     from warehouse.lake import Lake, WarehouseError
 
     settings = Settings()
-    store = store_of(warehouse)
-    if not store.exists():
-        raise fail(f"no warehouse at {store.location}")
+    store = existing_store(warehouse)
     from datetime import UTC, datetime
 
     run_id = new_run_id(datetime.now(UTC))

@@ -106,6 +106,17 @@ def store_of(option: str | None) -> Warehouse:
         raise fail(str(exc)) from None
 
 
+def existing_store(option: str | None) -> Warehouse:
+    """The warehouse a command that needs one works on, or one line saying there is none
+    (or that its data lost its catalog)."""
+    from warehouse.lake import no_warehouse
+
+    store = store_of(option)
+    if not store.exists():
+        raise fail(str(store.lost_catalog() or no_warehouse(store)))
+    return store
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `arxiv-digests: message` to stderr; the exit to raise with `code`."""
     typer.echo(f"arxiv-digests: {message}", err=True)

@@ -11,6 +11,7 @@ import typer
 from flows.cli.common import (
     WarehouseOpt,
     app,
+    existing_store,
     fail,
     query_failure,
     setting_option,
@@ -145,9 +146,7 @@ def attach(warehouse: WarehouseOpt = None) -> None:
     """Print the SQL that opens the warehouse read-only in any DuckDB 1.5.5 shell."""
     from warehouse.lake import attach_script
 
-    store = store_of(warehouse)
-    if not store.exists():
-        raise fail(f"no warehouse at {store.location}: run `arxiv-digests ingest` first")
+    store = existing_store(warehouse)
     typer.echo(attach_script(store))
 
 

@@ -69,7 +69,7 @@ def ingest(
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
     typer.echo(_summary(result, root))
-    nothing_read = result["files_new"] + result["files_skipped"] == 0
+    nothing_read = result["files_new"] + result["files_skipped"] + result["files_waiting"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
 
@@ -100,7 +100,13 @@ def _summary(result: dict[str, Any], root: str) -> str:
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
         f"enriched, {result['papers_pending']} pending\n"
         f"{result['files_new']} new, {result['files_skipped']} skipped, "
-        f"{result['files_rejected']} rejected file(s); {result['entries_loaded']} entries loaded, "
+        f"{result['files_rejected']} rejected file(s)"
+        + (
+            f", {result['files_waiting']} left for the next run (still being written)"
+            if result["files_waiting"]
+            else ""
+        )
+        + f"; {result['entries_loaded']} entries loaded, "
         f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
     )
 
