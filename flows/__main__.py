@@ -12,7 +12,9 @@ def main() -> None:
 
     without_pandas()
     from flows.cli import app
+    from flows.cli.common import stop_on_signal
 
+    stop_on_signal()
     app(prog_name="arxiv-digests")
 
 

@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import sys
 from decimal import Decimal
 from enum import StrEnum
@@ -112,13 +111,14 @@ def write_result(result: Any, path: Path) -> None:
     import pyarrow.csv
     import pyarrow.parquet
 
+    from flows.atomic import replaced
+
     suffix = path.suffix.lower()
-    partial = path.with_name(f".{path.name}.partial")
-    if suffix == ".parquet":
-        pyarrow.parquet.write_table(result, partial)
-    elif suffix == ".csv":
-        pyarrow.csv.write_csv(result, partial)
-    else:
-        rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
-        partial.write_text(as_json(result.column_names, rows) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    with replaced(path) as stream:
+        if suffix == ".parquet":
+            pyarrow.parquet.write_table(result, stream)
+        elif suffix == ".csv":
+            pyarrow.csv.write_csv(result, stream)
+        else:
+            rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
+            stream.write((as_json(result.column_names, rows) + "\n").encode("utf-8"))

@@ -9,13 +9,13 @@ beside its final name and renamed into place, so a reader never sees half a page
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import warehouse
+from flows.atomic import replaced
 
 if TYPE_CHECKING:
     from warehouse.lake import Warehouse
@@ -223,7 +223,6 @@ def build(root: Path | Warehouse, out: Path) -> Path:
         text = page(con, datetime.now(UTC))
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
-    partial = out / ".index.html.partial"
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, target)
+    with replaced(target) as stream:
+        stream.write(text.encode("utf-8"))
     return target

@@ -224,12 +224,22 @@ def using(url: str) -> Iterator[None]:
         os.environ.pop("PREFECT_API_URL", None)
 
 
+CONFIGURED_HEALTH_TIMEOUT = 10.0
+
+
 @contextlib.contextmanager
 def api_for_flows(say: object = None) -> Iterator[str]:
     """Point Prefect at an API for a flow command (see the module's docstring); yields its
     address. `say` is called with the one line printed when a temporary server is needed."""
     configured = configured_api()
     if configured:
+        # A server that accepts connections and never answers would hold the run silently.
+        if not healthy(configured, timeout=CONFIGURED_HEALTH_TIMEOUT):
+            raise ServerError(
+                f"the Prefect API at {configured} (PREFECT_API_URL) did not answer its health "
+                f"check within {CONFIGURED_HEALTH_TIMEOUT:.0f} s: start that server, or unset "
+                "PREFECT_API_URL to use `arxiv-digests server start`"
+            )
         yield configured
         return
     managed = running()

@@ -1,7 +1,9 @@
-"""A long-lived reader, run as its own process: one `warehouse.connect` connection that queries
-in a loop until `STOP` exists, writing one JSON line per answer (or error) to `OUT`.
+"""A long-lived reader, run as its own process: `warehouse.connect` connections that query in
+a loop until `STOP` exists, writing one JSON line per answer (or error) to `OUT`. A connection
+reads the snapshot it opened at, so a new one is opened every `EVERY` queries (1: a fresh
+connection for every query, as `sql` makes one, while runs commit).
 
-    python tests/long_reader.py WAREHOUSE OUT STOP
+    python tests/long_reader.py WAREHOUSE OUT STOP [EVERY]
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ SELECT (SELECT count(*) FROM digest_entries),
 """
 
 
-def main(wh: str, out: Path, stop: Path) -> None:
+def main(wh: str, out: Path, stop: Path, every: int = 20) -> None:
     import warehouse
 
     con = None
@@ -31,9 +33,14 @@ def main(wh: str, out: Path, stop: Path) -> None:
         except Exception:
             con = None
             time.sleep(0.05)
+    queries = 0
     with open(out, "a", encoding="utf-8") as log:
         while con is not None and not stop.exists():
             try:
+                queries += 1
+                if queries % every == 0:
+                    con.close()
+                    con = warehouse.connect(wh)
                 row = con.execute(QUERY).fetchone()
                 log.write(json.dumps({"answer": list(row) if row else None}) + "\n")
             except Exception as exc:  # recorded: the test fails on any
@@ -43,4 +50,4 @@ def main(wh: str, out: Path, stop: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))
+    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:5]))

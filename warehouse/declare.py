@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from schemas import TABLES, Column, Table
 from schemas.dictionary import rules
+from warehouse.checksums import STATEMENTS as CHECKSUM_STATEMENTS
+from warehouse.checksums import TABLE as CHECKSUMS
 
 if TYPE_CHECKING:
     from warehouse.lake import Lake
@@ -111,15 +113,18 @@ def declare(lake: Lake) -> None:
     )
     statements = [s for t in TABLES.values() for s in table_statements(t, columns.get(t.name))]
     statements += view_statements(views)
-    writer = WRITER.split(".")[1] in {
+    internal = {
         name
         for (name,) in lake.con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
             [ALIAS, WRITER.split(".")[0]],
         ).fetchall()
     }
+    writer = WRITER.split(".")[1] in internal
     if not writer:
         statements += WRITER_STATEMENTS
+    if CHECKSUMS.split(".")[1] not in internal:
+        statements += CHECKSUM_STATEMENTS
     if statements:
         with lake.transaction("declare tables", claim=writer):
             for statement in statements:

@@ -16,6 +16,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from schemas import TABLES
 from warehouse.check import verify_files
 from warehouse.lake import ALIAS, Warehouse, WarehouseError, open_connection, scalar
@@ -46,23 +48,41 @@ def _prepare(folder: Path) -> Path:
     return snapshots
 
 
+def _write_tables(con: duckdb.DuckDBPyConnection, staging: Path) -> None:
+    for table in TABLES:
+        (staging / table).mkdir(parents=True)
+        out = str(staging / table / "data.parquet").replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM \"{table}\") TO '{out}' "
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)"
+        )
+
+
 def export(store: Warehouse, folder: Path) -> Path:
     """Write the newest snapshot of every table as plain Parquet under `folder`."""
     folder = Path(folder).expanduser().resolve()
-    snapshots = _prepare(folder)
+    made = not folder.exists()
+    try:
+        return _export(store, folder)
+    except BaseException:
+        if made:  # a failed first export leaves no folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _export(store: Warehouse, folder: Path) -> Path:
     with open_connection(store, read_only=True) as con:
-        verify_files(con, store)
+        verify_files(con, store)  # a damaged warehouse makes no export folder
+        snapshots = _prepare(folder)
         con.begin()  # one snapshot for every table
         snapshot = int(scalar(con, f"SELECT id FROM ducklake_current_snapshot('{ALIAS}')") or 0)
         name = f"{snapshot:08d}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
         staging = snapshots / f".{name}.tmp"
-        for table in TABLES:
-            (staging / table).mkdir(parents=True)
-            out = str(staging / table / "data.parquet").replace("'", "''")
-            con.execute(
-                f"COPY (SELECT * FROM \"{table}\") TO '{out}' "
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)"
-            )
+        try:
+            _write_tables(con, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         con.commit()
     os.replace(staging, snapshots / name)
     _link(Path(".snapshots") / name, folder / "current")

@@ -26,6 +26,8 @@ import pyarrow as pa
 
 from schemas import Table
 from warehouse import extensions
+from warehouse.checksums import TABLE as CHECKSUMS
+from warehouse.checksums import unrecorded_rows
 from warehouse.declare import WRITER
 from warehouse.location import S3Access
 from warehouse.readonly import ReadOnlyConnection
@@ -272,6 +274,7 @@ class Lake:
                     if attempt == 10:
                         raise
                     time.sleep(0.1 * attempt)
+            self.record_checksums()  # files a crash left without one
         except BaseException:
             self.close()
             raise
@@ -297,10 +300,34 @@ class Lake:
                 f"UPDATE {WRITER} SET claimed_by = ?, claimed_at = now()", [self.holder]
             )
 
-    def commit(self, message: str) -> None:
+    def commit(self, message: str, checksums: bool = True) -> None:
         """Make everything written since `begin` visible at once, as one snapshot whose commit
         message is `message` (time travel finds a run's snapshot by it). WriteConflict when
-        another writer committed first (nothing of this transaction is kept)."""
+        another writer committed first (nothing of this transaction is kept). `checksums`:
+        then record the hashes of the files it wrote (see `record_checksums`)."""
+        self._commit(message)
+        if checksums:
+            self.record_checksums()
+
+    def record_checksums(self) -> None:
+        """Hash the newest snapshot's files that have no recorded hash yet, and record them in
+        a transaction of their own (`warehouse.checksums`). What cannot be recorded now (a
+        writer elsewhere committed first, a full disk) is left for the next writer: the
+        hashes help `check`, and must never fail a run whose rows are committed."""
+        try:
+            rows = unrecorded_rows(self.con, self.store.data_location)
+            if rows.num_rows:
+                self.begin()
+                self.insert_rows(CHECKSUMS, rows)
+                self._commit("record the checksums of new files")
+        except (duckdb.Error, OSError, WarehouseError):
+            self.rollback()
+
+    def insert_rows(self, table: str, rows: pa.Table) -> None:
+        """Append `rows` to an internal table of the lake (columns matched by name)."""
+        self.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows", _rows=as_stream(rows))
+
+    def _commit(self, message: str) -> None:
         try:
             self.con.execute(
                 f"CALL ducklake_set_commit_message('{ALIAS}', ?, ?)", [AUTHOR, message]

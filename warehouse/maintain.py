@@ -18,19 +18,12 @@ the same before and after.
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from warehouse.lake import ALIAS, Lake, lake_made
+from warehouse.checksums import changed, recorded
+from warehouse.files import accounted_for, snapshot_files
+from warehouse.lake import ALIAS, Lake, WarehouseDamaged, lake_made
 from warehouse.location import filesystem, object_key
-
-# DuckLake's name for the files it writes: a UUIDv7, whose first 48 bits are the time in ms.
-_DUCKLAKE_FILE = re.compile(
-    r"(?:^|/)(?P<schema>\w+)/(?P<table>\w+)/ducklake-(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}"
-    r"-[0-9a-f]{4}-[0-9a-f]{12})(?:-delete)?\.parquet$"
-)
 
 
 @dataclass
@@ -47,22 +40,6 @@ class Upkeep:
 
 def _rows(lake: Lake, sql: str) -> int:
     return len(lake.con.execute(sql).fetchall())
-
-
-def written_at(uuid_text: str) -> datetime:
-    """When a UUIDv7 was made (its first 48 bits: milliseconds since the epoch)."""
-    return datetime.fromtimestamp((uuid.UUID(uuid_text).int >> 80) / 1000, UTC)
-
-
-def accounted_for(path: str, data_location: str, tables: set[str], made: datetime) -> bool:
-    """Whether an unreferenced file is one this lake's writers wrote (see the module's note)."""
-    relative = object_key(path).removeprefix(object_key(data_location))
-    match = _DUCKLAKE_FILE.search(relative)
-    if match is None or relative.count("/") != 2:
-        return False
-    if f"{match['schema']}.{match['table']}" not in tables:
-        return False
-    return written_at(match["uuid"]) >= made
 
 
 def _delete_orphans(lake: Lake, grace: str) -> tuple[int, int]:
@@ -89,8 +66,19 @@ def _delete_orphans(lake: Lake, grace: str) -> tuple[int, int]:
     return len(doomed), len(candidates) - len(doomed)
 
 
+def _refuse_changed_files(lake: Lake) -> None:
+    fs = filesystem(lake.store.data_location)[0]
+    damage = changed(snapshot_files(lake.con), recorded(lake.con), fs)
+    if damage:
+        more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
+        raise WarehouseDamaged(f"{damage[0]}{more}; nothing was merged or deleted")
+
+
 def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
-    """Merge small files, expire old snapshots, delete files no snapshot needs."""
+    """Merge small files, expire old snapshots, delete files no snapshot needs. A file whose
+    bytes changed since it was written stops it first: merging would copy the damage into a
+    file with a new, matching hash."""
+    _refuse_changed_files(lake)
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     merged = _rows(lake, f"CALL ducklake_merge_adjacent_files('{ALIAS}')")
@@ -98,4 +86,5 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     expired = _rows(lake, f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older})")
     removed = _rows(lake, f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {grace})")
     orphans, kept = _delete_orphans(lake, grace)
+    lake.record_checksums()  # of the merged and rewritten files
     return Upkeep(merged, rewritten, expired, removed, orphans, kept)

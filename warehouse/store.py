@@ -266,8 +266,9 @@ def file_lock(
                         "when it finishes (ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS sets the wait)."
                     ) from None
                 time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
+        with contextlib.suppress(OSError):  # who holds it is a courtesy: a full disk refuses it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
         yield
     finally:
         with contextlib.suppress(OSError):

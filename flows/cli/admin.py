@@ -33,8 +33,8 @@ def export_command(
     from warehouse.lake import WarehouseError
 
     try:
-        written = export(store_of(warehouse), folder)
-    except (WarehouseError, duckdb.Error) as exc:
+        written = export(existing_store(warehouse), folder)
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     typer.echo(f"exported {written.name} -> {folder.resolve()}/<table>/")
 
@@ -63,7 +63,7 @@ def maintain(
                 settings.retention_days,
                 settings.maintain_grace_seconds if grace is None else grace,
             )
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     typer.echo(
         f"merged {done.merged} and rewrote {done.rewritten} file group(s); expired "
@@ -108,7 +108,7 @@ def migrate(warehouse: WarehouseOpt = None) -> None:
         holder = f"migrate (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
             rows = move(lake)
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     typer.echo(f"migrated {rows} row(s)" if rows else "nothing to migrate")
 
@@ -152,7 +152,7 @@ def rejects_list(
             result = con.execute(query, [*params, limit])
             columns = [d[0] for d in result.description or []]
             rows = result.fetchall()
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     if fmt is not None:
         typer.echo(render(columns, rows, fmt))
@@ -203,7 +203,7 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
             done = replay(lake, run_id)
             if done.moved and settings.export_dir is not None:
                 export(store, settings.export_dir)
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     why = ", ".join(f"{rule} {n}" for rule, n in done.still.most_common())
     typer.echo(

@@ -3,6 +3,7 @@ one line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -50,6 +51,29 @@ WarehouseOpt = Annotated[
 ]
 
 
+def stop_on_signal() -> None:
+    """Ctrl-C or SIGTERM stops a command at once, with one line and exit 130 / 143. Reading
+    commands hold nothing to undo, and a writer's open transaction is discarded as by kill -9
+    (a run is all or nothing): waiting for DuckDB to unwind an interrupted query can hang.
+    The flow commands install their own handler (`flows.runner`), which ends their runs."""
+    import signal
+    import sys
+
+    def stop(signum: int, _frame: object) -> None:
+        from flows.atomic import WRITING
+
+        for path in list(WRITING):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        name = signal.Signals(signum).name
+        sys.stderr.write(f"arxiv-digests: interrupted by {name}: nothing half-done was kept\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
 def quiet_prefect(verbose: bool) -> None:
     """Prefect's defaults suit a server, not a command: no telemetry, and its local temporary
     server logs only warnings, so a successful run prints no server noise."""
@@ -85,6 +109,11 @@ def _checked_settings(
         Settings()
     except ValidationError as exc:
         raise fail(invalid_settings(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f"the .env file in {os.getcwd()} is not UTF-8 text (byte {exc.start}): save it "
+            "as UTF-8, or remove it"
+        ) from None
 
 
 def warehouse_of(option: str | None) -> str:
@@ -189,10 +218,16 @@ def query_failure(exc: Exception) -> typer.Exit:
 
     if isinstance(exc, WarehouseError):
         return fail(str(exc))
+    text = str(exc)
+    if getattr(exc, "errno", None) == 28 or "No space left on device" in text:
+        return fail("the disk is full: free space, then run again (nothing was changed)")
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return fail(f"cannot read or write{where}: {exc.strerror or exc}")
     broken = damage(exc) if isinstance(exc, duckdb.Error) else None
     if broken is not None:
         return fail(str(broken))
-    text = str(exc)  # whole: DuckDB's later lines say `Did you mean "papers"?`
+    # `text` whole: DuckDB's later lines say `Did you mean "papers"?`
     first = text.splitlines()[0] if text else ""
     if isinstance(exc, duckdb.PermissionException) or any(
         s in first for s in ("read-only", "configuration has been locked")

@@ -41,6 +41,7 @@ def sql(
     goes to stderr."""
     import duckdb
 
+    from flows.atomic import write_failure
     from flows.display import OUTPUT_SUFFIXES, write_result
     from warehouse.lake import WarehouseError, arrow
     from warehouse.query import connect, read_only_statement
@@ -55,10 +56,13 @@ def sql(
         read_only_statement(query)
         with connect(root, as_of_run=as_of) as con:
             result = arrow(con.execute(query))
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     if output is not None:
-        write_result(result, output)
+        try:
+            write_result(result, output)
+        except OSError as exc:
+            raise fail(write_failure(output, exc)) from None
         typer.echo(f"{result.num_rows} row(s) -> {output}", err=True)
         return
     rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
@@ -104,7 +108,7 @@ def status(
                 result = con.execute(query or counts)
                 columns = [d[0] for d in result.description or []]
                 sections[title] = (columns, result.fetchall())
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     if fmt is Format.json:
         whole = {t: json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
@@ -128,6 +132,7 @@ def report(
     """Write the warehouse as one static HTML page with charts (opens offline)."""
     import duckdb
 
+    from flows.atomic import write_failure
     from flows.report import build
     from warehouse.lake import WarehouseError
 
@@ -138,6 +143,8 @@ def report(
         page = build(root, folder)
     except (WarehouseError, duckdb.Error) as exc:
         raise query_failure(exc) from None
+    except OSError as exc:
+        raise fail(write_failure(folder / "index.html", exc)) from None
     typer.echo(f"report -> {page.resolve()} ({page.stat().st_size:,} bytes)")
 
 
@@ -197,7 +204,7 @@ def runs_list(
                     f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
                     f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
                 )
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
 
 
@@ -225,7 +232,7 @@ def runs_show(
                 "SELECT arxiv_id, attempts, next_attempt_at, last_error FROM enrichment "
                 "WHERE state = 'pending' ORDER BY next_attempt_at NULLS FIRST, arxiv_id LIMIT 20"
             ).fetchall()
-    except (WarehouseError, duckdb.Error) as exc:
+    except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
     docs = {c.name: c.doc for c in RUNS.columns}
     for name, value in zip(names, row, strict=True):

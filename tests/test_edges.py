@@ -1,0 +1,438 @@
+"""Nothing lost at the edges: a lost or foreign catalog, a reader that tries to write, a
+planted link, a row with a huge number, a file caught mid-write, bytes flipped in a page.
+Each attack goes through the real CLI or `warehouse.connect()`; then the warehouse's files
+are hashed unchanged (or the run converged), with one line and no traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from helpers import count, sql, tree_hash
+from typer.testing import CliRunner
+
+import warehouse
+from flows.cli import app
+from flows.digest_files import still_written
+from flows.parse import parse_digest
+from flows.ingest import ingest_flow
+from flows.synthetic import generate
+from warehouse.readonly import ReadOnlyViolation
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def one_line(code: int, output: str, expected_code: int = 1) -> str:
+    lines = output.strip().splitlines()
+    assert code == expected_code and len(lines) == 1, (code, output)
+    assert lines[0].startswith("arxiv-digests: ") and "Traceback" not in output, output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, prefect) -> Path:
+    """A warehouse of synthetic digests, large enough for DuckLake to write Parquet files."""
+    root = tmp_path_factory.mktemp("edges")
+    generate(root / "inbox", 6, 60, seed=26)
+    ingest_flow(paths=[str(root / "inbox")], warehouse=str(root / "wh"), enrich=False)
+    assert list((root / "wh" / "data").rglob("*.parquet"))
+    return root / "wh"
+
+
+@pytest.fixture
+def wh(loaded, tmp_path) -> Path:
+    """A copy of the loaded warehouse, to attack."""
+    return Path(shutil.copytree(loaded, tmp_path / "wh", symlinks=True))
+
+
+def data_files(wh: Path) -> list[Path]:
+    return sorted(p for p in (wh / "data").rglob("*.parquet"))
+
+
+COMMANDS = [
+    ["ingest", "{inbox}", "--no-enrich", "-q"],
+    ["maintain", "--grace", "0"],
+    ["check"],
+    ["sql", "SELECT count(*) FROM digest_entries"],
+    ["status"],
+    ["export", "{out}"],
+    ["rejects", "replay"],
+    ["report", "--out", "{out}"],
+]
+
+
+def run_every_command(wh: Path, inbox: Path, out: Path) -> list[str]:
+    lines = []
+    for command in COMMANDS:
+        args = [a.format(inbox=inbox, out=out) for a in command]
+        lines.append(one_line(*cli(*args, "-w", str(wh))))
+    return lines
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied"])
+def test_a_lost_catalog_stops_every_command_and_nothing_is_deleted(wh, tmp_path, loss):
+    catalog = wh / "catalog.sqlite"
+    catalog.unlink() if loss == "deleted" else catalog.write_bytes(b"")
+    before = tree_hash(wh)
+    inbox = tmp_path / "inbox"
+    generate(inbox, 1, 10, seed=1)
+    for line in run_every_command(wh, inbox, tmp_path / "out"):
+        assert "catalog" in line and "restore" in line, line
+    assert tree_hash(wh) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_new_catalog_named_for_an_existing_warehouse_makes_nothing(wh, tmp_path, monkeypatch):
+    new = tmp_path / "new-catalog.sqlite"
+    monkeypatch.setenv("ARXIV_DIGESTS_CATALOG", str(new))
+    before = tree_hash(wh)
+    for line in run_every_command(wh, tmp_path, tmp_path / "out"):
+        assert "missing or empty" in line, line
+    assert tree_hash(wh) == before and not new.exists()
+
+
+def test_another_lakes_catalog_stops_every_command(wh, tmp_path, prefect):
+    other = tmp_path / "other"
+    ingest_flow(paths=[str(tmp_path / "none")], warehouse=str(other), enrich=False)
+    shutil.copy(other / "catalog.sqlite", wh / "catalog.sqlite")  # an empty lake's catalog
+    before = tree_hash(wh)
+    for line in run_every_command(wh, tmp_path, tmp_path / "out"):
+        assert "is not the one of the data" in line, line
+    assert tree_hash(wh) == before
+
+
+@pytest.mark.parametrize("where", ["/etc", "/", "occupied"])
+def test_a_new_warehouse_only_in_a_new_or_empty_folder(tmp_path, where):
+    folder = Path(where) if where.startswith("/") else tmp_path / where
+    if where == "occupied":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+    before = sorted(os.listdir(folder))
+    line = one_line(*cli("ingest", str(tmp_path), "--no-enrich", "-w", str(folder)))
+    assert ("system folder" in line) or ("not empty" in line), line
+    assert sorted(os.listdir(folder)) == before
+
+
+def test_connect_refuses_every_write(wh):
+    target = data_files(wh)[0]
+    before = tree_hash(wh)
+    con = warehouse.connect(wh)
+    attacks = [
+        lambda: con.execute(f"COPY (SELECT 42 AS x) TO '{target}' (FORMAT parquet)"),
+        lambda: con.execute(
+            f"COPY (SELECT 42 AS x) TO '{target}' (FORMAT parquet, USE_TMP_FILE false)"
+        ),
+        lambda: con.execute(f"ATTACH '{wh}/data/x.db' AS x"),
+        lambda: con.execute("CREATE TABLE t AS SELECT 1"),
+        lambda: con.execute(f"EXPORT DATABASE '{wh}/data/export'"),
+        lambda: con.execute("SET enable_external_access = true"),
+        lambda: con.execute("SELECT * FROM ducklake_merge_adjacent_files('lake')"),
+        lambda: con.execute(
+            "SELECT * FROM query('SELECT * FROM ducklake_merge_adjacent_files(''lake'')')"
+        ),
+        lambda: con.execute("SELECT * FROM query_table('digests')"),
+        lambda: con.execute("SELECT * FROM ducklake_flush_inlined_data('lake')"),
+        lambda: con.sql("SELECT 42 AS x").to_parquet(str(target)),
+        lambda: con.sql("SELECT 42 AS x").write_csv(str(wh / "data" / "x.csv")),
+        lambda: con.table("digests").insert_into("digests"),
+        lambda: con.table("digests").filter("digest_id IN (SELECT * FROM query('SELECT 1'))"),
+        lambda: con.sql("SELECT 1 AS x").query("t", f"COPY t TO '{target}'"),
+        lambda: con.register("x", None),
+    ]
+    for attack in attacks:
+        with pytest.raises(ReadOnlyViolation):
+            attack()
+    # What a reader may do still works, through the same connection.
+    assert con.execute("SELECT count(*) FROM digest_entries").fetchone()[0] > 0
+    assert con.sql("SELECT count(*) AS n FROM papers").fetchall() == [(0,)]
+    assert con.table("digests").filter("entry_count > 0").count("*").fetchone()[0] == 6
+    assert len(con.sql("SELECT * FROM ducklake_snapshots('lake')").fetchall()) >= 2
+    con.close()
+    assert tree_hash(wh) == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM query('SELECT * FROM ducklake_merge_adjacent_files(''lake'')')",
+        "SELECT * FROM ducklake_flush_inlined_data('lake')",
+        "COPY (SELECT 1) TO 'x.parquet'",
+    ],
+)
+def test_sql_refuses_the_write_paths_in_one_line(wh, query):
+    before = tree_hash(wh)
+    line = one_line(*cli("sql", query, "-w", str(wh)))
+    assert "refused" in line, line
+    assert tree_hash(wh) == before
+
+
+def test_a_planted_link_is_never_followed(wh, tmp_path):
+    target = data_files(wh)[0]
+    before = tree_hash(wh)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".result.csv.partial").symlink_to(target)
+    (out / ".index.html.partial").symlink_to(target)
+    (out / "result.csv").symlink_to(target)  # the output name itself: it leads into the lake
+    code, output = cli("sql", "SELECT 'x' AS x", "-o", str(out / "result.csv"), "-w", str(wh))
+    assert "inside the warehouse" in one_line(code, output, 2)
+    (out / "result.csv").unlink()
+    code, output = cli("sql", "SELECT 'x' AS x", "-o", str(out / "result.csv"), "-w", str(wh))
+    assert code == 0, output
+    code, output = cli("report", "--out", str(out), "-w", str(wh))
+    assert code == 0, output
+    assert tree_hash(wh) == before
+    assert (out / "result.csv").read_text() == '"x"\n"x"\n'
+    assert not (out / "result.csv").is_symlink()
+    assert [p.name for p in out.iterdir() if p.name.endswith(".partial")] == [
+        ".index.html.partial",
+        ".result.csv.partial",
+    ]  # the planted links, untouched; no temporary file of ours left behind
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("missing/result.csv", "does not exist"),
+        ("folder.csv", "it is a folder"),
+        ("x" * 300 + ".csv", "File name too long"),
+    ],
+)
+def test_sql_output_that_cannot_be_written_is_one_line(wh, tmp_path, name, expected):
+    (tmp_path / "folder.csv").mkdir()
+    line = one_line(*cli("sql", "SELECT 1", "-o", str(tmp_path / name), "-w", str(wh)))
+    assert expected in line, line
+
+
+POISON = """# 摘要
+
+| Ref | Title | Summary |
+| --- | --- | --- |
+| [^1] | [A good paper](https://arxiv.org/abs/2401.00001v1) | 好 |
+| [^2] | [Huge version](https://arxiv.org/abs/2401.00003v2147483648) | 坏 |
+| [^99999999999] | [Huge ref](https://arxiv.org/abs/2401.00004v1) | 坏 |
+| [^3] | [Many digits](https://arxiv.org/abs/2401.00005v{digits}) | 坏 |
+
+# 详细
+
+[^1]: 好论文
+    A good paper
+[^99999999999]: 坏
+    Huge ref
+"""
+
+
+def test_one_poison_row_is_one_reject_and_the_run_goes_on(tmp_path, prefect):
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    generate(inbox, 2, 20, seed=4)
+    (inbox / "poison.md").write_text(POISON.format(digits="9" * 5000), encoding="utf-8")
+    result = ingest_flow(paths=[str(inbox)], warehouse=str(wh), enrich=False)
+    rules = sql(wh, "SELECT rule, line FROM rejects ORDER BY line")
+    assert rules == [
+        ("version_out_of_range", 6),
+        ("ref_out_of_range", 7),
+        ("version_out_of_range", 8),
+        ("detail_ref_out_of_range", 14),
+    ]
+    poison = sql(wh, "SELECT entry_count FROM digests WHERE file_name = 'poison.md'")
+    assert poison == [(4,)]
+    assert result["entries_rejected"] == 3
+    assert count(wh, "digest_entries") == result["entries_seen"] - 3
+    again = ingest_flow(paths=[str(inbox)], warehouse=str(wh), enrich=False)
+    assert again["status"] == "ok" and again["files_skipped"] == 3
+
+
+def test_validate_names_each_poison_row_in_one_line(tmp_path):
+    path = tmp_path / "poison.md"
+    path.write_text(POISON.format(digits="1" * 30), encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{path}:6: version_out_of_range:" in result.output
+    assert f"{path}:7: ref_out_of_range:" in result.output
+    assert "3 rejected" in result.output
+
+
+def test_bytes_flipped_inside_a_page_are_found_by_check(wh, tmp_path):
+    assert cli("check", "-w", str(wh))[0] == 0
+    target = max(data_files(wh), key=lambda p: p.stat().st_size)
+    data = bytearray(target.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    target.write_bytes(bytes(data))  # the same size: DuckLake's records still match
+    code, output = cli("check", "-w", str(wh))
+    assert code == 1 and f"{target}: its bytes changed since it was written" in output, output
+    before = tree_hash(wh)
+    line = one_line(*cli("maintain", "--grace", "0", "-w", str(wh)))
+    assert "its bytes changed" in line and "nothing was merged" in line
+    assert tree_hash(wh) == before
+
+
+def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypatch, prefect):
+    monkeypatch.setenv("ARXIV_DIGESTS_QUIET_SECONDS", "2")
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    [whole] = generate(tmp_path / "source", 1, 40, seed=5)
+    text = whole.read_bytes()
+    inbox.mkdir()
+    target = inbox / "cs.AI.md"
+    stop = threading.Event()
+
+    def writer() -> None:  # the generator, appending as it goes
+        with open(target, "wb") as out:
+            for start in range(0, len(text), 512):
+                out.write(text[start : start + 512])
+                out.flush()
+                if stop.wait(0.05):
+                    break
+            out.write(text[out.tell() :])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        code, output = cli("ingest", str(inbox), "--no-enrich", "-w", str(wh))
+    finally:
+        stop.set()
+        thread.join()
+    assert code == 0, output
+    assert f"{target}: warning still_being_written:" in output, output
+    assert "left for the next run" in output and "Traceback" not in output
+    assert count(wh, "digests") == 0 and count(wh, "digest_entries") == 0
+    assert sql(wh, "SELECT files_waiting FROM runs") == [(1,)]
+    settled = time.time() - 10
+    os.utime(target, (settled, settled))
+    code, output = cli("ingest", str(inbox), "--no-enrich", "-w", str(wh))
+    assert code == 0, output
+    assert target.read_bytes() == text
+    assert count(wh, "digests") == 1
+    seen = parse_digest(text).rows_seen
+    assert sql(wh, "SELECT entry_count FROM digests") == [(seen,)]
+    assert count(wh, "digest_entries") + count(wh, "rejects") >= seen > 20
+
+
+def test_a_file_changed_while_it_was_read_is_named(tmp_path):
+    path = tmp_path / "d.md"
+    path.write_text("one")
+    settled = time.time() - 10
+    os.utime(path, (settled, settled))
+    before = path.stat()
+    assert still_written(path, before, path.read_bytes(), quiet_seconds=2) is None
+    path.write_text("one and two")  # between the read and the check after it
+    problem = still_written(path, before, b"one", quiet_seconds=2)
+    assert problem is not None and "changed while it was read" in problem.message
+
+
+def test_readers_opening_during_ten_commits_see_whole_runs_and_no_damage(tmp_path, prefect):
+    wh, out, stop = tmp_path / "wh", tmp_path / "reader.jsonl", tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "long_reader.py"), str(wh), str(out), str(stop), "1"],
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    try:
+        for run in range(10):
+            generate(tmp_path / f"inbox{run}", 2, 30, seed=100 + run)
+            ingest_flow(paths=[str(tmp_path / f"inbox{run}")], warehouse=str(wh), enrich=False)
+    finally:
+        stop.touch()
+        assert reader.wait(timeout=60) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    errors = [line["error"] for line in lines if "error" in line]
+    answers = [line["answer"] for line in lines if "answer" in line]
+    assert errors == [], errors[:3]
+    assert len(answers) > 20 and all(a[0] == a[1] for a in answers)
+    assert answers[-1][0] == count(wh, "digest_entries")
+
+
+def test_ctrl_c_on_a_long_query_exits_130_at_once(wh):
+    query = "SELECT count(*) FROM range(100000000000) a"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows", "sql", query, "-w", str(wh)],
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # the query is running (start-up takes about 1 s)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [
+        "arxiv-digests: interrupted by SIGINT: nothing half-done was kept"
+    ]
+
+
+def test_an_api_that_never_answers_fails_in_one_line(tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+    env = os.environ | {"PYTHONPATH": str(ROOT), "PREFECT_API_URL": url}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "flows", "ingest", str(tmp_path), "-w", str(tmp_path / "wh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        silent.close()
+    line = one_line(result.returncode, result.stderr)
+    assert "did not answer its health check" in line and url in line
+
+
+def test_settings_that_cannot_load_are_one_line(wh, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"ARXIV_DIGESTS_RETENTION_DAYS=3\n\xff\xfe\n")
+    assert "is not UTF-8 text" in one_line(*cli("status", "-w", str(wh)))
+    (tmp_path / ".env").unlink()
+    for value in ("inf", "1e308", "nan"):
+        monkeypatch.setenv("ARXIV_DIGESTS_RETENTION_DAYS", value)
+        line = one_line(*cli("maintain", "-w", str(wh)))
+        assert f"ARXIV_DIGESTS_RETENTION_DAYS='{value}'" in line, line
+
+
+@pytest.fixture
+def full(tmp_path) -> Iterator[Path]:
+    """A 3 MB tmpfs of our own (the tests run as root, as CI does)."""
+    point = tmp_path / "full"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(point)], check=True)
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):
+    wh = full / "wh"
+    generate(full / "inbox", 2, 30, seed=8)
+    ingest_flow(paths=[str(full / "inbox")], warehouse=str(wh), enrich=False)
+    with open(full / "filler", "wb") as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 65536)
+    before = tree_hash(wh)
+    for command in (["report", "--out", str(full / "report")], ["export", str(full / "x")]):
+        line = one_line(*cli(*command, "-w", str(wh)))
+        assert "full" in line or "space" in line, line
+    for command in (["maintain", "--grace", "0"], ["rejects", "replay"]):
+        output = cli(*command, "-w", str(wh))[1]
+        assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
+    assert tree_hash(wh) == before
+    assert not (full / "x").exists()
+    assert not (full / "report").exists() or list((full / "report").iterdir()) == []
