@@ -16,19 +16,23 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
 from helpers import count, sql, tree_hash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import warehouse
 from flows.cli import app
-from flows.digest_files import still_written
-from flows.parse import parse_digest
+from flows.digest_files import parse_files, still_written, validate_batch
 from flows.ingest import ingest_flow
+from flows.parse import ROW_RULES, parse_digest
 from flows.synthetic import generate
+from schemas.ids import MAX_REF, MAX_VERSION
 from warehouse.readonly import ReadOnlyViolation
 
 
@@ -436,3 +440,51 @@ def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):
     assert tree_hash(wh) == before
     assert not (full / "x").exists()
     assert not (full / "report").exists() or list((full / "report").iterdir()) == []
+
+
+# Numbers as the digits a digest spells them: small, at the bounds, and past what any column
+# (or Python's int(), at 4,300 digits) holds.
+NUMBERS = st.one_of(
+    st.integers(0, 10**40).map(str),
+    st.sampled_from(["0", "1", "999", "1000", str(2**31 - 1), str(2**31), "0007", "9" * 5000]),
+)
+
+
+def value(digits: str) -> int:
+    return int(digits) if len(digits) < 30 else 10**30
+
+
+@settings(max_examples=150, deadline=None)
+@given(ref=NUMBERS, version=NUMBERS, detail_version=NUMBERS, old_version=NUMBERS)
+def test_huge_numbers_in_every_numeric_field_are_rejects_never_failures(
+    ref, version, detail_version, old_version
+):
+    """Every number a digest gives (the row's ref, the link's version, the abstract's and the
+    old title's versions, the detail block's ref) at any size: the batch still validates and
+    converts to its tables, and the row is an entry with the numbers or a reject saying why."""
+    text = (
+        "# 摘要\n\n| Ref | Title | Summary |\n| --- | --- | --- |\n"
+        f"| [^{ref}] | [A title](https://arxiv.org/abs/2401.00001v{version}) | 摘要 |\n"
+        "| [^12] | [Old](http://arxiv.org/abs/2301.00002v1) | 旧 |\n\n# 详细\n\n"
+        f"[^{ref}]: 标题\n    A title\n\n"
+        f"    arXiv:2401.00001v{detail_version} Announce Type: new Abstract: Words.\n"
+        f"[^12]: 旧\n    Old. (arXiv:2301.00002v{old_version} [cs.RO])\n"
+    )
+    parsed = parse_digest(text.encode())
+    assert parsed.rows_seen == 2
+    rejected = [p for p in parsed.problems if p.rule in ROW_RULES]
+    assert len(parsed.entries) + len(rejected) == 2
+    for entry in parsed.entries:
+        assert 0 <= entry["ref"] <= MAX_REF
+        assert entry["arxiv_version"] is None or 1 <= entry["arxiv_version"] <= MAX_VERSION
+    first = [e for e in parsed.entries if e["arxiv_id"] == "2401.00001"]
+    a_version = not version.startswith("0")  # arXiv's versions start at v1, unpadded
+    if value(ref) > MAX_REF:
+        assert first == [] and any(p.rule == "ref_out_of_range" for p in rejected)
+    elif a_version and value(version) > MAX_VERSION:
+        assert first == [] and any(p.rule == "version_out_of_range" for p in rejected)
+    elif a_version:
+        assert [e["arxiv_version"] for e in first] == [value(version)]
+    batch = parse_files([(Path("d.md"), "0" * 64, text.encode())], "run", datetime.now(UTC))
+    valid = validate_batch(batch, "run", datetime.now(UTC))
+    assert valid.entries.num_rows + valid.entries_rejected == 2
