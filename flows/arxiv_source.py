@@ -124,12 +124,14 @@ class ArxivApi:
     @functools.cached_property
     def session(self) -> requests.Session:
         """One HTTP session (kept-alive connections) with the User-Agent arXiv asks for."""
-        import arxiv
+        from importlib.metadata import version
+
         import requests
 
         session = requests.Session()
         session.headers["User-Agent"] = (
-            f"arxiv-digests/0.1 (+{self.contact}) arxiv.py/{arxiv.__name__}"
+            f"arxiv-digests/{version('arxiv-digests')} (+{self.contact}) "
+            f"arxiv.py/{version('arxiv')}"
         )
         return session
 

@@ -98,6 +98,7 @@ class Request:
     at: float  # time.monotonic() when the request arrived
     ids: list[str]
     status: int  # 0 while being answered; -1 if the client hung up first
+    user_agent: str = ""
 
 
 @dataclass
@@ -156,7 +157,10 @@ def _handler(state: ArxivServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             ids = [i for i in ",".join(query.get("id_list", [""])).split(",") if i]
-            request = Request(time.monotonic(), ids, 0)  # logged on arrival; status when sent
+            agent = self.headers.get("User-Agent", "")
+            request = Request(
+                time.monotonic(), ids, 0, agent
+            )  # logged on arrival; status when sent
             with state.lock:
                 fault = state.faults.pop(0) if state.faults else None
                 state.log.append(request)

@@ -233,8 +233,16 @@ def test_conventions(loaded, env):
     assert "[env var: ARXIV_DIGESTS_WAREHOUSE]" in short.stdout
     assert "./data/warehouse" in short.stdout
     assert "--install-completion" in run("-h", env=env).stdout
-    completion = run("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"})
-    assert completion.returncode == 0 and "complete" in completion.stdout
+    # The shell named is the one completed for, whatever shell started the command (here `sh`,
+    # as in a Dockerfile RUN line or cron, with no $SHELL).
+    command = " ".join([*CLI, "--show-completion", "bash"])
+    no_shell = {k: v for k, v in env.items() if k != "SHELL"}
+    completion = subprocess.run(
+        ["sh", "-c", command], capture_output=True, text=True, env=no_shell, check=False
+    )
+    assert completion.returncode == 0 and "complete -o" in completion.stdout, completion.stderr
+    unknown = run("--show-completion", "sh", env=env)
+    assert unknown.returncode == 2 and "no completion for the shell 'sh'" in unknown.stderr
     status = run("status", "--format", "json", "-w", str(wh), env=env)
     sections = json.loads(status.stdout)
     counts = {r["table_name"]: r["rows"] for r in sections["rows per table"]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+from importlib.metadata import version as release_of
 from pathlib import Path
 
 import pyarrow as pa
@@ -112,6 +113,9 @@ def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypat
     first = ingest([DIGESTS], wh)
     distinct = sql(wh, "SELECT count(DISTINCT arxiv_id) FROM digest_entries")[0][0]
     assert len(server.log) == first["api_requests"] == math.ceil(distinct / 100)
+    agent = f"arxiv-digests/{release_of('arxiv-digests')} "  # the release, read from its metadata
+    assert server.log[0].user_agent.startswith(agent), server.log[0].user_agent
+    assert f"arxiv.py/{release_of('arxiv')}" in server.log[0].user_agent
     assert all(len(r.ids) <= 100 for r in server.log)
     gaps = [b.at - a.at for a, b in zip(server.log, server.log[1:], strict=False)]
     assert min(gaps) >= 0.2 - 0.005

@@ -94,7 +94,7 @@ def read_only_statement(query: str) -> str:
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         raise ReadOnlyViolation(
-            f"refused: the warehouse is read here, so only SELECT queries run ({kind.name} "
+            f"refused: the warehouse is read-only here: only SELECT queries run ({kind.name} "
             "would change or write something); copy data out with `arxiv-digests export` or "
             "`sql --output`"
         )

@@ -22,7 +22,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings=HELP,
+    # Typer's own completion options guess the shell from the parent processes, and refuse
+    # to run under `sh` (a Dockerfile RUN line, cron, CI) even when a shell is named: ours
+    # take the shell's name.
+    add_completion=False,
 )
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
 
 
 # Options that are settings show their variable and default in --help; the value itself comes
@@ -91,12 +96,63 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _shell(value: str) -> str:
+    if value not in COMPLETION_SHELLS:
+        raise fail(
+            f"no completion for the shell {value!r}: name one of "
+            f"{', '.join(COMPLETION_SHELLS)}, as `--show-completion bash`",
+            2,
+        )
+    return value
+
+
+def _show_completion(value: str | None) -> None:
+    if value:
+        from typer._completion_shared import get_completion_script
+
+        script = get_completion_script(
+            prog_name="arxiv-digests", complete_var="_ARXIV_DIGESTS_COMPLETE", shell=_shell(value)
+        )
+        typer.echo(script)
+        raise typer.Exit()
+
+
+def _install_completion(value: str | None) -> None:
+    if value:
+        from typer._completion_shared import install
+
+        shell, path = install(
+            shell=_shell(value), prog_name="arxiv-digests", complete_var="_ARXIV_DIGESTS_COMPLETE"
+        )
+        typer.echo(f"{shell} completion installed in {path}; open a new shell to use it")
+        raise typer.Exit()
+
+
+def _completion_option(name: str, callback: Any, what: str) -> Any:
+    return typer.Option(
+        name,
+        metavar="SHELL",
+        callback=callback,
+        is_eager=True,
+        expose_value=False,
+        help=f"{what} for SHELL: {', '.join(COMPLETION_SHELLS[:4])}.",
+    )
+
+
 @app.callback()
 def _checked_settings(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    show_completion: Annotated[
+        str | None,
+        _completion_option("--show-completion", _show_completion, "Print the completion script"),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        _completion_option("--install-completion", _install_completion, "Install completion"),
+    ] = None,
 ) -> None:
     """Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables."""
     from pydantic import ValidationError
