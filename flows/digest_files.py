@@ -75,18 +75,7 @@ def read_batch(
     repeats: list[NewFile] = []
     here: set[str] = set()  # new content met in this batch
     settled: list[dict[str, Any]] = []  # the files read that may go into `seen_files`
-    for path in paths:
-        read = _read(path, limits)
-        if isinstance(read, Problem):
-            batch.problems.append(FileProblem(str(path), read))
-            batch.rejects += problem_rejects(Where("read", run_id, now), str(path), [read])
-            batch.files_rejected += 1
-            continue
-        data, info = read
-        if (late := still_written(path, info, data, limits.quiet_seconds)) is not None:
-            batch.problems.append(FileProblem(str(path), late))
-            batch.files_waiting += 1
-            continue
+    for path, data, info in _read_settled(paths, limits, batch, Where("read", run_id, now)):
         digest_id = hashlib.sha256(data).hexdigest()
         settled += _settled(path, info, digest_id, run_id, now)
         if digest_id in known:
@@ -115,6 +104,34 @@ def read_batch(
     return batch
 
 
+def _read_settled(
+    paths: list[Source], limits: Limits, batch: ParsedBatch, where: Where
+) -> list[tuple[Source, bytes, os.stat_result]]:
+    """The files' bytes, in order, once each is settled. A file that cannot be read is a
+    reject; one modified within the quiet window is looked at again once the window has
+    passed (one wait for the batch), and is left for the next run if it changed meanwhile."""
+    read: list[tuple[Source, bytes, os.stat_result]] = []
+    for path in paths:
+        got = _read(path, limits)
+        if isinstance(got, Problem):
+            batch.problems.append(FileProblem(str(path), got))
+            batch.rejects += problem_rejects(where, str(path), [got])
+            batch.files_rejected += 1
+        else:
+            read.append((path, *got))
+    if read and limits.quiet_seconds > 0:
+        youngest = min(time.time() - info.st_mtime for _, _, info in read)
+        time.sleep(min(max(0.0, limits.quiet_seconds - youngest), limits.quiet_seconds))
+    settled = []
+    for path, data, info in read:
+        if (late := still_written(path, info, data)) is not None:
+            batch.problems.append(FileProblem(str(path), late))
+            batch.files_waiting += 1
+        else:
+            settled.append((path, data, info))
+    return settled
+
+
 def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Problem:
     """A file's bytes and the stat taken before reading them (a file changed in between is
     read again by the next run), or why it cannot be read."""
@@ -127,28 +144,25 @@ def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Proble
         return Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
 
 
-def still_written(
-    path: Source, before: os.stat_result, data: bytes, quiet_seconds: float
-) -> Problem | None:
-    """Why a file just read may still be being written (it changed while it was read, or was
-    modified within the quiet window), or None. Such a file is left for the next run, which
-    loads it once, whole: a half-written digest loaded now would stay for ever."""
+def still_written(path: Source, before: os.stat_result, data: bytes) -> Problem | None:
+    """Why a file read (and, if it was young, waited for) may still be being written: its
+    size or time changed since the stat taken before reading it. None when it did not. Such a
+    file is left for the next run, which loads it once, whole: a half-written digest loaded
+    now would stay for ever."""
     try:
         after = path.stat()
     except OSError:
         after = None
-    changed = (
-        after is None
-        or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
-        or len(data) != before.st_size
-    )
-    age = time.time() - (after or before).st_mtime
-    if not changed and age >= quiet_seconds:
+    if (
+        after is not None
+        and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        and len(data) == before.st_size
+    ):
         return None
-    why = "it changed while it was read" if changed else f"it was modified {max(age, 0):.1f} s ago"
     return Problem(
         "still_being_written",
-        f"{why}: left for the next run (ARXIV_DIGESTS_QUIET_SECONDS sets the quiet window)",
+        "it changed while it was read or within the quiet window after "
+        "(ARXIV_DIGESTS_QUIET_SECONDS): left for the next run",
         severity="warning",
     )
 

@@ -62,6 +62,26 @@ def as_json(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     )
 
 
+def _csv_value(value: Any) -> Any:
+    """A list or a struct as JSON text: CSV has no nested values."""
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=_json_value, ensure_ascii=False)
+    return value
+
+
+def flat_for_csv(result: Any) -> Any:
+    """An Arrow table with its list, struct and map columns as JSON text, for CSV."""
+    import pyarrow as pa
+
+    for index, field in enumerate(result.schema):
+        if pa.types.is_nested(field.type):
+            values = [
+                None if v is None else _csv_value(v) for v in result.column(index).to_pylist()
+            ]
+            result = result.set_column(index, field.name, pa.array(values, pa.string()))
+    return result
+
+
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
     """Rows in `fmt`. Text is shown as stored: never read as markup, and escaped only where
     the format itself needs it (`|` and line breaks in a Markdown cell)."""
@@ -71,7 +91,7 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerows([[_csv_value(v) for v in r] for r in rows])
         return out.getvalue().rstrip("\n")
     if fmt is Format.markdown:
 
@@ -118,7 +138,7 @@ def write_result(result: Any, path: Path) -> None:
         if suffix == ".parquet":
             pyarrow.parquet.write_table(result, stream)
         elif suffix == ".csv":
-            pyarrow.csv.write_csv(result, stream)
+            pyarrow.csv.write_csv(flat_for_csv(result), stream)
         else:
             rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
             stream.write((as_json(result.column_names, rows) + "\n").encode("utf-8"))

@@ -16,8 +16,9 @@ class Limits:
     max_bytes: int = 16 * 1024 * 1024
     seconds: float = 60.0
     # A file modified less than this long before it is read may still be being written: it is
-    # left for the next run. 0 here (a plain call reads what it is given); the product's
-    # settings give 2 s (ARXIV_DIGESTS_QUIET_SECONDS).
+    # looked at again once this has passed, and left for the next run if it changed. 0 here
+    # (a plain call reads what it is given); the product's settings give 2 s
+    # (ARXIV_DIGESTS_QUIET_SECONDS).
     quiet_seconds: float = 0.0
 
 

@@ -49,8 +49,8 @@ class Settings(BaseSettings):
         ge=0,
         le=86_400,
         allow_inf_nan=False,
-        description="a file modified less than this long before a run reads it may still be "
-        "being written: it is left for the next run",
+        description="a file modified less than this long before a run reads it is looked at "
+        "again once this has passed; one that changed meanwhile is left for the next run",
     )
     dask_address: str | None = Field(
         None,

@@ -327,15 +327,29 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
     assert count(wh, "digest_entries") + count(wh, "rejects") >= seen > 20
 
 
+def test_a_file_written_whole_just_now_is_loaded_after_the_quiet_window(
+    tmp_path, monkeypatch, prefect
+):
+    monkeypatch.setenv("ARXIV_DIGESTS_QUIET_SECONDS", "1")
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    fresh, future = generate(inbox, 2, 20, seed=6)
+    ahead = time.time() + 3600  # a clock ahead of ours: waited for once, never for ever
+    os.utime(future, (ahead, ahead))
+    code, output = cli("ingest", str(inbox), "--no-enrich", "-w", str(wh))
+    assert code == 0 and "still_being_written" not in output, output
+    assert sql(wh, "SELECT files_new, files_waiting FROM runs") == [(2, 0)]
+    assert count(wh, "digests") == 2 and fresh.exists()
+
+
 def test_a_file_changed_while_it_was_read_is_named(tmp_path):
     path = tmp_path / "d.md"
     path.write_text("one")
     settled = time.time() - 10
     os.utime(path, (settled, settled))
     before = path.stat()
-    assert still_written(path, before, path.read_bytes(), quiet_seconds=2) is None
+    assert still_written(path, before, path.read_bytes()) is None
     path.write_text("one and two")  # between the read and the check after it
-    problem = still_written(path, before, b"one", quiet_seconds=2)
+    problem = still_written(path, before, b"one")
     assert problem is not None and "changed while it was read" in problem.message
 
 

@@ -91,7 +91,9 @@ def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch
     assert_consistent(remote)
     # The data is in the bucket, under the prefix; nothing of it on local disk.
     keys = s3.keys(bucket)
-    assert keys and all(k.startswith("team/lake/data/") for k in keys)
+    # Under the prefix: the data, and which lake it belongs to (`.lake-id`).
+    assert keys and all(k.startswith("team/lake/data/") for k in keys if k != "team/lake/.lake-id")
+    assert "team/lake/.lake-id" in keys
     assert any(k.endswith(".parquet") for k in keys)
     if not catalog.startswith("postgresql://"):  # beside the catalog: its writer lock only
         assert {p.name for p in Path(catalog).parent.iterdir()} == {"lake.sqlite", ".lock"}

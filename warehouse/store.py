@@ -120,11 +120,14 @@ class Warehouse:
             return None
 
     def record_identity(self, identity: str) -> None:
-        """Record which lake the data folder belongs to (written whole, then renamed)."""
+        """Record which lake the data folder belongs to (whole: an object store's PUT is; a
+        folder's file is written beside and renamed)."""
         fs, path = filesystem(joined(self.location, IDENTITY_NAME))
-        with fs.open_output_stream(path + ".partial") as stream:
+        written = path if self.remote else path + ".partial"
+        with fs.open_output_stream(written) as stream:
             stream.write(identity.encode() + b"\n")
-        fs.move(path + ".partial", path)
+        if written != path:
+            fs.move(written, path)
 
     def lost_catalog(self) -> WarehouseDamaged | None:
         """The one-line damage of data files with no catalog to account for them."""
