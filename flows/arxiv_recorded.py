@@ -23,6 +23,8 @@ class RecordedArxiv:
     as the real API leaves out IDs it does not know. An ID the server would refuse gets the
     HTTP 400 it would."""
 
+    final = True  # a recording answers the same every time: a missing ID is not found at once
+
     def __init__(self, folder: Path):
         self.folder = folder
         self.requests = 0

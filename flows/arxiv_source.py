@@ -92,6 +92,10 @@ class ArxivClient(Protocol):
     """What enrichment asks of the arXiv API: one request for up to 100 IDs at a time."""
 
     requests: int  # requests made so far
+    # Whether an answer is final: an ID missing from it is not found, with no retry and no
+    # confirming request (recorded answers say the same thing every time; the live API can
+    # serve an empty page by mistake).
+    final: bool
 
     def fetch(self, ids: list[str]) -> Answer:
         """The papers of `ids` the API knows. Raises ApiError (retry later) or BadIdError."""
@@ -113,6 +117,8 @@ def client_for(settings: Settings) -> ArxivClient:
 class ArxivApi:
     """The live HTTP API, through the `arxiv` package's URL format and feed parser, with its
     own limiter (one request in flight, spaced by the delay)."""
+
+    final = False
 
     def __init__(self, url: str, timeout: float, limiter: Limiter, contact: str):
         self.url = url

@@ -24,6 +24,24 @@ F = TypeVar("F")
 IN_FLIGHT = 4  # batches submitted ahead: what the flow may hold, and what keeps workers busy
 
 
+def unreachable_scheduler(address: str, timeout: float = 5.0) -> str | None:
+    """Why the Dask scheduler at `address` cannot be reached, or None. Asked before a run
+    starts: a scheduler that is not there is not waited for, nor blamed on the warehouse."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=timeout):
+            return None
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return (
+            f"the Dask scheduler at {address} (ARXIV_DIGESTS_DASK_ADDRESS) cannot be reached "
+            f"({reason}): start it, or unset the setting to parse on this machine"
+        )
+
+
 def with_task_runner(flow: F, settings: Settings) -> F:
     """`flow` on the Dask scheduler the settings name, or unchanged when they name none."""
     if not settings.dask_address:

@@ -159,7 +159,7 @@ class Batcher:
             else:
                 # An empty answer for IDs we believe in is suspect (arXiv sometimes serves
                 # empty pages): retried once after a back-off before it is believed.
-                if answer.results or confirming or attempt >= 2:
+                if answer.results or confirming or attempt >= 2 or self.api.final:
                     return answer
                 error = "empty answer for IDs that should exist"
             for ident in ids:
@@ -198,7 +198,7 @@ class Batcher:
                 if ident in answer.results:
                     self.found[ident] = answer.results[ident]
                     self.outcome[ident] = ("enriched", None)
-            if not confirming:
+            if not confirming and not self.api.final:
                 self.absent += missing  # one confirming request before not_found
             else:
                 for ident in missing:

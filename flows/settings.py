@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +118,55 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return checked_cron(value)
+
+    @field_validator("arxiv_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return value
+        if parts.scheme == "file" and parts.path:
+            return value
+        raise ValueError(
+            "expected the arXiv API's http(s):// address (https://export.arxiv.org/api/query) "
+            "or file:///folder of recorded answers"
+        )
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+            raise ValueError("expected a Dask scheduler's address, as tcp://host:8786")
+        return value
+
+
+def checked_cron(value: str) -> str:
+    """`value` if it is a cron expression Prefect's schedules take, else ValueError."""
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime.now(UTC))
+    except (CronSimError, ValueError) as exc:
+        raise ValueError(
+            f"expected a cron expression of five fields, as '0 6 * * *' ({exc})"
+        ) from None
+    if len(value.split()) != 5:
+        raise ValueError("expected a cron expression of five fields, as '0 6 * * *'")
+    return value
+
 
 PREFIX = "ARXIV_DIGESTS_"
 # Variables with the prefix that are not settings: the test suite's own.
@@ -128,17 +178,33 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
     silently ignored), with the closest setting's name."""
     import difflib
 
-    names = [PREFIX + name.upper() for name in Settings.model_fields]
+    names = [name.upper() for name in Settings.model_fields]
     warnings = []
     for variable in sorted(environ):
-        if not variable.startswith(PREFIX) or variable in names:
+        if not variable.startswith(PREFIX) or variable.removeprefix(PREFIX) in names:
             continue
         if variable.startswith(NOT_SETTINGS):
             continue
-        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else "; `arxiv-digests config` lists them"
+        # Compared without the prefix every name shares: `…_FOO` is close to nothing.
+        close = difflib.get_close_matches(variable.removeprefix(PREFIX), names, n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean {PREFIX}{close[0]}?"
+            if close
+            else "; `arxiv-digests config` lists them"
+        )
         warnings.append(f"{variable} is not a setting and is ignored{hint}")
     return warnings
+
+
+def dotenv_variables(path: Path = Path(".env")) -> dict[str, str]:
+    """The variables a `.env` file in the working directory sets (none if it cannot be read:
+    loading the settings says why)."""
+    from dotenv import dotenv_values
+
+    try:
+        return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    except (OSError, UnicodeDecodeError):
+        return {}
 
 
 def invalid_settings(error: Exception) -> str:
@@ -152,5 +218,6 @@ def invalid_settings(error: Exception) -> str:
     for problem in error.errors():
         field = str(problem["loc"][0]) if problem["loc"] else "?"
         value = problem.get("input")
-        parts.append(f"{PREFIX}{field.upper()}={value!r}: {problem['msg'].lower()}")
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"{PREFIX}{field.upper()}={value!r}: {message[:1].lower()}{message[1:]}")
     return "invalid setting " + "; ".join(parts) + " (fix or unset it; `--help` has the defaults)"

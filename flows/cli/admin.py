@@ -14,11 +14,11 @@ from flows.cli.common import (
     app,
     existing_store,
     fail,
+    load_settings,
     query_failure,
     store_of,
 )
 from flows.display import Format, problem_line, render
-from flows.settings import Settings
 
 
 @app.command("export")
@@ -53,7 +53,7 @@ def maintain(
     from warehouse.lake import Lake, WarehouseError
     from warehouse.maintain import maintain as upkeep
 
-    settings = Settings()
+    settings = load_settings()
     store = existing_store(warehouse)
     try:
         holder = f"maintain (pid {os.getpid()})"
@@ -83,7 +83,7 @@ def check(warehouse: WarehouseOpt = None) -> None:
     """Verify every file the warehouse refers to (exists, whole, its own) and the counts."""
     from warehouse.check import check as verify
 
-    report = verify(store_of(warehouse))
+    report = verify(existing_store(warehouse))
     for line in report.damage:
         typer.echo(f"arxiv-digests: damage: {line}", err=True)
     for line in report.notes:
@@ -100,10 +100,13 @@ def migrate(warehouse: WarehouseOpt = None) -> None:
     import duckdb
 
     from warehouse.lake import Lake, WarehouseError
+    from warehouse.legacy import legacy_files
     from warehouse.legacy import migrate as move
 
-    settings = Settings()
+    settings = load_settings()
     store = store_of(warehouse)
+    if not store.exists() and (store.remote or not legacy_files(store.root)):
+        store = existing_store(warehouse)  # no warehouse of either layout: one line, exit 1
     try:
         holder = f"migrate (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
@@ -192,7 +195,7 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     from warehouse.export import export
     from warehouse.lake import Lake, WarehouseError
 
-    settings = Settings()
+    settings = load_settings()
     store = existing_store(warehouse)
     from datetime import UTC, datetime
 

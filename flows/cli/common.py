@@ -155,14 +155,22 @@ def _checked_settings(
     ] = None,
 ) -> None:
     """Load daily arXiv digest Markdown files into a DuckLake warehouse of Parquet tables."""
+    from flows.settings import dotenv_variables, unknown_variables
+
+    for warning in unknown_variables(dotenv_variables() | dict(os.environ)):
+        typer.echo(f"arxiv-digests: warning: {warning}", err=True)
+    load_settings()
+
+
+def load_settings() -> Settings:
+    """The settings, or one line naming what is wrong with them (every command, and again
+    after an option set a variable)."""
     from pydantic import ValidationError
 
-    from flows.settings import invalid_settings, unknown_variables
+    from flows.settings import invalid_settings
 
-    for warning in unknown_variables(dict(os.environ)):
-        typer.echo(f"arxiv-digests: warning: {warning}", err=True)
     try:
-        Settings()
+        return Settings()
     except ValidationError as exc:
         raise fail(invalid_settings(exc)) from None
     except UnicodeDecodeError as exc:
@@ -177,7 +185,7 @@ def warehouse_of(option: str | None) -> str:
     folder as an absolute path)."""
     from warehouse.location import is_remote
 
-    location = option if option is not None else Settings().warehouse
+    location = option if option is not None else load_settings().warehouse
     return location if is_remote(location) else str(Path(location).expanduser().resolve())
 
 
@@ -186,7 +194,7 @@ def store_of(option: str | None) -> Warehouse:
     from warehouse.lake import Warehouse, WarehouseError
 
     try:
-        return Warehouse(warehouse_of(option), Settings().catalog)
+        return Warehouse(warehouse_of(option), load_settings().catalog)
     except WarehouseError as exc:
         raise fail(str(exc)) from None
 

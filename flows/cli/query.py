@@ -13,6 +13,7 @@ from flows.cli.common import (
     app,
     existing_store,
     fail,
+    load_settings,
     query_failure,
     setting_option,
     store_of,
@@ -160,7 +161,7 @@ def attach(warehouse: WarehouseOpt = None) -> None:
 @app.command()
 def config() -> None:
     """Print the effective settings (environment and defaults)."""
-    settings = Settings()
+    settings = load_settings()
     for name, info in Settings.model_fields.items():
         typer.echo(f"ARXIV_DIGESTS_{name.upper()}={getattr(settings, name)}  # {info.description}")
 

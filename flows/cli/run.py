@@ -14,6 +14,7 @@ from flows.cli.common import (
     WarehouseOpt,
     app,
     fail,
+    load_settings,
     print_problems,
     quiet_prefect,
     run_failure,
@@ -21,7 +22,6 @@ from flows.cli.common import (
     warehouse_of,
 )
 from flows.display import problem_line
-from flows.settings import Settings
 
 
 @app.command()
@@ -53,11 +53,12 @@ def ingest(
     quiet_prefect(verbose)
     if dask_address:  # the flow reads its settings where it runs
         os.environ["ARXIV_DIGESTS_DASK_ADDRESS"] = dask_address
+    root = warehouse_of(warehouse)
+    _refuse_early(paths, root)
     from rich.progress import Progress
 
     from flows.runner import run_flow
 
-    root = warehouse_of(warehouse)
     show = sys.stderr.isatty() and not quiet
     with Progress(transient=True, disable=not show) as bar:
         job = bar.add_task("digest files", total=None)
@@ -72,6 +73,39 @@ def ingest(
     nothing_read = result["files_new"] + result["files_skipped"] + result["files_waiting"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
+    if result["files_seen"] == 0:
+        from flows.discover import DIGEST_SUFFIXES
+
+        looked = ", ".join(f"*{s}" for s in DIGEST_SUFFIXES)
+        typer.echo(f"no digest files ({looked}) in {', '.join(paths or ['the inbox'])}", err=True)
+
+
+def _refuse_early(paths: list[str] | None, root: str) -> None:
+    """What stops a run before it starts (no server, no warehouse made): a Dask scheduler that
+    cannot be reached, and, for a warehouse not made yet, inputs holding no digest file."""
+    from flows.discover import DIGEST_SUFFIXES, discover
+    from warehouse.lake import Warehouse
+
+    settings = load_settings()
+    if settings.dask_address:
+        from flows.distributed import unreachable_scheduler
+
+        if (why := unreachable_scheduler(settings.dask_address)) is not None:
+            raise fail(why)
+    inputs = paths or [settings.inbox]
+    if Warehouse(root, settings.catalog).exists():
+        return  # a run is recorded, even with nothing new: its row says what it looked at
+    files, problems = discover(inputs)
+    if files:
+        return
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    looked = ", ".join(f"*{s}" for s in DIGEST_SUFFIXES)
+    raise fail(
+        f"no digest files ({looked}; hidden files skipped) in {', '.join(inputs)}: nothing "
+        "to load, and no warehouse was made",
+        2 if problems else 0,
+    )
 
 
 def _ingest_call(
@@ -83,7 +117,7 @@ def _ingest_call(
         from flows.distributed import with_task_runner
         from flows.ingest import ingest_flow, reporting
 
-        flow = with_task_runner(ingest_flow, Settings())
+        flow = with_task_runner(ingest_flow, load_settings())
         with reporting(progress):
             result: dict[str, Any] = flow(
                 paths=[str(p) for p in paths] if paths else None,
@@ -129,7 +163,16 @@ def serve(
 ) -> None:
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
     quiet_prefect(verbose=True)  # a service: its log is the record of what it did
-    settings = Settings()
+    settings = load_settings()
+    if interval is not None and not 1 <= interval <= 366 * 86_400:
+        raise fail(f"--interval {interval:g}: expected seconds between runs, from 1 to a year", 2)
+    if cron is not None:
+        from flows.settings import checked_cron
+
+        try:
+            checked_cron(cron)
+        except ValueError as exc:
+            raise fail(f"--cron {cron!r}: {exc}", 2) from None
     where = [_location(inbox or settings.inbox), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
@@ -164,7 +207,7 @@ def _serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
     from flows.distributed import with_task_runner
     from flows.ingest import ingest_flow
 
-    with_task_runner(ingest_flow, Settings()).serve(
+    with_task_runner(ingest_flow, load_settings()).serve(
         name=name, parameters={"paths": [where[0]], "warehouse": where[1]}, **schedule
     )
 
