@@ -172,8 +172,11 @@ def ingest_flow(
         def load() -> None:
             _ingest(lake, inputs, stats, settings)
 
+        if enrich:  # the run is not over at the load's commit: says so until enrich commits
+            stats.status = "running"
         committed(lake, stats, "load", load, settings, forget)
         if enrich:
+            stats.status = "ok"
             _enrich(lake, stats, settings)
         _publish(lake, stats, settings)
     get_run_logger().info(
@@ -355,7 +358,9 @@ def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
     settings = Settings()
     store = Warehouse(warehouse or settings.warehouse, settings.catalog)
     now = datetime.now(UTC)
-    stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
+    stats = RunStats(
+        run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""), kind="enrich"
+    )
     holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
     with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
         migrate(lake)

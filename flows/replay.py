@@ -105,6 +105,7 @@ def _run_row(lake: Lake, result: Replay, started: datetime) -> dict[str, object]
         run_id=result.run_id,
         started_at=started,
         ended_at=datetime.now(UTC),
+        kind="replay",
         entries_seen=result.tried,
         entries_loaded=result.moved,
         entries_rejected=result.tried - result.moved,

@@ -29,6 +29,7 @@ class RunStats:
     flow_run_id: str | None = None
     ended_at: datetime | None = None
     status: str = "ok"
+    kind: str = "ingest"
     files_seen: int = 0
     files_new: int = 0
     files_skipped: int = 0

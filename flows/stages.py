@@ -36,6 +36,11 @@ def commit_task(lake: Lake, stats: RunStats, stage: str) -> bool:
     (written, or replaced by the enrich stage's figures). False: another writer committed
     first, and nothing of the stage was kept."""
     lake.execute("DELETE FROM runs WHERE run_id = ?", [stats.run_id])
+    if not lake.store.catalog.shared:  # one writer at a time: a `running` row is a dead run's
+        lake.execute(
+            "UPDATE runs SET status = 'interrupted', message = coalesce(message, "
+            "'stopped before its last stage committed') WHERE status = 'running'"
+        )
     lake.insert(RUNS, pa.Table.from_pylist([stats.row()], schema=RUNS.schema))
     try:
         lake.commit(f"run {stats.run_id}: {stage}")

@@ -208,7 +208,20 @@ RUNS = Table(
         Column("flow_run_id", pa.string(), "Prefect flow run id"),
         Column("started_at", TS, "start", True),
         Column("ended_at", TS, "end", True),
-        Column("status", pa.string(), "outcome", True, enum=("ok", "failed")),
+        Column(
+            "status",
+            pa.string(),
+            "outcome: `running` while a later stage of the run is still to commit, "
+            "`interrupted` once the next run finds it stopped there",
+            True,
+            enum=("ok", "failed", "running", "interrupted"),
+        ),
+        Column(
+            "kind",
+            pa.string(),
+            "`ingest`, `enrich` or `replay` (null before 0.3)",
+            enum=("ingest", "enrich", "replay"),
+        ),
         Column("files_seen", pa.int32(), "input files found", True),
         Column("files_new", pa.int32(), "files with content not loaded before", True),
         Column("files_skipped", pa.int32(), "files whose content was already loaded", True),

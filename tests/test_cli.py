@@ -245,6 +245,6 @@ def test_conventions(loaded, env):
     assert unknown.returncode == 2 and "no completion for the shell 'sh'" in unknown.stderr
     status = run("status", "--format", "json", "-w", str(wh), env=env)
     sections = json.loads(status.stdout)
-    counts = {r["table_name"]: r["rows"] for r in sections["rows per table"]}
+    counts = {r["table_name"]: r["rows"] for r in sections["rows_per_table"]}
     assert counts["digest_entries"] == 5 and counts["digests"] == 3
-    assert sections["last runs"][0]["status"] == "ok"
+    assert sections["last_runs"][0]["status"] == "ok"

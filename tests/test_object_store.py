@@ -130,7 +130,7 @@ def the_reading_commands_work(remote: Warehouse, env: dict[str, str]) -> None:
     where = ["-w", remote.location]
     done = cli("status", "--format", "json", *where, env=env)
     assert done.returncode == 0, done.stderr
-    rows = {r["table_name"]: r["rows"] for r in json.loads(done.stdout)["rows per table"]}
+    rows = {r["table_name"]: r["rows"] for r in json.loads(done.stdout)["rows_per_table"]}
     assert (rows["digest_entries"], rows["papers"]) == (2641, 2614)
     done = cli("enrich", *where, env=env)
     assert done.returncode == 0, done.stderr

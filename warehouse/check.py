@@ -16,14 +16,17 @@ import duckdb
 import pyarrow.parquet as pq
 
 from schemas import TABLES
+from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import changed, recorded
+from warehouse.declare import WRITER
 from warehouse.files import SnapshotFile, accounted_for, snapshot_files
+from warehouse.identity import TABLE as IDENTITY
+from warehouse.identity import lake_made
 from warehouse.lake import (
     ALIAS,
     Warehouse,
     WarehouseDamaged,
     WarehouseError,
-    lake_made,
     open_connection,
     scalar,
 )
@@ -188,7 +191,7 @@ def _note_strays(store: Warehouse, files: Files, known: set[str], report: Report
     strays = [p for p in files.sizes if os.path.basename(p) not in known]
     if not strays:
         return
-    tables = {f"main.{t}" for t in TABLES} | {"internal.writer"}
+    tables = {f"main.{t}" for t in TABLES} | {CHECKSUMS, IDENTITY, WRITER}
     with open_connection(store, read_only=True) as con:
         made = lake_made(con)
     data = object_key(store.data_location)

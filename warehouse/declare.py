@@ -14,6 +14,8 @@ from schemas import TABLES, Column, Table
 from schemas.dictionary import rules
 from warehouse.checksums import STATEMENTS as CHECKSUM_STATEMENTS
 from warehouse.checksums import TABLE as CHECKSUMS
+from warehouse.identity import TABLE as IDENTITY
+from warehouse.identity import statements as identity_statements
 
 if TYPE_CHECKING:
     from warehouse.lake import Lake
@@ -125,6 +127,8 @@ def declare(lake: Lake) -> None:
         statements += WRITER_STATEMENTS
     if CHECKSUMS.split(".")[1] not in internal:
         statements += CHECKSUM_STATEMENTS
+    if IDENTITY.split(".")[1] not in internal:
+        statements += identity_statements(lake.store.identity())
     if statements:
         with lake.transaction("declare tables", claim=writer):
             for statement in statements:

@@ -16,9 +16,9 @@ in `data/`, which no reader sees and `maintain` removes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -29,6 +29,7 @@ from warehouse import extensions
 from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import unrecorded_rows
 from warehouse.declare import WRITER
+from warehouse.identity import catalog_identity
 from warehouse.location import S3Access
 from warehouse.readonly import ReadOnlyConnection
 from warehouse.store import (
@@ -98,10 +99,13 @@ def registered(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Iterat
 def attach_script(store: Warehouse) -> str:
     """SQL that makes any DuckDB 1.5.5 session (the `duckdb` shell) read this warehouse: the
     extensions loaded from their wheels, the lake attached read-only and in use. An object
-    store's credentials are read from the shell's own AWS variables, never printed."""
+    store's credentials are read from the shell's own AWS variables, and a PostgreSQL
+    catalog's password from its PGPASSWORD: never printed."""
     loads = [f"LOAD {_quote(str(extensions.extension_file(m)))};" for m in store.extensions()]
     secret = [S3Access.from_env().secret_sql(from_shell=True) + ";"] if store.remote else []
-    return " ".join([*loads, *secret, store.attach_sql(read_only=True) + ";", f"USE {ALIAS};"])
+    shown = copy.copy(store)
+    shown.catalog = store.catalog.without_password()
+    return " ".join([*loads, *secret, shown.attach_sql(read_only=True) + ";", f"USE {ALIAS};"])
 
 
 def open_connection(
@@ -139,29 +143,20 @@ def open_connection(
     raise AssertionError("unreachable")
 
 
-def lake_identity(con: duckdb.DuckDBPyConnection) -> str:
-    """Which lake a catalog is: the time DuckLake made it (its snapshot 0), to the
-    microsecond. A lost catalog made again, or another lake's, has another."""
-    made = lake_made(con)
-    return f"ducklake made {made.isoformat()}"
-
-
-def lake_made(con: duckdb.DuckDBPyConnection) -> datetime:
-    """When the lake's catalog was made (its first snapshot)."""
-    sql = f"SELECT min(snapshot_time)::TIMESTAMPTZ FROM {METADATA}.ducklake_snapshot"
-    made: datetime = scalar(con, sql)
-    return made
-
-
 def _same_lake(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:
     """The catalog is the one of the lake the data files belong to (as its first writer
     recorded it): another's would see every file as an orphan for `maintain` to delete."""
     recorded = store.identity()
-    if recorded is not None and recorded != (mine := lake_identity(con)):
+    if recorded is None:
+        return
+    mine = catalog_identity(con)
+    if mine is None or mine[0] != recorded:
+        which = "knows no lake" if mine is None else f"is the lake {mine[0]}'s"
         raise WarehouseDamaged(
-            f"the catalog {store.catalog.shown()} ({mine}) is not the one of the data at "
-            f"{store.data_location} ({recorded}): restore this warehouse's own catalog from a "
-            "backup, or point ARXIV_DIGESTS_CATALOG at it; nothing was written or deleted"
+            f"the catalog {store.catalog.shown()} {which}, not the one the data at "
+            f"{store.data_location} belongs to ({recorded}): restore this warehouse's own "
+            "catalog from a backup, or point ARXIV_DIGESTS_CATALOG at it; nothing was "
+            "written or deleted"
         )
 
 
@@ -261,8 +256,6 @@ class Lake:
 
         try:
             verify_files(self.con, store)  # damage stops a writer before it writes anything
-            if store.identity() is None:  # a new lake, or one made before release 0.3
-                store.record_identity(lake_identity(self.con))
             for attempt in range(1, 11):
                 try:
                     declare(self)
@@ -274,6 +267,10 @@ class Lake:
                     if attempt == 10:
                         raise
                     time.sleep(0.1 * attempt)
+            if store.identity() is None:  # a new lake, or one made before release 0.3
+                identity = catalog_identity(self.con)
+                assert identity is not None  # declared above
+                store.record_identity(identity[0])
             self.record_checksums()  # files a crash left without one
         except BaseException:
             self.close()

@@ -139,6 +139,15 @@ class Catalog:
         """The wheel module of the DuckDB extension that reads this catalog."""
         return f"duckdb_extension_{self.kind}"
 
+    def without_password(self) -> Catalog:
+        """This catalog with no password in it: libpq takes it from PGPASSWORD or ~/.pgpass."""
+        text = re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", self.target)
+        return Catalog(self.kind, re.sub(r"\s*password\s*=\s*\S+", "", text, flags=re.I))
+
+    def has_password(self) -> bool:
+        """Whether a password is written in the catalog's connection string."""
+        return self.without_password().target != self.target
+
     def shown(self) -> str:
         """The catalog's name for messages: a password is never printed."""
         text = _URI_PASSWORD.sub(r"\1:***@", self.target)

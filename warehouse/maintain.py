@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from warehouse.checksums import changed, recorded
 from warehouse.files import accounted_for, snapshot_files
-from warehouse.lake import ALIAS, Lake, WarehouseDamaged, lake_made
+from warehouse.identity import lake_made
+from warehouse.lake import ALIAS, Lake, WarehouseDamaged
 from warehouse.location import filesystem, object_key
 
 

@@ -29,6 +29,13 @@ def snapshot_of_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         "WHERE starts_with(commit_message, ?)",
         [f"run {run_id}: "],
     )
+    if snapshot is None and scalar(con, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]):
+        oldest = scalar(con, f"SELECT min(snapshot_time) FROM ducklake_snapshots('{ALIAS}')")
+        raise WarehouseError(
+            f"run {run_id} is older than the warehouse's history: `maintain` expired its "
+            f"snapshot (ARXIV_DIGESTS_RETENTION_DAYS); time travel reaches back to "
+            f"{oldest:%Y-%m-%d %H:%M} UTC"
+        )
     if snapshot is None:
         raise WarehouseError(
             f'no run {run_id} in this warehouse: `arxiv-digests sql "SELECT run_id FROM '

@@ -111,8 +111,8 @@ def status(
                 sections[title] = (columns, result.fetchall())
     except (WarehouseError, duckdb.Error, OSError) as exc:
         raise query_failure(exc) from None
-    if fmt is Format.json:
-        whole = {t: json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
+    if fmt is Format.json:  # keys scripts can use as names: `rows_per_table`
+        whole = {t.replace(" ", "_"): json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
         typer.echo(json.dumps(whole, ensure_ascii=False, indent=1))
         return
     for title, (columns, rows) in sections.items():
@@ -156,14 +156,27 @@ def attach(warehouse: WarehouseOpt = None) -> None:
 
     store = existing_store(warehouse)
     typer.echo(attach_script(store))
+    if store.catalog.has_password():
+        typer.echo(
+            "arxiv-digests: the catalog's password is not printed: set PGPASSWORD in the "
+            "environment of the shell that runs duckdb",
+            err=True,
+        )
 
 
 @app.command()
 def config() -> None:
     """Print the effective settings (environment and defaults)."""
+    from warehouse.location import Catalog
+
     settings = load_settings()
     for name, info in Settings.model_fields.items():
-        typer.echo(f"ARXIV_DIGESTS_{name.upper()}={getattr(settings, name)}  # {info.description}")
+        value = getattr(settings, name)
+        if name == "catalog" and value is not None:
+            value = Catalog.parse(value).shown()  # a PostgreSQL password is never printed
+        # Unset prints as an empty value: pasted back, the line leaves the setting unset.
+        shown, note = ("", "unset; ") if value is None else (value, "")
+        typer.echo(f"ARXIV_DIGESTS_{name.upper()}={shown}  # {note}{info.description}")
 
 
 runs_app = typer.Typer(
@@ -174,7 +187,8 @@ runs_app = typer.Typer(
 app.add_typer(runs_app, name="runs")
 
 RUN_LINE = (
-    "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
+    "SELECT run_id, {kind} AS kind, status, "
+    "strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
     "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, files_new, files_skipped, "
     "files_rejected, entries_loaded, rejects, api_requests, papers_enriched, papers_pending "
     "FROM runs ORDER BY started_at DESC LIMIT ?"
@@ -184,7 +198,7 @@ RUN_LINE = (
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
-    last: Annotated[int, typer.Option(help="How many runs, newest first.")] = 10,
+    last: Annotated[int, typer.Option(help="How many runs, newest first.", min=1)] = 10,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """List the last runs, one line each (`runs show RUN_ID` for one run whole)."""
@@ -197,11 +211,15 @@ def runs_list(
 
     try:
         with connect(store_of(warehouse)) as con:
-            for row in con.execute(RUN_LINE, [last]).fetchall():
-                run_id, status, started, seconds, new, skipped, rejected, *rest = row
+            columns = [d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description or []]
+            # A warehouse no run of 0.3 has written yet has no `kind`: all its runs ingested.
+            kind = "coalesce(kind, 'ingest')" if "kind" in columns else "'ingest'"
+            for row in con.execute(RUN_LINE.format(kind=kind), [last]).fetchall():
+                run_id, kind, status, started, seconds, new, skipped, rejected, *rest = row
                 loaded, rejects, requests, enriched, pending = rest
                 typer.echo(
-                    f"{run_id}  {status:<6} {started} UTC  {seconds:>6} s  files {new} new, "
+                    f"{run_id}  {kind:<6} {status:<11} {started} UTC  {seconds:>6} s  "
+                    f"files {new} new, "
                     f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
                     f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
                 )
@@ -237,7 +255,8 @@ def runs_show(
         raise query_failure(exc) from None
     docs = {c.name: c.doc for c in RUNS.columns}
     for name, value in zip(names, row, strict=True):
-        typer.echo(f"{name:<18} {value}  # {docs.get(name, '')}")
+        shown = f"{value:.3f}" if isinstance(value, float) else value
+        typer.echo(f"{name:<18} {shown}  # {docs.get(name, '')}")
     typer.echo(f"\npapers pending now (first {len(pending)}, by next attempt):")
     for ident, attempts, due, error in pending:
         when = "now" if due is None else f"{due:%Y-%m-%d %H:%M:%S} UTC"

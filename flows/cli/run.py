@@ -93,8 +93,11 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         if (why := unreachable_scheduler(settings.dask_address)) is not None:
             raise fail(why)
     inputs = paths or [settings.inbox]
-    if Warehouse(root, settings.catalog).exists():
+    store = Warehouse(root, settings.catalog)
+    if store.exists():
         return  # a run is recorded, even with nothing new: its row says what it looked at
+    if (lost := store.lost_catalog()) is not None:
+        raise fail(str(lost))
     files, problems = discover(inputs)
     if files:
         return
