@@ -140,13 +140,22 @@ def spawn(port: int, log: Path, tied: bool) -> Server:
     return server
 
 
-def start() -> tuple[Server, bool]:
-    """The managed server, started unless it is up already; (server, started now)."""
+def start(port: int = DEFAULT_PORT) -> tuple[Server, bool]:
+    """The managed server on `port`, started unless it is up already; (server, started now).
+    A port another program holds is one line, never a different port each time."""
     up = running()
     if up is not None:
         return up, False
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise ServerError(
+                f"port {port} on {HOST} is in use by another program: stop it, or choose "
+                "another port with --port (ARXIV_DIGESTS_SERVER_PORT)"
+            ) from None
     folder = home()
-    server = spawn(_free_port(DEFAULT_PORT), folder / "server.log", tied=False)
+    server = spawn(port, folder / "server.log", tied=False)
     tmp = folder / f".server.pid.{os.getpid()}"
     tmp.write_text(f"{server.pid} {server.url}\n")
     os.replace(tmp, folder / "server.pid")

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         description="a file modified less than this long before a run reads it is looked at "
         "again once this has passed; one that changed meanwhile is left for the next run",
     )
+    server_port: int = Field(
+        4200, ge=1, le=65535, description="port of the Prefect server `server start` manages"
+    )
     dask_address: str | None = Field(
         None,
         description="Dask scheduler (tcp://host:8786) that parses a run's batches (unset: "

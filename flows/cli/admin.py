@@ -16,6 +16,7 @@ from flows.cli.common import (
     fail,
     load_settings,
     query_failure,
+    setting_option,
     store_of,
 )
 from flows.display import Format, problem_line, render
@@ -222,12 +223,19 @@ app.add_typer(server_app, name="server")
 
 
 @server_app.command("start")
-def server_start() -> None:
+def server_start(
+    port: Annotated[
+        int | None, setting_option("Port on 127.0.0.1.", "server_port", "4200", "--port")
+    ] = None,
+) -> None:
     """Start Prefect's server in the background on 127.0.0.1 (or say where it runs)."""
     from flows import server
 
+    chosen = port if port is not None else load_settings().server_port
+    if not 1 <= chosen <= 65535:
+        raise fail(f"--port {chosen}: expected a port from 1 to 65535", 2)
     try:
-        up, started = server.start()
+        up, started = server.start(chosen)
     except server.ServerError as exc:
         raise fail(str(exc)) from None
     state = "started" if started else "already running"

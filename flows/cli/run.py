@@ -69,7 +69,7 @@ def ingest(
         call = _ingest_call(paths, root, not no_enrich, progress)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
-    typer.echo(_summary(result, root))
+    typer.echo(summary(result, root))
     nothing_read = result["files_new"] + result["files_skipped"] + result["files_waiting"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
@@ -132,7 +132,8 @@ def _ingest_call(
     return call
 
 
-def _summary(result: dict[str, Any], root: str) -> str:
+def summary(result: dict[str, Any], root: str) -> str:
+    """A run's figures in the two lines `ingest` ends with."""
     return (
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
         f"enriched, {result['papers_pending']} pending\n"
@@ -165,7 +166,7 @@ def serve(
     child: Annotated[bool, typer.Option("--child", hidden=True)] = False,
 ) -> None:
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
-    quiet_prefect(verbose=True)  # a service: its log is the record of what it did
+    quiet_prefect(verbose=False)  # each run ends in the lines `ingest` prints (flows.served)
     settings = load_settings()
     if interval is not None and not 1 <= interval <= 366 * 86_400:
         raise fail(f"--interval {interval:g}: expected seconds between runs, from 1 to a year", 2)
@@ -179,14 +180,16 @@ def serve(
     where = [_location(inbox or settings.inbox), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
-        _serve_here(name, where, schedule)
+        from flows.served import serve_here
+
+        serve_here(name, where, schedule)
         return
     from flows import server
     from flows.runner import say, supervise
 
     if not server.configured_api():  # a schedule needs a real server
         try:
-            managed, started = server.start()
+            managed, started = server.start(settings.server_port)
         except server.ServerError as exc:
             raise fail(str(exc)) from None
         os.environ["PREFECT_API_URL"] = managed.url
@@ -203,16 +206,6 @@ def _location(inbox: str) -> str:
     from warehouse.location import is_remote
 
     return inbox if is_remote(inbox) else str(Path(inbox).resolve())
-
-
-def _serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
-    """The supervised child: Prefect's runner serving the deployment until stopped."""
-    from flows.distributed import with_task_runner
-    from flows.ingest import ingest_flow
-
-    with_task_runner(ingest_flow, load_settings()).serve(
-        name=name, parameters={"paths": [where[0]], "warehouse": where[1]}, **schedule
-    )
 
 
 @app.command("enrich")
