@@ -47,9 +47,10 @@ def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
     known = sorted(answers.entries)
     wh = tmp_path / "wh"
     result = ingest_flow(paths=[str(digest_of(known + UNKNOWN, tmp_path))], warehouse=str(wh))
-    # The floor: one request per 100 IDs, then the run's absent IDs confirmed together.
-    assert counted.requests == math.ceil((len(known) + 2) / 100) + math.ceil(2 / 100)
-    assert [len(ids) for ids in counted.asked] == [100, 36, 2] and counted.asked[2] == UNKNOWN
+    # The floor: one request per 100 IDs; recorded answers are final, so the absent IDs are
+    # not asked for again (the live API's are confirmed together, see below).
+    assert counted.requests == math.ceil((len(known) + 2) / 100)
+    assert [len(ids) for ids in counted.asked] == [100, 36]
     assert result["papers_enriched"] == len(known) == 134
     states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
     assert states == {**dict.fromkeys(known, "enriched"), **dict.fromkeys(UNKNOWN, "not_found")}
@@ -109,8 +110,10 @@ def _neighbour(ident: str, taken: set[str]) -> str:
 @pytest.mark.usefixtures("prefect", "recorded")
 def test_absences_across_batches_are_confirmed_together(tmp_path, answers, monkeypatch):
     """Five batches of 20 IDs (queued in ID order), each with one absent ID: five requests,
-    then one that confirms all five, not a confirming request per batch."""
+    then one that confirms all five, not a confirming request per batch. (The live API's
+    answers are not final: the recordings stand in for it here.)"""
     counted = RecordedArxiv(API_RESPONSES)
+    counted.final = False
     monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BATCH_SIZE", "20")
     known = sorted(i for i in answers.entries if "/" not in i)[:95]
@@ -123,3 +126,19 @@ def test_absences_across_batches_are_confirmed_together(tmp_path, answers, monke
     assert counted.asked[-1] == absent
     states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
     assert [states[i] for i in absent] == ["not_found"] * 5
+
+
+@pytest.mark.usefixtures("prefect", "recorded")
+def test_ids_the_recordings_lack_are_not_found_at_once(tmp_path, answers, monkeypatch):
+    """Recorded answers are final: an ID they lack is not_found after one request, with no
+    back-off and no confirming request (it took minutes of back-off before)."""
+    counted = RecordedArxiv(API_RESPONSES)
+    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS", "600")
+    known = sorted(i for i in answers.entries if "/" not in i)[:3]
+    wh = tmp_path / "wh"
+    result = ingest_flow(paths=[str(digest_of(known + UNKNOWN, tmp_path))], warehouse=str(wh))
+    assert counted.requests == 1 and result["api_requests"] == 1
+    states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
+    assert [states[i] for i in UNKNOWN] == ["not_found"] * 2
+    assert [states[i] for i in known] == ["enriched"] * 3

@@ -101,13 +101,14 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
     files, problems = discover(inputs)
     if files:
         return
-    for problem in problems:
-        typer.echo(str(problem), err=True)
     looked = ", ".join(f"*{s}" for s in DIGEST_SUFFIXES)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise fail(f"{problems[0]}{more}; no digest files ({looked}) to load: no warehouse made", 2)
     raise fail(
         f"no digest files ({looked}; hidden files skipped) in {', '.join(inputs)}: nothing "
         "to load, and no warehouse was made",
-        2 if problems else 0,
+        0,
     )
 
 

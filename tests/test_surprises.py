@@ -1,0 +1,290 @@
+"""No surprises: each mistake a newcomer makes, through the real CLI, is one line on stderr
+with the right exit code, no traceback, and nothing created; a schedule never overlaps
+itself."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+import pytest
+from conftest import ROOT
+from helpers import sql
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.ingest import ingest_flow
+from flows.synthetic import generate
+
+CLI = [sys.executable, "-m", "flows"]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def one_line(code: int, output: str, expected: int = 1) -> str:
+    lines = output.strip().splitlines()
+    assert code == expected and len(lines) == 1, (code, output)
+    assert lines[0].startswith("arxiv-digests: ") and "Traceback" not in output, output
+    return lines[0]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = os.environ | {"PYTHONPATH": str(ROOT)} | (env or {})
+    return subprocess.run(
+        [*CLI, *args], env=environ, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, prefect) -> Path:
+    root = tmp_path_factory.mktemp("surprises")
+    generate(root / "inbox", 2, 20, seed=27)
+    ingest_flow(paths=[str(root / "inbox")], warehouse=str(root / "wh"), enrich=False)
+    return root / "wh"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expects"),
+    [
+        ("SCHEDULE_CRON", "not a cron", "cron expression"),
+        ("SCHEDULE_CRON", "61 * * * *", "cron expression"),
+        ("ARXIV_API_URL", "notaurl", "http(s)://"),
+        ("ARXIV_API_URL", "ftp://example.org/api", "http(s)://"),
+        ("DASK_ADDRESS", "127.0.0.1:8786", "tcp://host:8786"),
+        ("RETENTION_DAYS", "inf", "finite"),
+        ("SERVER_PORT", "70000", "65535"),
+    ],
+)
+def test_every_setting_is_checked_when_settings_load(monkeypatch, variable, value, expects):
+    monkeypatch.setenv(f"ARXIV_DIGESTS_{variable}", value)
+    for command in (["config"], ["status"], ["serve"]):
+        line = one_line(*cli(*command))
+        assert f"ARXIV_DIGESTS_{variable}={value!r}" in line and expects in line, line
+
+
+def test_a_malformed_api_url_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", "notaurl")
+    generate(tmp_path / "inbox", 1, 5, seed=1)
+    started = time.monotonic()
+    line = one_line(*cli("ingest", str(tmp_path / "inbox"), "-w", str(tmp_path / "wh")))
+    assert time.monotonic() - started < 2 and "ARXIV_DIGESTS_ARXIV_API_URL" in line
+    assert not (tmp_path / "wh").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expects"),
+    [
+        (["serve", "--cron", "not a cron"], "--cron 'not a cron'"),
+        (["serve", "--interval", "-5"], "--interval -5"),
+        (["server", "start", "--port", "0"], "--port 0"),
+    ],
+)
+def test_serve_options_are_checked(args, expects):
+    assert expects in one_line(*cli(*args), expected=2)
+
+
+def test_usage_mistakes_are_one_line(loaded):
+    for args in (["runs", "--last", "-3"], ["status", "--format", "xml"], ["nosuch"]):
+        result = run(*args, "-w", str(loaded)) if args[0] != "nosuch" else run(*args)
+        line = one_line(result.returncode, result.stderr, expected=2)
+        assert "--help" in line, line
+
+
+def test_an_unreachable_dask_scheduler_fails_at_once_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_DASK_ADDRESS", "tcp://127.0.0.1:1")
+    generate(tmp_path / "inbox", 1, 5, seed=1)
+    line = one_line(*cli("ingest", str(tmp_path / "inbox"), "-w", str(tmp_path / "wh")))
+    assert "Dask scheduler at tcp://127.0.0.1:1" in line and "warehouse" not in line
+    assert not (tmp_path / "wh").exists()
+
+
+def test_no_command_makes_a_warehouse_it_does_not_write(tmp_path):
+    wh = tmp_path / "wh"
+    line = one_line(*cli("ingest", str(tmp_path / "no" / "such"), "-w", str(wh)), 2)
+    assert "no such file or folder" in line and "no digest files (*.md, *.markdown" in line
+    for command in (["migrate"], ["check"], ["sql", "SELECT 1"], ["status"], ["runs"]):
+        assert "no warehouse at" in one_line(*cli(*command, "-w", str(wh)))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "paper.pdf").write_bytes(b"%PDF")
+    line = one_line(*cli("ingest", str(inbox), "-w", str(wh)), 0)
+    assert f"no digest files (*.md, *.markdown, *.txt; hidden files skipped) in {inbox}" in line
+    assert not wh.exists()
+
+
+def test_unknown_variables_are_warned_of_with_a_true_hint(loaded, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ARXIV_DIGESTS_WAREHOUS=/elsewhere\n")
+    monkeypatch.setenv("ARXIV_DIGESTS_FOO", "1")
+    _, output = cli("status", "-w", str(loaded))
+    assert "ARXIV_DIGESTS_FOO is not a setting and is ignored; `arxiv-digests config`" in output
+    assert "ARXIV_DIGESTS_WAREHOUS is not a setting" in output
+    assert "did you mean ARXIV_DIGESTS_WAREHOUSE?" in output
+
+
+def test_config_prints_unset_as_unset_and_masks_secrets(loaded, monkeypatch):
+    code, output = cli("config")
+    assert code == 0 and "ARXIV_DIGESTS_CATALOG=  # unset;" in output
+    assert "None" not in output
+    monkeypatch.setenv("ARXIV_DIGESTS_CATALOG", "postgresql://reader:s3cret@127.0.0.1:1/lake")
+    for command in (["config"], ["attach", "-w", str(loaded)]):
+        result = run(*command, env={"ARXIV_DIGESTS_CATALOG": os.environ["ARXIV_DIGESTS_CATALOG"]})
+        assert result.returncode == 0, result.stderr
+        assert "s3cret" not in result.stdout + result.stderr
+        assert "reader" in result.stdout
+    assert "PGPASSWORD" in result.stderr
+
+
+def test_server_start_on_a_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        result = run("server", "start", "--port", port, env={"PREFECT_HOME": str(tmp_path)})
+    line = one_line(result.returncode, result.stderr)
+    assert f"port {port}" in line and "in use" in line
+
+
+def test_runs_and_status_read_well(loaded):
+    code, output = cli("runs", "-w", str(loaded))
+    assert code == 0 and " ingest " in output and " ok " in output
+    result = run("status", "--format", "json", "-w", str(loaded))
+    keys = set(json.loads(result.stdout))
+    assert keys == {"rows_per_table", "rejects_by_rule", "enrichment", "last_runs"}
+    run_id = sql(loaded, "SELECT run_id FROM runs")[0][0]
+    code, output = cli("runs", "show", run_id, "-w", str(loaded))
+    durations = [line for line in output.splitlines() if line.startswith("parse_seconds")]
+    assert durations and len(durations[0].split()[1].split(".")[1]) == 3, durations
+
+
+def test_sql_reads_ducklake_history_and_refuses_truly(loaded):
+    code, output = cli("sql", "SELECT count(*) FROM ducklake_snapshots('lake')", "-w", str(loaded))
+    assert code == 0, output
+    line = one_line(*cli("sql", "COPY (SELECT 1) TO 'x.csv'", "-w", str(loaded)))
+    assert "read-only" in line and "COPY" in line
+
+
+def test_sql_writes_lists_and_structs_to_csv_as_json(loaded, tmp_path):
+    out = tmp_path / "p.csv"
+    query = "SELECT [1, 2] AS ids, {'name': 'A', 'affiliations': ['X']} AS author"
+    code, output = cli("sql", query, "-o", str(out), "-w", str(loaded))
+    assert code == 0, output
+    assert out.read_text().splitlines()[1] == (
+        '"[1, 2]","{""name"": ""A"", ""affiliations"": [""X""]}"'
+    )
+
+
+def test_time_travel_to_an_expired_run_says_so(loaded, tmp_path, monkeypatch, prefect):
+    import shutil
+
+    wh = Path(shutil.copytree(loaded, tmp_path / "wh"))
+    first = sql(wh, "SELECT run_id FROM runs")[0][0]
+    generate(tmp_path / "more", 1, 10, seed=9)
+    ingest_flow(paths=[str(tmp_path / "more")], warehouse=str(wh), enrich=False)
+    monkeypatch.setenv("ARXIV_DIGESTS_RETENTION_DAYS", "0")
+    assert cli("maintain", "--grace", "0", "-w", str(wh))[0] == 0
+    line = one_line(*cli("sql", "--as-of", first, "SELECT 1", "-w", str(wh)))
+    assert f"run {first} is older than the warehouse's history" in line
+
+
+class _SlowApi(BaseHTTPRequestHandler):
+    """An arXiv API that takes 7 s to fail: each run's enrich stage outlasts the interval."""
+
+    def do_GET(self) -> None:
+        time.sleep(7)
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_interrupted_runs_show_as_interrupted(tmp_path, monkeypatch):
+    api = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
+    Thread(target=api.serve_forever, daemon=True).start()
+    env = {
+        "ARXIV_DIGESTS_ARXIV_API_URL": f"http://127.0.0.1:{api.server_address[1]}/api/query",
+        "ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    generate(tmp_path / "inbox", 1, 10, seed=5)
+    wh = tmp_path / "wh"
+    process = subprocess.Popen(
+        [*CLI, "ingest", str(tmp_path / "inbox"), "-q", "-w", str(wh)],
+        env=os.environ | {"PYTHONPATH": str(ROOT)} | env,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # until the load has committed: the run is enriching
+        if (wh / "catalog.sqlite").exists() and sql(wh, "SELECT count(*) FROM runs") == [(1,)]:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    api.shutdown()
+    assert sql(wh, "SELECT status FROM runs") == [("running",)]
+    ingest_flow_env = {k: v for k, v in env.items() if k != "PREFECT_HOME"}
+    for name, value in ingest_flow_env.items():
+        monkeypatch.setenv(name, value)
+    result = run("ingest", str(tmp_path / "inbox"), "--no-enrich", "-q", "-w", str(wh), env=env)
+    assert result.returncode == 0, result.stderr
+    statuses = sql(wh, "SELECT status, message FROM runs ORDER BY started_at")
+    assert statuses[0] == ("interrupted", "stopped before its last stage committed")
+    assert statuses[1][0] == "ok"
+    output = cli("runs", "-w", str(wh))[1]
+    assert "interrupted" in output.splitlines()[-1]
+
+
+def test_a_schedule_never_overlaps_itself(tmp_path):
+    """A run every 5 s of a flow that takes about 8: one run at a time, no ERROR line."""
+    api = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
+    Thread(target=api.serve_forever, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "ARXIV_DIGESTS_SERVER_PORT": port,
+        "ARXIV_DIGESTS_ARXIV_API_URL": f"http://127.0.0.1:{api.server_address[1]}/api/query",
+        "ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS": "1",
+        "ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS": "0",
+        "ARXIV_DIGESTS_ARXIV_DELAY_SECONDS": "0",
+    }
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    generate(tmp_path / "inbox", 1, 10, seed=7)
+    wh = tmp_path / "wh"
+    serving = subprocess.Popen(
+        [*CLI, "serve", "--interval", "5", "--inbox", str(tmp_path / "inbox"), "-w", str(wh)],
+        env=environ | {"PYTHONPATH": str(ROOT)} | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (wh / "catalog.sqlite").exists() and len(sql(wh, "SELECT 1 FROM runs")) >= 3:
+                break
+            time.sleep(1)
+    finally:
+        serving.send_signal(signal.SIGINT)
+        output, _ = serving.communicate(timeout=60)
+        subprocess.run([*CLI, "server", "stop"], env=environ | env, check=False)
+        api.shutdown()
+    spans = sql(wh, "SELECT started_at, ended_at FROM runs WHERE status <> 'running' ORDER BY 1")
+    assert len(spans) >= 3, output
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
+    assert "ERROR" not in output and "Traceback" not in output, output
+    assert output.count("1 arXiv API request(s)") >= 3, output
