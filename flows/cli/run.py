@@ -70,6 +70,12 @@ def ingest(
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
     typer.echo(summary(result, root))
+    _said_what_was_read(result, paths)
+
+
+def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None:
+    """Exit 2 when nothing could be read as a digest; name what was looked for when there was
+    nothing at all."""
     nothing_read = result["files_new"] + result["files_skipped"] + result["files_waiting"] == 0
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
