@@ -20,7 +20,12 @@ ALIAS = "lake"  # the name the lake is attached under in every connection
 # What a folder may hold before its lake is made: the names a run killed before its first
 # commit leaves, what sits beside a warehouse, and release 0.1's layout (the first run
 # migrates it). Anything else means the folder is not a warehouse's.
-OWN_NAMES = {CATALOG_NAME, DATA_NAME, IDENTITY_NAME, ".lock", "legacy", "report", "export"}
+OWN_NAMES = {
+    CATALOG_NAME, DATA_NAME, IDENTITY_NAME, ".lock", "legacy", "report", "export",
+    # SQLite's own files beside a catalog another run is making at this moment
+    f"{CATALOG_NAME}-journal", f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm",
+    f"{IDENTITY_NAME}.partial",
+}  # fmt: skip
 OLD_LAYOUT = {
     "digests", "seen_files", "digest_entries", "papers", "paper_authors", "paper_categories",
     "enrichment", "rejects", "runs", "warehouse.duckdb", ".staging",
