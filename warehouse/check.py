@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import duckdb
 import pyarrow.parquet as pq
@@ -166,7 +167,8 @@ def check(store: Warehouse) -> Report:
         known, files = _check_files(con, store, report, listed=listed)
         _check_hashes(con, listed, files, report)
         _check_counts(con, report)
-    _note_strays(store, files, known, report)
+        made = lake_made(con)
+    _note_strays(store, files, known, made, report)
     return report
 
 
@@ -184,16 +186,15 @@ def _check_hashes(
         )
 
 
-def _note_strays(store: Warehouse, files: Files, known: set[str], report: Report) -> None:
+def _note_strays(
+    store: Warehouse, files: Files, known: set[str], made: datetime, report: Report
+) -> None:
     """Files under data/ that no snapshot refers to: the lake's own (interrupted runs), which
     `maintain` removes, and any other, which it never touches."""
-
     strays = [p for p in files.sizes if os.path.basename(p) not in known]
     if not strays:
         return
     tables = {f"main.{t}" for t in TABLES} | {CHECKSUMS, IDENTITY, WRITER}
-    with open_connection(store, read_only=True) as con:
-        made = lake_made(con)
     data = object_key(store.data_location)
     own = [p for p in strays if accounted_for(p, data, tables, made)]
     if own:

@@ -314,7 +314,9 @@ class Lake:
         try:
             rows = unrecorded_rows(self.con, self.store.data_location)
             if rows.num_rows:
-                self.begin()
+                # Unclaimed: concurrent writers may both record a file (the same hash twice,
+                # harmless), rather than make each other's run stages conflict and start again.
+                self.begin(claim=False)
                 self.insert_rows(CHECKSUMS, rows)
                 self._commit("record the checksums of new files")
         except (duckdb.Error, OSError, WarehouseError):
