@@ -30,7 +30,7 @@ from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import unrecorded_rows
 from warehouse.declare import WRITER
 from warehouse.identity import catalog_identity
-from warehouse.location import S3Access
+from warehouse.location import S3Access, hide_passwords
 from warehouse.readonly import ReadOnlyConnection
 from warehouse.store import (
     ALIAS,
@@ -187,7 +187,7 @@ def no_warehouse(store: Warehouse) -> WarehouseError:
 
 def damaged_catalog(store: Warehouse, exc: Exception) -> WarehouseError:
     """The one-line error for a catalog that cannot be read (or reached)."""
-    first = str(exc).splitlines()[0]
+    first = hide_passwords(str(exc).splitlines()[0])
     if store.catalog.shared:
         return WarehouseError(
             f"the catalog {store.catalog.shown()} cannot be read ({first}): check that the "

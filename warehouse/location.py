@@ -150,5 +150,9 @@ class Catalog:
 
     def shown(self) -> str:
         """The catalog's name for messages: a password is never printed."""
-        text = _URI_PASSWORD.sub(r"\1:***@", self.target)
-        return _KEY_PASSWORD.sub(r"\1***", text)
+        return hide_passwords(self.target)
+
+
+def hide_passwords(text: str) -> str:
+    """`text` (a connection string, or an error quoting one) with every password as `***`."""
+    return _KEY_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1:***@", text))

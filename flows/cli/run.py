@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from flows.cli.common import (
     warehouse_of,
 )
 from flows.display import problem_line
+
+if TYPE_CHECKING:
+    from warehouse.lake import Warehouse
 
 
 @app.command()
@@ -100,6 +103,8 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
             raise fail(why)
     inputs = paths or [settings.inbox]
     store = Warehouse(root, settings.catalog)
+    if store.catalog.shared:
+        _reachable_catalog(store)
     if store.exists():
         return  # a run is recorded, even with nothing new: its row says what it looked at
     if (lost := store.lost_catalog()) is not None:
@@ -116,6 +121,18 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         "to load, and no warehouse was made",
         0,
     )
+
+
+def _reachable_catalog(store: Warehouse) -> None:
+    """A PostgreSQL catalog that refuses the connection fails at once, before any server
+    starts or any folder is made (a catalog with no lake yet is fine: the run makes one)."""
+    from warehouse.lake import WarehouseError, no_warehouse, open_connection
+
+    try:
+        open_connection(store, read_only=True).close()
+    except WarehouseError as exc:
+        if str(exc) != str(no_warehouse(store)):
+            raise fail(str(exc)) from None
 
 
 def _ingest_call(
