@@ -295,3 +295,13 @@ def test_a_schedule_never_overlaps_itself(tmp_path):
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     assert "ERROR" not in output and "Traceback" not in output, output
     assert output.count("1 arXiv API request(s)") >= 3, output
+
+
+def test_a_catalog_that_refuses_the_connection_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARXIV_DIGESTS_CATALOG", "postgresql://reader:s3cret@127.0.0.1:1/lake")
+    generate(tmp_path / "inbox", 1, 5, seed=1)
+    started = time.monotonic()
+    line = one_line(*cli("ingest", str(tmp_path / "inbox"), "-w", str(tmp_path / "wh")))
+    assert time.monotonic() - started < 5
+    assert "Connection refused" in line and "PostgreSQL server is up" in line
+    assert "s3cret" not in line and not (tmp_path / "wh").exists()
