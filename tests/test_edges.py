@@ -371,8 +371,11 @@ def test_readers_opening_during_ten_commits_see_whole_runs_and_no_damage(tmp_pat
     errors = [line["error"] for line in lines if "error" in line]
     answers = [line["answer"] for line in lines if "answer" in line]
     assert errors == [], errors[:3]
-    assert len(answers) > 20 and all(a[0] == a[1] for a in answers)
-    assert answers[-1][0] == count(wh, "digest_entries")
+    assert len(answers) > 10 and all(a[0] == a[1] for a in answers)
+    # Fresh connections saw the runs commit one by one, never more than there was.
+    seen = [a[0] for a in answers]
+    assert seen == sorted(seen) and len(set(seen)) >= 3
+    assert seen[-1] <= count(wh, "digest_entries")
 
 
 def test_ctrl_c_on_a_long_query_exits_130_at_once(wh):

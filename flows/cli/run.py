@@ -93,7 +93,7 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
     """What stops a run before it starts (no server, no warehouse made): a Dask scheduler that
     cannot be reached, and, for a warehouse not made yet, inputs holding no digest file."""
     from flows.discover import DIGEST_SUFFIXES, discover
-    from warehouse.lake import Warehouse
+    from warehouse.lake import Warehouse, WarehouseError
 
     settings = load_settings()
     if settings.dask_address:
@@ -102,7 +102,10 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         if (why := unreachable_scheduler(settings.dask_address)) is not None:
             raise fail(why)
     inputs = paths or [settings.inbox]
-    store = Warehouse(root, settings.catalog)
+    try:
+        store = Warehouse(root, settings.catalog)
+    except WarehouseError as exc:
+        raise fail(str(exc)) from None
     if store.catalog.shared:
         _reachable_catalog(store)
     if store.exists():
