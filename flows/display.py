@@ -142,3 +142,20 @@ def write_result(result: Any, path: Path) -> None:
         else:
             rows = list(zip(*(c.to_pylist() for c in result.columns), strict=True))
             stream.write((as_json(result.column_names, rows) + "\n").encode("utf-8"))
+
+
+def run_summary(result: dict[str, Any], root: str) -> str:
+    """A run's figures in the two lines `ingest` ends with."""
+    return (
+        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
+        f"enriched, {result['papers_pending']} pending\n"
+        f"{result['files_new']} new, {result['files_skipped']} skipped, "
+        f"{result['files_rejected']} rejected file(s)"
+        + (
+            f", {result['files_waiting']} left for the next run (still being written)"
+            if result["files_waiting"]
+            else ""
+        )
+        + f"; {result['entries_loaded']} entries loaded, "
+        f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
+    )

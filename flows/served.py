@@ -56,14 +56,14 @@ def _skipped_during(flow_run: Any) -> int:
 
 def said_done(flow: Any, flow_run: Any, state: Any) -> None:
     """A served run's end, in the lines `ingest` prints."""
-    from flows.cli.run import summary
+    from flows.display import run_summary
 
     result = state.result(raise_on_failure=False)
     if isinstance(result, dict):
         for line in result.get("problems", [])[:20]:
             _say(line)
         where = str(flow_run.parameters.get("warehouse", ""))
-        _say(f"run {result['run_id']}: " + summary(result, where).replace("\n", "; "))
+        _say(f"run {result['run_id']}: " + run_summary(result, where).replace("\n", "; "))
     expected, started = flow_run.expected_start_time, flow_run.start_time
     if expected is not None and started is not None and (started - expected).total_seconds() > 2:
         late = (started - expected).total_seconds()

@@ -16,9 +16,8 @@ import duckdb
 import pyarrow as pa
 from pyarrow import fs as pafs
 
-from warehouse.files import SnapshotFile, snapshot_files
+from warehouse.files import SnapshotFile, has_table, snapshot_files
 from warehouse.location import filesystem, object_key
-from warehouse.store import ALIAS
 
 TABLE = "internal.file_checksums"
 STATEMENTS = [
@@ -39,13 +38,7 @@ def sha256_of(fs: pafs.FileSystem, path: str) -> str:
 
 def recorded(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The recorded hash of each file, by file name (none before the table exists)."""
-    schema, table = TABLE.split(".")
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ?",
-        [ALIAS, schema, table],
-    ).fetchone()
-    if not exists or not exists[0]:
+    if not has_table(con, TABLE):
         return {}
     return dict(con.execute(f"SELECT file_name, sha256 FROM {TABLE}").fetchall())
 

@@ -48,6 +48,17 @@ def snapshot_files(con: duckdb.DuckDBPyConnection) -> list[SnapshotFile]:
     return out
 
 
+def has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    """Whether the lake has the table `schema.table`."""
+    schema, table = qualified.split(".")
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+        "AND table_name = ?",
+        [ALIAS, schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def written_at(uuid_text: str) -> datetime:
     """When a UUIDv7 was made (its first 48 bits: milliseconds since the epoch)."""
     return datetime.fromtimestamp((uuid.UUID(uuid_text).int >> 80) / 1000, UTC)

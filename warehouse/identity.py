@@ -13,6 +13,7 @@ from datetime import datetime
 
 import duckdb
 
+from warehouse.files import has_table
 from warehouse.store import ALIAS
 
 TABLE = "internal.identity"
@@ -31,19 +32,9 @@ def statements(lake_id: str | None) -> list[str]:
     ]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    schema, table = TABLE.split(".")
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ?",
-        [ALIAS, schema, table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def catalog_identity(con: duckdb.DuckDBPyConnection) -> tuple[str, datetime] | None:
     """The catalog's lake id and when the lake was made; None before it has them."""
-    if not _has_table(con):
+    if not has_table(con, TABLE):
         return None
     row = con.execute(f"SELECT lake_id, made_at FROM {TABLE} LIMIT 1").fetchone()
     return (str(row[0]), row[1]) if row else None

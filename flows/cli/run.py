@@ -21,7 +21,7 @@ from flows.cli.common import (
     setting_option,
     warehouse_of,
 )
-from flows.display import problem_line
+from flows.display import problem_line, run_summary
 
 if TYPE_CHECKING:
     from warehouse.lake import Warehouse
@@ -72,7 +72,7 @@ def ingest(
         call = _ingest_call(paths, root, not no_enrich, progress)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
-    typer.echo(summary(result, root))
+    typer.echo(run_summary(result, root))
     _said_what_was_read(result, paths)
 
 
@@ -157,23 +157,6 @@ def _ingest_call(
             return result
 
     return call
-
-
-def summary(result: dict[str, Any], root: str) -> str:
-    """A run's figures in the two lines `ingest` ends with."""
-    return (
-        f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "
-        f"enriched, {result['papers_pending']} pending\n"
-        f"{result['files_new']} new, {result['files_skipped']} skipped, "
-        f"{result['files_rejected']} rejected file(s)"
-        + (
-            f", {result['files_waiting']} left for the next run (still being written)"
-            if result["files_waiting"]
-            else ""
-        )
-        + f"; {result['entries_loaded']} entries loaded, "
-        f"{result['entries_rejected']} rejected; {result['rejects']} new reject(s) -> {root}"
-    )
 
 
 @app.command()
