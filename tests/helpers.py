@@ -3,8 +3,10 @@ over an export)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -167,3 +169,34 @@ def ducklake_file_name(when: datetime) -> str:
     """A data file's name as DuckLake gives it: `ducklake-<UUIDv7 of when>.parquet`."""
     bits = (int(when.timestamp() * 1000) << 80) | (0x7 << 76) | (2 << 62) | 0x1234_5678_9ABC
     return f"ducklake-{uuid.UUID(int=bits)}.parquet"
+
+
+def cli_output(*args: str) -> tuple[int, str]:
+    """The CLI run in this process: its exit code and what it printed (stdout and stderr)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def one_line(code: int, output: str, expected: int = 1) -> str:
+    """The one `arxiv-digests:` line a command printed, having exited with `expected`."""
+    lines = output.strip().splitlines()
+    assert code == expected and len(lines) == 1, (code, output)
+    assert lines[0].startswith("arxiv-digests: ") and "Traceback" not in output, output
+    return lines[0]
+
+
+@contextlib.contextmanager
+def tmpfs(point: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `point` while the block runs (the tests run as root)."""
+    import subprocess
+
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], check=True)
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)

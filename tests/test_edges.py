@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import count, sql, tree_hash
+from helpers import cli_output, count, one_line, sql, tmpfs, tree_hash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -35,17 +35,7 @@ from flows.synthetic import generate
 from schemas.ids import MAX_REF, MAX_VERSION
 from warehouse.readonly import ReadOnlyViolation
 
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def one_line(code: int, output: str, expected_code: int = 1) -> str:
-    lines = output.strip().splitlines()
-    assert code == expected_code and len(lines) == 1, (code, output)
-    assert lines[0].startswith("arxiv-digests: ") and "Traceback" not in output, output
-    return lines[0]
+cli = cli_output
 
 
 @pytest.fixture(scope="module")
@@ -434,13 +424,8 @@ def test_settings_that_cannot_load_are_one_line(wh, tmp_path, monkeypatch):
 @pytest.fixture
 def full(tmp_path) -> Iterator[Path]:
     """A 3 MB tmpfs of our own (the tests run as root, as CI does)."""
-    point = tmp_path / "full"
-    point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(point)], check=True)
-    try:
+    with tmpfs(tmp_path / "full", "3m") as point:
         yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):

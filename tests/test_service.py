@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
-from helpers import VOLATILE, count, sql, table_hash
+from helpers import VOLATILE, count, sql, table_hash, tmpfs
 
 from flows.synthetic import generate
 from schemas import TABLES
@@ -200,13 +200,8 @@ def test_a_warehouse_that_is_a_file(tmp_path, harness_env):
 @pytest.fixture
 def mounted(tmp_path):
     """A small tmpfs of our own (the tests run as root, who writes through permissions)."""
-    point = tmp_path / "mnt"
-    point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(point)], check=True)
-    try:
+    with tmpfs(tmp_path / "mnt", "8m") as point:
         yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def test_a_read_only_warehouse(mounted, harness_env):

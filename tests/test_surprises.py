@@ -19,26 +19,15 @@ from threading import Thread
 
 import pytest
 from conftest import ROOT
-from helpers import sql
-from typer.testing import CliRunner
+from helpers import cli_output, one_line, sql
 
-from flows.cli import app
 from flows.ingest import ingest_flow
 from flows.synthetic import generate
 
 CLI = [sys.executable, "-m", "flows"]
 
 
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def one_line(code: int, output: str, expected: int = 1) -> str:
-    lines = output.strip().splitlines()
-    assert code == expected and len(lines) == 1, (code, output)
-    assert lines[0].startswith("arxiv-digests: ") and "Traceback" not in output, output
-    return lines[0]
+cli = cli_output
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
