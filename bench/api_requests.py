@@ -17,8 +17,8 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from arxiv_server import ArxivServer
 
-from flows.enrich import enrich
-from flows.queue import add_sightings
+from flows.enrichment.enrich import enrich
+from flows.enrichment.queue import add_sightings
 from flows.settings import Settings
 from warehouse.lake import Lake, Warehouse
 
@@ -33,7 +33,7 @@ def main(count: int = 1789, absent_every: int = 358) -> None:
     try:
         with tempfile.TemporaryDirectory() as folder, Lake(Warehouse(folder)) as lake:
             with lake.transaction("bench: queue"):
-                add_sightings(lake.con, sightings)
+                add_sightings(lake, sightings)
             with lake.transaction("bench: enrich"):
                 stats = enrich(lake, "bench", settings)
     finally:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dlt
 
-from flows.digest_files import read_batch
-from flows.discover import discover
+from flows.digests.discover import discover
+from flows.digests.read import read_batch
 
 
 def main(corpus: Path, database: Path, work: Path, parse_seconds: Path) -> None:

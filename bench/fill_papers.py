@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.enrich import flatten
+from flows.enrichment.enrich import flatten
 from schemas.tables import ENRICHMENT, PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS
 from schemas.validate import validate
 from warehouse.lake import Lake, Warehouse

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from flows.parse import parse_digest
+from flows.digests.parse import parse_digest
 
 MB = 1024 * 1024
 ROW = "| [^{n}] | [A plain title about {n}](https://arxiv.org/abs/2403.{n:05d}) | 一句话总结 |"

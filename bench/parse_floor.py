@@ -4,7 +4,7 @@ costs nothing.
 In one process, over every file of a corpus, in batches of 100 files: the plain regex
 reference (bench/plain_parser.py), then the parse stage's own work (`read_batch`: stat,
 read, hash, decode, parse, Arrow rows, validation, the `digests` rows) with the time spent
-in `flows.parse.parse_text` counted apart. What is left is work any parser feeding these
+in `flows.digests.parse.parse_text` counted apart. What is left is work any parser feeding these
 tables must do around the scan, so it bounds the stage from below. Prints a JSON object of
 seconds; the two passes alternate, twice, and the faster of each is kept."""
 
@@ -16,13 +16,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import flows.parse
-from flows.digest_files import read_batch, validate_batch
+import flows.digests.parse
+from flows.digests.parsed import validate_batch
+from flows.digests.read import read_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import plain_parser  # a sibling script, not a package
 
-_parse_text = flows.parse.parse_text
+_parse_text = flows.digests.parse.parse_text
 _in_parser = [0.0]
 
 
@@ -46,7 +47,7 @@ def stage(paths: list[Path]) -> tuple[float, float, int]:
 
 
 def main(corpus: Path) -> dict[str, float]:
-    flows.parse.parse_text = _timed_parse_text  # parse_digest looks it up in the module
+    flows.digests.parse.parse_text = _timed_parse_text  # parse_digest looks it up in the module
     paths = plain_parser.files(corpus)
     plain, ours = [], []
     for _ in range(2):

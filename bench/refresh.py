@@ -15,9 +15,12 @@ from pathlib import Path
 
 from fill_papers import papers_for
 
-from flows.enrich import store_papers
-from flows.queue import answers_table, record_answers
-from warehouse.lake import Lake, Warehouse, scalar
+from flows.enrichment.enrich import flatten
+from flows.enrichment.queue import answers_table
+from warehouse.connection import scalar
+from warehouse.lake import Lake, Warehouse
+from warehouse.queue import record_answers
+from warehouse.writes import replace_papers
 
 
 def data_bytes(store: Warehouse) -> int:
@@ -34,9 +37,9 @@ def main(root: str, n: int) -> None:
         before, now = data_bytes(store), datetime.now(UTC)
         started = time.perf_counter()
         with lake.transaction("bench: refresh"):
-            store_papers(lake, fresh)
+            replace_papers(lake, fresh, *flatten(fresh))
             answers = answers_table(outcome, dict.fromkeys(outcome, 2))
-            record_answers(lake.con, answers, now, now + timedelta(seconds=30))
+            record_answers(lake, answers, now, now + timedelta(seconds=30))
         seconds = time.perf_counter() - started
     written = data_bytes(store) - before
     print(json.dumps({"papers": n, "held": held, "seconds": round(seconds, 3), "bytes": written}))

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 import warehouse
-from flows import server
+from flows.operations import server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "bench"
@@ -240,7 +240,15 @@ def one_new_digest(work: Path, per: int, seeds: range, inbox: Path | None) -> di
     runs, differences = [], []
     for seed in seeds:
         new = work / f"new-{seed}"
-        generate = ["-m", "flows.synthetic", str(new), "--digests", "1", "--entries", str(per)]
+        generate = [
+            "-m",
+            "flows.digests.synthetic",
+            str(new),
+            "--digests",
+            "1",
+            "--entries",
+            str(per),
+        ]
         subprocess.run([str(VENV / "python"), *generate, "--seed", str(seed)], check=True, cwd=ROOT)
         inputs = [str(new)] if inbox is None else [str(inbox), str(new)]
         before = measure(str(VENV / "python"), "bench/trivial_flow.py")
@@ -423,7 +431,7 @@ def corpus_of(digests: int, per: int) -> Path:
     """The synthetic corpus of `digests` files of about `per` entries, made once."""
     corpus = DATA / f"corpus-{digests}x{per}"
     if not corpus.exists():
-        generate = ["-m", "flows.synthetic", str(corpus), "--digests", str(digests)]
+        generate = ["-m", "flows.digests.synthetic", str(corpus), "--digests", str(digests)]
         subprocess.run(
             [str(VENV / "python"), *generate, "--entries", str(per), "--seed", "7"],
             check=True,

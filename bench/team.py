@@ -108,7 +108,7 @@ def load(corpus: Path, target: Target, repeats: int, *extra: str) -> dict[str, f
 
 
 def main(corpus: Path, entries: int) -> None:
-    from flows import server
+    from flows.operations import server
 
     work = DATA / f"team-work-{entries}"
     shutil.rmtree(work, ignore_errors=True)

@@ -11,7 +11,7 @@ def main() -> None:
     is one line and exit 2, as every other error is one line."""
     import sys
 
-    from flows.lean import without_pandas
+    from flows.common.lean import without_pandas
 
     without_pandas()
     from typer._click.exceptions import ClickException, NoArgsIsHelpError

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from flows.guard import Limits
+    from flows.digests.guard import Limits
 
 
 class Settings(BaseSettings):
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
 
     def limits(self) -> Limits:
         """The per-file guard these settings ask for."""
-        from flows.guard import Limits
+        from flows.digests.guard import Limits
 
         return Limits(self.max_file_bytes, self.parse_timeout_seconds, self.quiet_seconds)
 

@@ -1,5 +1,5 @@
 """The private parts of libraries the arXiv client uses, each wrapped in one place
-(`flows/arxiv_source.py`): these tests fail loudly when an upgrade of `arxiv`, `requests` or
+(`flows/enrichment/api.py`): these tests fail loudly when an upgrade of `arxiv`, `requests` or
 urllib3 moves one of them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import requests
 from arxiv_server import ArxivServer
 from conftest import API_RESPONSES
 
-from flows.arxiv_source import feed_of, format_url, socket_of
+from flows.enrichment.api import feed_of, format_url, socket_of
 
 
 def test_the_arxiv_package_still_formats_our_request_url():

@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT
 from helpers import VOLATILE, Killer, assert_consistent, copy_into, count, sql, table_hash
 
-from flows.ingest import ingest_flow
-from flows.synthetic import generate
+from flows.digests.synthetic import generate
+from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect")
@@ -58,8 +58,8 @@ def latest_versions(digests: list[Path]) -> dict[str, int]:
     announced later), and an interrupted history and an undisturbed one can be compared."""
     from datetime import UTC, datetime
 
-    from flows.digest_files import read_batch
-    from flows.queue import newest_versions
+    from flows.digests.read import read_batch
+    from flows.enrichment.queue import newest_versions
 
     entries = read_batch(digests, set(), "versions", datetime.now(UTC)).entries
     wanted = newest_versions(entries.select(["arxiv_id", "arxiv_version"])).to_pylist()

@@ -9,8 +9,8 @@ import pytest
 from conftest import DIGESTS
 from helpers import VOLATILE, table_hash
 
-from flows.distributed import with_task_runner
-from flows.ingest import ingest_flow
+from flows.pipeline.distributed import with_task_runner
+from flows.pipeline.ingest import ingest_flow
 from flows.settings import Settings
 from schemas import TABLES
 

@@ -47,7 +47,7 @@ def test_readme_queries_run_from_python_and_the_shell(tmp_path, prefect):
     from conftest import EXAMPLES
 
     import warehouse
-    from flows.ingest import ingest_flow
+    from flows.pipeline.ingest import ingest_flow
 
     queries = readme_queries()
     assert len(queries) == 4

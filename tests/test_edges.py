@@ -28,10 +28,11 @@ from typer.testing import CliRunner
 
 import warehouse
 from flows.cli import app
-from flows.digest_files import parse_files, still_written, validate_batch
-from flows.ingest import ingest_flow
-from flows.parse import ROW_RULES, parse_digest
-from flows.synthetic import generate
+from flows.digests.parse import ROW_RULES, parse_digest
+from flows.digests.parsed import parse_files, validate_batch
+from flows.digests.read import still_written
+from flows.digests.synthetic import generate
+from flows.pipeline.ingest import ingest_flow
 from schemas.ids import MAX_REF, MAX_VERSION
 from warehouse.readonly import ReadOnlyViolation
 

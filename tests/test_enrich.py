@@ -16,13 +16,14 @@ from helpers import count, sql
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from flows.arxiv_source import ApiError, parse_answer
-from flows.enrich import paper_row
-from flows.ingest import enrich_flow, ingest_flow
-from flows.queue import SIGHTINGS, add_sightings, due_ids, newest_versions
+from flows.enrichment.api import ApiError, parse_answer
+from flows.enrichment.enrich import paper_row
+from flows.enrichment.queue import SIGHTINGS, add_sightings, due_ids, newest_versions
+from flows.pipeline.ingest import enrich_flow, ingest_flow
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
-from warehouse.lake import ALIAS, Lake, Warehouse, open_connection
+from warehouse.connection import open_connection
+from warehouse.lake import ALIAS, Lake, Warehouse
 
 EXAMPLE_IDS = {"1706.03762", "2005.14165", "1512.03385", "1412.6980", "hep-th/9711200"}
 
@@ -482,7 +483,7 @@ def test_queue_update_matches_the_row_by_row_rule(lake, queue_rows, entries, par
     lake.begin()
     try:
         lake.insert(ENRICHMENT, queue)
-        changed = add_sightings(lake.con, sightings, part_rows)
+        changed = add_sightings(lake, sightings, part_rows)
         updated = lake.read(ENRICHMENT)
     finally:
         lake.rollback()
@@ -537,8 +538,8 @@ def test_due_ids_are_sorted_and_capped_by_the_time_budget(lake):
     lake.begin()
     try:
         lake.insert(ENRICHMENT, queue)
-        capped = due_ids(lake.con, now, budget)
-        unlimited = due_ids(lake.con, now, Settings(arxiv_delay_seconds=0))
+        capped = due_ids(lake, now, budget)
+        unlimited = due_ids(lake, now, Settings(arxiv_delay_seconds=0))
     finally:
         lake.rollback()
     assert capped == sorted(ids)[:300]  # 3 requests' worth

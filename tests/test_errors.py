@@ -7,9 +7,9 @@ import pickle
 
 import pytest
 
-from flows.arxiv_source import ApiError, BadIdError
-from flows.guard import ParseTimeout
-from flows.server import ServerError
+from flows.digests.guard import ParseTimeout
+from flows.enrichment.api import ApiError, BadIdError
+from flows.operations.server import ServerError
 from schemas.errors import ArxivDigestsError
 from warehouse.extensions import ExtensionMissing
 from warehouse.lake import WarehouseDamaged, WarehouseError, WarehouseLocked

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import DIGESTS
 
-from flows.digest_files import read_batch, validate_batch
-from flows.discover import discover
-from flows.ingest import ingest_flow
+from flows.digests.discover import discover
+from flows.digests.parsed import validate_batch
+from flows.digests.read import read_batch
+from flows.pipeline.ingest import ingest_flow
 
 SAMPLE = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()
 BIG = (DIGESTS / "149bfd714d19eacf.md").read_bytes()  # 1.9 MB, 737 entries

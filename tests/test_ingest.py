@@ -13,11 +13,12 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, manifest
 from helpers import count, counts, sql, table_hash
 
-from flows.discover import discover
-from flows.ingest import ingest_flow
-from flows.spill import run_folder
+from flows.common.spill import run_folder
+from flows.digests.discover import discover
+from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
-from warehouse.lake import ALIAS, Warehouse, WarehouseLocked, open_connection
+from warehouse.connection import open_connection
+from warehouse.lake import ALIAS, Warehouse, WarehouseLocked
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -313,9 +314,9 @@ def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
     worker processes give the same rows, skips and rejects as parsing in the flow's process."""
     from datetime import UTC, datetime
 
-    from flows.digest_files import read_batch
-    from flows.discover import discover
-    from flows.parse_pool import ParsePool
+    from flows.digests.discover import discover
+    from flows.digests.pool import ParsePool
+    from flows.digests.read import read_batch
 
     files, _ = discover([DIGESTS])
     shutil.copy(files[0], tmp_path / "copy.md")
@@ -356,9 +357,9 @@ def test_parse_workers_and_the_command_line_load_neither_the_cli_nor_pandas():
     import importlib
     from datetime import UTC, datetime
 
-    from flows.digest_files import parse_files
-    from flows.discover import discover
-    from flows.parse_pool import ParsePool
+    from flows.digests.discover import discover
+    from flows.digests.parsed import parse_files
+    from flows.digests.pool import ParsePool
 
     script = Path(sys.executable).parent / "arxiv-digests"
     as_a_worker_does = (
@@ -404,9 +405,10 @@ def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
     import signal
     from datetime import UTC, datetime
 
-    from flows.digest_files import parse_files, read_batch
-    from flows.discover import discover
-    from flows.parse_pool import ParsePool
+    from flows.digests.discover import discover
+    from flows.digests.parsed import parse_files
+    from flows.digests.pool import ParsePool
+    from flows.digests.read import read_batch
 
     files, _ = discover([DIGESTS])
     now = datetime.now(UTC)
@@ -430,7 +432,7 @@ def test_only_a_file_whose_path_size_and_time_all_match_is_skipped(tmp_path):
     one of them is read again, and one that cannot be stat'ed is kept for reading to report."""
     import pyarrow as pa
 
-    from flows.discover import unchanged
+    from flows.digests.discover import unchanged
     from schemas.tables import SEEN_FILES
 
     files = {name: tmp_path / f"{name}.md" for name in ("same", "resized", "touched", "moved")}

@@ -26,9 +26,10 @@ from typer.testing import CliRunner
 
 import warehouse
 from flows.cli import app
-from flows.ingest import ingest_flow
+from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
-from warehouse.lake import ALIAS, Warehouse, open_connection
+from warehouse.connection import open_connection
+from warehouse.lake import ALIAS, Warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect")
 

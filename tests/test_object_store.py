@@ -26,8 +26,8 @@ from helpers import (
 )
 from test_crash import latest_versions
 
-from flows.ingest import ingest_flow
-from flows.synthetic import generate
+from flows.digests.synthetic import generate
+from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
 from warehouse.lake import Warehouse, WarehouseError
 

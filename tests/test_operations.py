@@ -15,7 +15,7 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
 from helpers import VOLATILE, count, sql, table_hash
 
-from flows.ingest import ARTIFACT_KEY, ingest_flow
+from flows.pipeline.ingest import ARTIFACT_KEY, ingest_flow
 from schemas import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect")

@@ -11,8 +11,8 @@ from conftest import DIGESTS, manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.parse import ROW_RULES, parse_digest
-from flows.text import clean, decode
+from flows.digests.parse import ROW_RULES, parse_digest
+from flows.digests.text import clean, decode
 
 MANIFEST = manifest()
 

@@ -10,8 +10,8 @@ import time
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from flows.guard import Limits
-from flows.parse import parse_digest, parse_text
+from flows.digests.guard import Limits
+from flows.digests.parse import parse_digest, parse_text
 
 SIZE = 120_000  # characters per hostile line: a quadratic pattern takes seconds at this size
 ROW = "| [^1] | [A title](https://arxiv.org/abs/2403.15603) | 一句话总结 |"
@@ -121,7 +121,8 @@ def test_a_file_over_its_time_budget_is_rejected():
 def test_the_size_guard_rejects_a_file_unread(tmp_path):
     from datetime import UTC, datetime
 
-    from flows.digest_files import read_batch, validate_batch
+    from flows.digests.parsed import validate_batch
+    from flows.digests.read import read_batch
 
     big = tmp_path / "big.md"
     big.write_text(place(ROW, "abstract") * 3)

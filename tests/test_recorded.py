@@ -11,8 +11,8 @@ import pytest
 from conftest import API_RESPONSES
 from helpers import sql
 
-from flows.arxiv_recorded import RecordedArxiv
-from flows.ingest import ingest_flow
+from flows.enrichment.recorded import RecordedArxiv
+from flows.pipeline.ingest import ingest_flow
 
 UNKNOWN = ["2403.15603", "2411.00001"]  # valid IDs no recording holds
 
@@ -43,7 +43,7 @@ def collapse(text: str) -> str:
 @pytest.mark.usefixtures("prefect", "recorded")
 def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
     counted = RecordedArxiv(API_RESPONSES)
-    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    monkeypatch.setattr("flows.enrichment.enrich.client_for", lambda settings: counted)
     known = sorted(answers.entries)
     wh = tmp_path / "wh"
     result = ingest_flow(paths=[str(digest_of(known + UNKNOWN, tmp_path))], warehouse=str(wh))
@@ -90,7 +90,7 @@ def test_old_and_new_server_answers(tmp_path, answers):
 
 
 def test_an_id_the_server_refuses_gets_its_400(answers):
-    from flows.arxiv_source import BadIdError
+    from flows.enrichment.api import BadIdError
 
     with pytest.raises(BadIdError) as refused:
         answers.fetch(["1605.08386", "abc"])
@@ -114,7 +114,7 @@ def test_absences_across_batches_are_confirmed_together(tmp_path, answers, monke
     answers are not final: the recordings stand in for it here.)"""
     counted = RecordedArxiv(API_RESPONSES)
     counted.final = False
-    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    monkeypatch.setattr("flows.enrichment.enrich.client_for", lambda settings: counted)
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BATCH_SIZE", "20")
     known = sorted(i for i in answers.entries if "/" not in i)[:95]
     absent = [_neighbour(known[19 * b + 9], set(answers.entries)) for b in range(5)]
@@ -133,7 +133,7 @@ def test_ids_the_recordings_lack_are_not_found_at_once(tmp_path, answers, monkey
     """Recorded answers are final: an ID they lack is not_found after one request, with no
     back-off and no confirming request (it took minutes of back-off before)."""
     counted = RecordedArxiv(API_RESPONSES)
-    monkeypatch.setattr("flows.enrich.client_for", lambda settings: counted)
+    monkeypatch.setattr("flows.enrichment.enrich.client_for", lambda settings: counted)
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_BACKOFF_SECONDS", "600")
     known = sorted(i for i in answers.entries if "/" not in i)[:3]
     wh = tmp_path / "wh"

@@ -11,8 +11,8 @@ from conftest import DIGESTS
 from helpers import assert_consistent, sql, table_hash, tree_hash
 from test_cli import env, run  # noqa: F401  (env is a fixture)
 
-import flows.parse
-from flows.ingest import ingest_flow
+import flows.digests.parse
+from flows.pipeline.ingest import ingest_flow
 
 GOOD = "| [^1] | [Good](https://arxiv.org/abs/2403.15603) | 好 |"
 DIGEST = """# 摘要
@@ -129,9 +129,11 @@ OLD = "8b0f6809c65acdca.md"  # 93 entries, every link http://arxiv.org/abs/…
 def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypatch):  # noqa: F811
     strict = tmp_path / "strict"
     # An older, stricter rule: only https links. Every row of the 2023 digest is rejected.
-    real = flows.parse._ARXIV_URL
+    real = flows.digests.parse._ARXIV_URL
     monkeypatch.setattr(
-        flows.parse, "_ARXIV_URL", re.compile(real.pattern.replace("https?", "https"), real.flags)
+        flows.digests.parse,
+        "_ARXIV_URL",
+        re.compile(real.pattern.replace("https?", "https"), real.flags),
     )
     ingest_flow(paths=[str(DIGESTS / OLD)], warehouse=str(strict), enrich=False)
     assert sql(strict, "SELECT count(*), min(rule) FROM rejects") == [(93, "not_arxiv_url")]
@@ -170,7 +172,7 @@ def test_replay_after_a_validation_rule_change(prefect, tmp_path, env, monkeypat
     """Rows a stricter validation rule rejected carry their detail blocks, and load whole."""
     import dataclasses
 
-    import flows.digest_files
+    import flows.digests.parsed
     from schemas.tables import DIGEST_ENTRIES
 
     columns = tuple(
@@ -178,7 +180,7 @@ def test_replay_after_a_validation_rule_change(prefect, tmp_path, env, monkeypat
         for c in DIGEST_ENTRIES.columns
     )  # an older rule: no title may start with an A
     monkeypatch.setattr(
-        flows.digest_files, "DIGEST_ENTRIES", dataclasses.replace(DIGEST_ENTRIES, columns=columns)
+        flows.digests.parsed, "DIGEST_ENTRIES", dataclasses.replace(DIGEST_ENTRIES, columns=columns)
     )
     strict = tmp_path / "strict"
     ingest_flow(paths=[str(DIGESTS / OLD)], warehouse=str(strict), enrich=False)

@@ -15,7 +15,7 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
 from helpers import VOLATILE, count, sql, table_hash, tmpfs
 
-from flows.synthetic import generate
+from flows.digests.synthetic import generate
 from schemas import TABLES
 from warehouse.lake import Warehouse
 

@@ -21,8 +21,8 @@ import pytest
 from conftest import ROOT
 from helpers import cli_output, one_line, sql
 
-from flows.ingest import ingest_flow
-from flows.synthetic import generate
+from flows.digests.synthetic import generate
+from flows.pipeline.ingest import ingest_flow
 
 CLI = [sys.executable, "-m", "flows"]
 

@@ -19,20 +19,13 @@ import pyarrow.parquet as pq
 from schemas import TABLES
 from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import changed, recorded
+from warehouse.connection import open_connection, scalar
 from warehouse.declare import WRITER
 from warehouse.files import SnapshotFile, accounted_for, snapshot_files
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import lake_made
-from warehouse.lake import (
-    ALIAS,
-    Warehouse,
-    WarehouseDamaged,
-    WarehouseError,
-    open_connection,
-    scalar,
-)
 from warehouse.location import filesystem, object_key
-from warehouse.store import data_file_sizes
+from warehouse.store import ALIAS, Warehouse, WarehouseDamaged, WarehouseError, data_file_sizes
 
 META = f"__ducklake_metadata_{ALIAS}"
 RESTORE = "restore it from a backup of the warehouse"

@@ -8,7 +8,9 @@ SQL changed. Nothing is done (no snapshot is made) when the lake is already as d
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
 
 from schemas import TABLES, Column, Table
 from schemas.dictionary import rules
@@ -16,9 +18,7 @@ from warehouse.checksums import STATEMENTS as CHECKSUM_STATEMENTS
 from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import statements as identity_statements
-
-if TYPE_CHECKING:
-    from warehouse.lake import Lake
+from warehouse.store import ALIAS
 
 # Convenience views for analysts, over the tables only.
 CONVENIENCE_VIEWS = {
@@ -44,6 +44,30 @@ CONVENIENCE_VIEWS = {
 }
 
 
+_SCALARS = {
+    pa.string(): "VARCHAR",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type a declared Arrow type is stored as."""
+    if arrow_type in _SCALARS:
+        return _SCALARS[arrow_type]
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_list(arrow_type):
+        return f"{duckdb_type(arrow_type.value_type)}[]"
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in arrow_type)
+        return f"STRUCT({fields})"
+    raise TypeError(f"no DuckDB type for {arrow_type}")
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -55,7 +79,6 @@ def _column_comment(column: Column) -> str:
 
 def table_statements(table: Table, present: set[str] | None) -> list[str]:
     """What makes the lake's `table` as declared, given the columns it has (None: no table)."""
-    from warehouse.lake import duckdb_type
 
     out: list[str] = []
     if present is None:
@@ -99,17 +122,20 @@ WRITER_STATEMENTS = [
 ]
 
 
-def declare(lake: Lake) -> None:
-    """Create each declared table, add columns declared since, and (re)write comments and views."""
-    from warehouse.lake import ALIAS
-
+def pending_statements(
+    con: duckdb.DuckDBPyConnection, lake_id: str | None
+) -> tuple[list[str], bool]:
+    """What declaring the tables takes: the statements that create each declared table, add
+    columns declared since, and (re)write comments and views; and whether the writer's own
+    table was already there (a new lake has none to claim yet). `lake_id` is the identity a
+    new lake records."""
     columns: dict[str, set[str]] = {}
-    for table, column in lake.con.execute(
+    for table, column in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", [ALIAS]
     ).fetchall():
         columns.setdefault(table, set()).add(column)
     views = dict(
-        lake.con.execute(
+        con.execute(
             "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ?", [ALIAS]
         ).fetchall()
     )
@@ -117,7 +143,7 @@ def declare(lake: Lake) -> None:
     statements += view_statements(views)
     internal = {
         name
-        for (name,) in lake.con.execute(
+        for (name,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
             [ALIAS, WRITER.split(".")[0]],
         ).fetchall()
@@ -128,8 +154,5 @@ def declare(lake: Lake) -> None:
     if CHECKSUMS.split(".")[1] not in internal:
         statements += CHECKSUM_STATEMENTS
     if IDENTITY.split(".")[1] not in internal:
-        statements += identity_statements(lake.store.identity())
-    if statements:
-        with lake.transaction("declare tables", claim=writer):
-            for statement in statements:
-                lake.con.execute(statement)
+        statements += identity_statements(lake_id)
+    return statements, writer

@@ -20,7 +20,8 @@ import duckdb
 
 from schemas import TABLES
 from warehouse.check import verify_files
-from warehouse.lake import ALIAS, Warehouse, WarehouseError, open_connection, scalar
+from warehouse.connection import open_connection, scalar
+from warehouse.store import ALIAS, Warehouse, WarehouseError
 
 KEEP = 2  # the current snapshot and the one before
 

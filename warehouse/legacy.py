@@ -21,7 +21,9 @@ import pyarrow.dataset as ds
 
 from schemas import TABLES, Table
 from schemas.tables import ENRICHMENT, PAPERS, RUNS
-from warehouse.lake import ALIAS, Lake, scalar
+from warehouse.connection import scalar
+from warehouse.lake import Lake
+from warehouse.store import ALIAS
 
 # The tables the old layout replaced whole; the others were appended to.
 SNAPSHOT_TABLES = ("papers", "paper_authors", "paper_categories", "enrichment")

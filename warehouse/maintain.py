@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from warehouse.checksums import changed, recorded
 from warehouse.files import accounted_for, snapshot_files
 from warehouse.identity import lake_made
-from warehouse.lake import ALIAS, Lake, WarehouseDamaged
+from warehouse.lake import Lake
 from warehouse.location import filesystem, object_key
+from warehouse.store import ALIAS, WarehouseDamaged
 
 
 @dataclass

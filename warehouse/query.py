@@ -15,8 +15,9 @@ from pathlib import Path
 import duckdb
 
 from warehouse.check import verify_files
-from warehouse.lake import ALIAS, Warehouse, WarehouseError, open_connection, scalar
+from warehouse.connection import open_connection, scalar
 from warehouse.readonly import ReadOnlyConnection, ReadOnlyViolation, read_only_statement
+from warehouse.store import ALIAS, Warehouse, WarehouseError
 
 __all__ = ["ReadOnlyViolation", "connect", "read_only_statement", "snapshot_of_run"]
 

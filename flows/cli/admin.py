@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,11 +15,12 @@ from flows.cli.common import (
     existing_store,
     fail,
     load_settings,
-    query_failure,
+    query_failures,
     setting_option,
     store_of,
 )
-from flows.display import Format, problem_line, render
+from flows.cli.display import Format, render
+from flows.digests.text import problem_line
 
 
 @app.command("export")
@@ -28,15 +29,10 @@ def export_command(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write every table of the newest snapshot as plain Parquet (swapped in atomically)."""
-    import duckdb
-
     from warehouse.export import export
-    from warehouse.lake import WarehouseError
 
-    try:
+    with query_failures():
         written = export(existing_store(warehouse), folder)
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
     typer.echo(f"exported {written.name} -> {folder.resolve()}/<table>/")
 
 
@@ -49,14 +45,12 @@ def maintain(
     ] = None,
 ) -> None:
     """Compact small files, expire old snapshots, remove files no snapshot refers to."""
-    import duckdb
-
-    from warehouse.lake import Lake, WarehouseError
+    from warehouse.lake import Lake
     from warehouse.maintain import maintain as upkeep
 
     settings = load_settings()
     store = existing_store(warehouse)
-    try:
+    with query_failures():
         holder = f"maintain (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
             done = upkeep(
@@ -64,8 +58,6 @@ def maintain(
                 settings.retention_days,
                 settings.maintain_grace_seconds if grace is None else grace,
             )
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
     typer.echo(
         f"merged {done.merged} and rewrote {done.rewritten} file group(s); expired "
         f"{done.expired} snapshot(s); removed {done.files_removed} old and "
@@ -98,9 +90,7 @@ def check(warehouse: WarehouseOpt = None) -> None:
 @app.command()
 def migrate(warehouse: WarehouseOpt = None) -> None:
     """Move a warehouse of the layout before DuckLake into the lake (a run also does it)."""
-    import duckdb
-
-    from warehouse.lake import Lake, WarehouseError
+    from warehouse.lake import Lake
     from warehouse.legacy import legacy_files
     from warehouse.legacy import migrate as move
 
@@ -108,12 +98,10 @@ def migrate(warehouse: WarehouseOpt = None) -> None:
     store = store_of(warehouse)
     if not store.exists() and (store.remote or not legacy_files(store.root)):
         store = existing_store(warehouse)  # no warehouse of either layout: one line, exit 1
-    try:
+    with query_failures():
         holder = f"migrate (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
             rows = move(lake)
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
     typer.echo(f"migrated {rows} row(s)" if rows else "nothing to migrate")
 
 
@@ -145,19 +133,10 @@ def rejects_list(
     """List rejects as `file:line: rule: message` lines, filtered by run, rule or file."""
     if ctx.invoked_subcommand is not None:
         return
-    import duckdb
+    from warehouse.reads import rejects_listing
 
-    from warehouse.lake import WarehouseError
-    from warehouse.query import connect
-
-    query, params = _rejects_query(run, rule, file, resolved)
-    try:
-        with connect(store_of(warehouse)) as con:
-            result = con.execute(query, [*params, limit])
-            columns = [d[0] for d in result.description or []]
-            rows = result.fetchall()
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
+    with query_failures():
+        columns, rows = rejects_listing(store_of(warehouse), run, rule, file, resolved, limit)
     if fmt is not None:
         typer.echo(render(columns, rows, fmt))
     else:
@@ -166,49 +145,26 @@ def rejects_list(
     typer.echo(f"{len(rows)} reject(s)", err=True)
 
 
-def _rejects_query(
-    run: str | None, rule: str | None, file: str | None, resolved: bool
-) -> tuple[str, list[Any]]:
-    where = ["(? OR resolved_by IS NULL)"]
-    params: list[Any] = [resolved]
-    for column, value in (("run_id", run), ("rule", rule)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if file is not None:
-        where.append("contains(source, ?)")
-        params.append(file)
-    query = (
-        "SELECT source, line, stage, rule, message, run_id, resolved_by, raw FROM rejects "
-        f"WHERE {' AND '.join(where)} ORDER BY rejected_at, source, line LIMIT ?"
-    )
-    return query, params
-
-
 @rejects_app.command("replay")
 def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     """Parse and validate the raw text of row rejects again with the current code; the rows
     that pass now are loaded in one transaction and their rejects marked resolved."""
-    import duckdb
-
-    from flows.replay import replay
-    from flows.run_stats import new_run_id
+    from flows.pipeline.replay import replay
+    from flows.pipeline.run_stats import new_run_id
     from warehouse.export import export
-    from warehouse.lake import Lake, WarehouseError
+    from warehouse.lake import Lake
 
     settings = load_settings()
     store = existing_store(warehouse)
     from datetime import UTC, datetime
 
     run_id = new_run_id(datetime.now(UTC))
-    try:
+    with query_failures():
         holder = f"rejects replay (pid {os.getpid()})"
         with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
             done = replay(lake, run_id)
             if done.moved and settings.export_dir is not None:
                 export(store, settings.export_dir)
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
     why = ", ".join(f"{rule} {n}" for rule, n in done.still.most_common())
     typer.echo(
         f"replayed {done.tried} reject(s): {done.moved} row(s) loaded"
@@ -229,7 +185,7 @@ def server_start(
     ] = None,
 ) -> None:
     """Start Prefect's server in the background on 127.0.0.1 (or say where it runs)."""
-    from flows import server
+    from flows.operations import server
 
     chosen = port if port is not None else load_settings().server_port
     if not 1 <= chosen <= 65535:
@@ -247,7 +203,7 @@ def server_start(
 @server_app.command("stop")
 def server_stop() -> None:
     """Stop the managed Prefect server."""
-    from flows import server
+    from flows.operations import server
 
     stopped = server.stop()
     typer.echo(
@@ -258,7 +214,7 @@ def server_stop() -> None:
 @server_app.command("status")
 def server_status() -> None:
     """Say whether the managed Prefect server is up, and where."""
-    from flows import server
+    from flows.operations import server
 
     up = server.running()
     if up is None:

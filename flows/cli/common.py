@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -60,12 +61,12 @@ def stop_on_signal() -> None:
     """Ctrl-C or SIGTERM stops a command at once, with one line and exit 130 / 143. Reading
     commands hold nothing to undo, and a writer's open transaction is discarded as by kill -9
     (a run is all or nothing): waiting for DuckDB to unwind an interrupted query can hang.
-    The flow commands install their own handler (`flows.runner`), which ends their runs."""
+    The flow commands install their own handler (`flows.cli.runner`), which ends their runs."""
     import signal
     import sys
 
     def stop(signum: int, _frame: object) -> None:
-        from flows.atomic import WRITING
+        from flows.common.atomic import WRITING
 
         for path in list(WRITING):
             with contextlib.suppress(OSError):
@@ -202,7 +203,7 @@ def store_of(option: str | None) -> Warehouse:
 def existing_store(option: str | None) -> Warehouse:
     """The warehouse a command that needs one works on, or one line saying there is none
     (or that its data lost its catalog)."""
-    from warehouse.lake import no_warehouse
+    from warehouse.connection import no_warehouse
 
     store = store_of(option)
     if not store.exists():
@@ -263,41 +264,29 @@ def run_failure(exc: Exception, root: str) -> typer.Exit:
     text = str(exc)
     if "No space left on device" in text or "disk is full" in text.lower():
         return fail(f"the disk is full writing {root}: free space, then run again")
-    import duckdb
+    from warehouse.errors import STORAGE_ERRORS
 
-    from warehouse.lake import WarehouseError
-
-    if isinstance(exc, WarehouseError | duckdb.Error):
+    if isinstance(exc, STORAGE_ERRORS):
         return query_failure(exc)
     first = text.splitlines()[0] if text else ""
     return fail(f"the run failed: {type(exc).__name__}: {first} (--verbose shows the details)")
 
 
 def query_failure(exc: Exception) -> typer.Exit:
-    """The one line for a failed read of the warehouse: damage, a refusal, or the query's own
-    error."""
-    import duckdb
+    """The one line for a failed read or write of the warehouse (`warehouse.errors.explain`)."""
+    from warehouse.errors import explain
 
-    from warehouse.lake import WarehouseError, damage
+    return fail(explain(exc))
 
-    if isinstance(exc, WarehouseError):
-        return fail(str(exc))
-    text = str(exc)
-    if getattr(exc, "errno", None) == 28 or "No space left on device" in text:
-        return fail("the disk is full: free space, then run again (nothing was changed)")
-    if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return fail(f"cannot read or write{where}: {exc.strerror or exc}")
-    broken = damage(exc) if isinstance(exc, duckdb.Error) else None
-    if broken is not None:
-        return fail(str(broken))
-    # `text` whole: DuckDB's later lines say `Did you mean "papers"?`
-    first = text.splitlines()[0] if text else ""
-    if isinstance(exc, duckdb.PermissionException) or any(
-        s in first for s in ("read-only", "configuration has been locked")
-    ):  # a refusal is ours to explain: one line, without DuckDB's pointer into the query
-        return fail(
-            f"refused: `sql` only reads the warehouse's tables ({first}); "
-            "write your own copy with `arxiv-digests export` if you need one"
-        )
-    return fail(f"query failed: {text}")
+
+@contextlib.contextmanager
+def query_failures() -> Iterator[None]:
+    """Whatever the warehouse raises inside becomes its one line and exit 1."""
+    from warehouse.errors import STORAGE_ERRORS
+
+    try:
+        yield
+    except Exception as exc:
+        if not isinstance(exc, (OSError, *STORAGE_ERRORS)):
+            raise
+        raise query_failure(exc) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,10 +15,11 @@ from flows.cli.common import (
     fail,
     load_settings,
     query_failure,
+    query_failures,
     setting_option,
     store_of,
 )
-from flows.display import Format, as_json, render
+from flows.cli.display import Format, as_json, render
 from flows.settings import Settings
 
 
@@ -40,12 +41,9 @@ def sql(
 ) -> None:
     """Run a read-only SQL query on the warehouse (time travel with --as-of). The row count
     goes to stderr."""
-    import duckdb
-
-    from flows.atomic import write_failure
-    from flows.display import OUTPUT_SUFFIXES, write_result
-    from warehouse.lake import WarehouseError, arrow
-    from warehouse.query import connect, read_only_statement
+    from flows.cli.display import OUTPUT_SUFFIXES, write_result
+    from flows.common.atomic import write_failure
+    from warehouse.reads import select
 
     root = store_of(warehouse)
     if output is not None:
@@ -53,12 +51,8 @@ def sql(
             raise fail(f"--output {output}: the name must end in {', '.join(OUTPUT_SUFFIXES)}")
         if not root.remote and output.resolve().is_relative_to(root.root):
             raise fail(f"--output {output} is inside the warehouse: write it elsewhere", 2)
-    try:
-        read_only_statement(query)
-        with connect(root, as_of_run=as_of) as con:
-            result = arrow(con.execute(query))
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
+    with query_failures():
+        result = select(root, query, as_of)
     if output is not None:
         try:
             write_result(result, output)
@@ -71,21 +65,6 @@ def sql(
     typer.echo(f"{result.num_rows} row(s)", err=True)
 
 
-STATUS_QUERIES = {
-    "rows per table": "",
-    "rejects by rule": (
-        "SELECT stage, rule, count(*) AS rejects FROM rejects GROUP BY ALL ORDER BY 3 DESC"
-    ),
-    "enrichment": "SELECT state, count(*) AS papers FROM enrichment GROUP BY ALL ORDER BY 1",
-    "last runs": (
-        "SELECT run_id, status, files_new, files_skipped, files_rejected, entries_loaded, "
-        "rejects, api_requests, papers_pending, "
-        "round(epoch(ended_at) - epoch(started_at), 1) AS seconds "
-        "FROM runs ORDER BY started_at DESC LIMIT 5"
-    ),
-}
-
-
 @app.command()
 def status(
     warehouse: WarehouseOpt = None,
@@ -93,24 +72,10 @@ def status(
 ) -> None:
     """Row counts per table, rejects by rule, enrichment states and the last runs (in JSON:
     one object with a list of rows per section)."""
-    import duckdb
+    from warehouse.reads import status_sections
 
-    from schemas import TABLES
-    from warehouse.lake import WarehouseError
-    from warehouse.query import connect
-
-    counts = " UNION ALL ".join(
-        f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
-    )
-    sections: dict[str, Any] = {}
-    try:
-        with connect(store_of(warehouse)) as con:
-            for title, query in STATUS_QUERIES.items():
-                result = con.execute(query or counts)
-                columns = [d[0] for d in result.description or []]
-                sections[title] = (columns, result.fetchall())
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
+    with query_failures():
+        sections = status_sections(store_of(warehouse))
     if fmt is Format.json:  # keys scripts can use as names: `rows_per_table`
         whole = {t.replace(" ", "_"): json.loads(as_json(c, r)) for t, (c, r) in sections.items()}
         typer.echo(json.dumps(whole, ensure_ascii=False, indent=1))
@@ -131,18 +96,16 @@ def report(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the warehouse as one static HTML page with charts (opens offline)."""
-    import duckdb
-
-    from flows.atomic import write_failure
-    from flows.report import build
-    from warehouse.lake import WarehouseError
+    from flows.common.atomic import write_failure
+    from flows.operations.report import build
+    from warehouse.errors import STORAGE_ERRORS
 
     root = store_of(warehouse)
     local = Path("report") if root.remote else root.root.parent / "report"
     folder = out if out is not None else local
     try:
         page = build(root, folder)
-    except (WarehouseError, duckdb.Error) as exc:
+    except STORAGE_ERRORS as exc:
         raise query_failure(exc) from None
     except OSError as exc:
         raise fail(write_failure(folder / "index.html", exc)) from None
@@ -152,7 +115,7 @@ def report(
 @app.command()
 def attach(warehouse: WarehouseOpt = None) -> None:
     """Print the SQL that opens the warehouse read-only in any DuckDB 1.5.5 shell."""
-    from warehouse.lake import attach_script
+    from warehouse.connection import attach_script
 
     store = existing_store(warehouse)
     typer.echo(attach_script(store))
@@ -186,14 +149,6 @@ runs_app = typer.Typer(
 
 app.add_typer(runs_app, name="runs")
 
-RUN_LINE = (
-    "SELECT run_id, {kind} AS kind, status, "
-    "strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
-    "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, files_new, files_skipped, "
-    "files_rejected, entries_loaded, rejects, api_requests, papers_enriched, papers_pending "
-    "FROM runs ORDER BY started_at DESC LIMIT ?"
-)
-
 
 @runs_app.callback()
 def runs_list(
@@ -204,27 +159,18 @@ def runs_list(
     """List the last runs, one line each (`runs show RUN_ID` for one run whole)."""
     if ctx.invoked_subcommand is not None:
         return
-    import duckdb
+    from warehouse.reads import run_lines
 
-    from warehouse.lake import WarehouseError
-    from warehouse.query import connect
-
-    try:
-        with connect(store_of(warehouse)) as con:
-            columns = [d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description or []]
-            # A warehouse no run of 0.3 has written yet has no `kind`: all its runs ingested.
-            kind = "coalesce(kind, 'ingest')" if "kind" in columns else "'ingest'"
-            for row in con.execute(RUN_LINE.format(kind=kind), [last]).fetchall():
-                run_id, kind, status, started, seconds, new, skipped, rejected, *rest = row
-                loaded, rejects, requests, enriched, pending = rest
-                typer.echo(
-                    f"{run_id}  {kind:<6} {status:<11} {started} UTC  {seconds:>6} s  "
-                    f"files {new} new, "
-                    f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
-                    f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
-                )
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
+    with query_failures():
+        rows = run_lines(store_of(warehouse), last)
+    for run_id, kind, status, started, seconds, new, skipped, rejected, *rest in rows:
+        loaded, rejects, requests, enriched, pending = rest
+        typer.echo(
+            f"{run_id}  {kind:<6} {status:<11} {started} UTC  {seconds:>6} s  "
+            f"files {new} new, "
+            f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
+            f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
+        )
 
 
 @runs_app.command("show")
@@ -234,25 +180,14 @@ def runs_show(
 ) -> None:
     """One run: its stages with durations, its counts, its rejects by rule, and the papers
     still pending with the time each is next due."""
-    import duckdb
-
     from schemas.tables import RUNS
-    from warehouse.lake import WarehouseError
-    from warehouse.query import connect
+    from warehouse.reads import run_whole
 
-    try:
-        with connect(store_of(warehouse)) as con:
-            result = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-            names = [d[0] for d in result.description or []]
-            row = result.fetchone()
-            if row is None:
-                raise fail(f"no run {run_id}: `arxiv-digests runs` lists them")
-            pending = con.execute(
-                "SELECT arxiv_id, attempts, next_attempt_at, last_error FROM enrichment "
-                "WHERE state = 'pending' ORDER BY next_attempt_at NULLS FIRST, arxiv_id LIMIT 20"
-            ).fetchall()
-    except (WarehouseError, duckdb.Error, OSError) as exc:
-        raise query_failure(exc) from None
+    with query_failures():
+        (names, found), pending = run_whole(store_of(warehouse), run_id)
+    if not found:
+        raise fail(f"no run {run_id}: `arxiv-digests runs` lists them")
+    row = found[0]
     docs = {c.name: c.doc for c in RUNS.columns}
     for name, value in zip(names, row, strict=True):
         shown = f"{value:.3f}" if isinstance(value, float) else value

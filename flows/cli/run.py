@@ -21,7 +21,8 @@ from flows.cli.common import (
     setting_option,
     warehouse_of,
 )
-from flows.display import problem_line, run_summary
+from flows.digests.text import problem_line
+from flows.pipeline.run_stats import run_summary
 
 if TYPE_CHECKING:
     from warehouse.lake import Warehouse
@@ -60,7 +61,7 @@ def ingest(
     _refuse_early(paths, root)
     from rich.progress import Progress
 
-    from flows.runner import run_flow
+    from flows.cli.runner import run_flow
 
     show = sys.stderr.isatty() and not quiet
     with Progress(transient=True, disable=not show) as bar:
@@ -83,7 +84,7 @@ def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
     if result["files_seen"] == 0:
-        from flows.discover import DIGEST_SUFFIXES
+        from flows.digests.text import DIGEST_SUFFIXES
 
         looked = ", ".join(f"*{s}" for s in DIGEST_SUFFIXES)
         typer.echo(f"no digest files ({looked}) in {', '.join(paths or ['the inbox'])}", err=True)
@@ -92,12 +93,13 @@ def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None
 def _refuse_early(paths: list[str] | None, root: str) -> None:
     """What stops a run before it starts (no server, no warehouse made): a Dask scheduler that
     cannot be reached, and, for a warehouse not made yet, inputs holding no digest file."""
-    from flows.discover import DIGEST_SUFFIXES, discover
+    from flows.digests.discover import discover
+    from flows.digests.text import DIGEST_SUFFIXES
     from warehouse.lake import Warehouse, WarehouseError
 
     settings = load_settings()
     if settings.dask_address:
-        from flows.distributed import unreachable_scheduler
+        from flows.pipeline.distributed import unreachable_scheduler
 
         if (why := unreachable_scheduler(settings.dask_address)) is not None:
             raise fail(why)
@@ -129,7 +131,8 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
 def _reachable_catalog(store: Warehouse) -> None:
     """A PostgreSQL catalog that refuses the connection fails at once, before any server
     starts or any folder is made (a catalog with no lake yet is fine: the run makes one)."""
-    from warehouse.lake import WarehouseError, no_warehouse, open_connection
+    from warehouse.connection import no_warehouse, open_connection
+    from warehouse.lake import WarehouseError
 
     try:
         open_connection(store, read_only=True).close()
@@ -144,8 +147,8 @@ def _ingest_call(
     """The ingest flow run, on the Dask scheduler the settings name, if any."""
 
     def call() -> dict[str, Any]:
-        from flows.distributed import with_task_runner
-        from flows.ingest import ingest_flow, reporting
+        from flows.pipeline.distributed import with_task_runner
+        from flows.pipeline.ingest import ingest_flow, reporting
 
         flow = with_task_runner(ingest_flow, load_settings())
         with reporting(progress):
@@ -157,6 +160,19 @@ def _ingest_call(
             return result
 
     return call
+
+
+def _check_schedule(interval: float | None, cron: str | None) -> None:
+    """A schedule given on the command line is one Prefect accepts, or one line (exit 2)."""
+    if interval is not None and not 1 <= interval <= 366 * 86_400:
+        raise fail(f"--interval {interval:g}: expected seconds between runs, from 1 to a year", 2)
+    if cron is not None:
+        from flows.settings import checked_cron
+
+        try:
+            checked_cron(cron)
+        except ValueError as exc:
+            raise fail(f"--cron {cron!r}: {exc}", 2) from None
 
 
 @app.command()
@@ -176,26 +192,19 @@ def serve(
     child: Annotated[bool, typer.Option("--child", hidden=True)] = False,
 ) -> None:
     """Serve the ingest flow as a scheduled Prefect deployment (runs until stopped)."""
-    quiet_prefect(verbose=False)  # each run ends in the lines `ingest` prints (flows.served)
+    # Each run ends in the lines `ingest` prints (flows.pipeline.served).
+    quiet_prefect(verbose=False)
     settings = load_settings()
-    if interval is not None and not 1 <= interval <= 366 * 86_400:
-        raise fail(f"--interval {interval:g}: expected seconds between runs, from 1 to a year", 2)
-    if cron is not None:
-        from flows.settings import checked_cron
-
-        try:
-            checked_cron(cron)
-        except ValueError as exc:
-            raise fail(f"--cron {cron!r}: {exc}", 2) from None
+    _check_schedule(interval, cron)
     where = [_location(inbox or settings.inbox), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
-        from flows.served import serve_here
+        from flows.pipeline.served import serve_here
 
         serve_here(name, where, schedule)
         return
-    from flows import server
-    from flows.runner import say, supervise
+    from flows.cli.runner import say, supervise
+    from flows.operations import server
 
     if not server.configured_api():  # a schedule needs a real server
         try:
@@ -225,12 +234,12 @@ def enrich_command(
 ) -> None:
     """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
     quiet_prefect(verbose)
-    from flows.runner import run_flow
+    from flows.cli.runner import run_flow
 
     root = warehouse_of(warehouse)
 
     def call() -> dict[str, Any]:
-        from flows.ingest import enrich_flow
+        from flows.pipeline.ingest import enrich_flow
 
         return enrich_flow(warehouse=str(root))
 
@@ -251,8 +260,9 @@ def validate(
     """Parse and validate files without writing anything; print every problem."""
     from datetime import UTC, datetime
 
-    from flows.digest_files import read_batch, validate_batch
-    from flows.discover import discover
+    from flows.digests.discover import discover
+    from flows.digests.parsed import validate_batch
+    from flows.digests.read import read_batch
 
     files, missing = discover(paths)
     problems = [str(p) for p in missing]

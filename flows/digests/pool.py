@@ -1,0 +1,68 @@
+"""Worker processes that parse new files beside the flow's own, for runs large enough to pay
+for them."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+
+from flows.common.lean import without_pandas
+from flows.digests.guard import Limits
+from flows.digests.parsed import DEFAULT_LIMITS, NewFile, ParsedBatch, parse_files
+
+POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
+
+
+log = logging.getLogger(__name__)
+
+
+class ParsePool:
+    """Processes that parse alongside the flow's own (`workers` in all, this one included),
+    started on first use: only a batch with enough new files to pay for them (about 0.3 s
+    each) starts them, so a daily run of a few digests never does. `spawn`, not `fork`: the
+    flow's process runs Prefect's threads."""
+
+    def __init__(self, workers: int, limits: Limits = DEFAULT_LIMITS):
+        self.workers = workers
+        self.limits = limits  # for the tasks that hand it files
+        self._pool: ProcessPoolExecutor | None = None
+
+    def worth_it(self, files: int) -> bool:
+        """Whether `files` new files are enough to pay for starting the workers."""
+        return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
+
+    def parse(
+        self, files: list[NewFile], run_id: str, now: datetime, limits: Limits | None = None
+    ) -> list[ParsedBatch]:
+        """Parse `files` in slices, one per process, the flow's own included."""
+        limits = limits or self.limits
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                self.workers - 1, mp_context=context, initializer=without_pandas
+            )
+        size = -(-len(files) // self.workers)
+        slices = [files[i : i + size] for i in range(0, len(files), size)]
+        mine: ParsedBatch | None = None
+        try:
+            futures = [
+                self._pool.submit(parse_files, part, run_id, now, limits) for part in slices[1:]
+            ]
+            # The flow's process parses the first slice itself instead of waiting idle.
+            mine = parse_files(slices[0], run_id, now, limits)
+            return [mine, *(f.result() for f in futures)]
+        except BrokenProcessPool:  # a worker died (killed, out of memory): parse here instead
+            log.warning("a parse worker process died; parsing in the flow's process from now on")
+            self.workers = 1
+            mine = mine or parse_files(slices[0], run_id, now, limits)
+            return [mine, *(parse_files(part, run_id, now, limits) for part in slices[1:])]
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)

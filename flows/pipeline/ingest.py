@@ -1,0 +1,379 @@
+"""The ingest flow: discover -> parse -> validate -> load, in batches of files, then queue and
+commit; then enrich and commit. Tasks are thin wrappers over `flows.digests.read`,
+`flows.enrichment.queue` and `flows.enrichment.enrich`; each works on a batch of files, so the
+number of task runs grows with files / batch size, never with rows.
+
+A run is two lake transactions: its load (every table it adds rows to, its `runs` row
+included) and its enrich stage (papers, queue outcomes, the `runs` row's figures). A reader
+sees each whole or not at all; a run killed at any moment leaves nothing of an uncommitted
+stage visible, and the next run loads or asks for it again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.common.spill import Spill, run_folder
+from flows.digests.discover import Source, discover, unchanged
+from flows.digests.guard import Limits
+from flows.digests.parsed import ParsedBatch, ValidBatch, validate_batch
+from flows.digests.pool import ParsePool
+from flows.digests.read import read_batch
+from flows.digests.rejects import name_rejects
+from flows.digests.text import FileProblem, problem_line
+from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
+from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
+from flows.pipeline.distributed import drop_known, in_order
+from flows.pipeline.run_stats import RunStats, new_run_id
+from flows.pipeline.stages import committed
+from flows.settings import Settings
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
+from warehouse.export import export
+from warehouse.lake import Lake, Warehouse
+from warehouse.legacy import migrate
+from warehouse.location import is_remote
+from warehouse.queue import pending_count
+
+K = TypeVar("K")
+
+
+def warn(line: str) -> None:
+    """One line in the run's log (and on the console, at the CLI's level)."""
+    get_run_logger().warning(line)
+
+
+class IdSet(Generic[K]):
+    """A set handed to tasks opaquely: Prefect walks list/set/dict/dataclass task inputs looking
+    for futures, which would cost a pass over every known id per task."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: set[K]):
+        self.ids = ids
+
+
+ARTIFACT_KEY = "arxiv-digests-run"
+
+Progress = Callable[[int, int], None]  # called with (files done, files total)
+_PROGRESS: ContextVar[Progress | None] = ContextVar("progress", default=None)
+
+
+@contextlib.contextmanager
+def reporting(progress: Progress) -> Iterator[None]:
+    """Runs started inside call `progress(files done, files total)` after each batch (the
+    CLI's progress bar). A context variable, not a flow parameter: Prefect records parameters,
+    and a function is not one."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover_task(
+    paths: list[Path | str], seen: pa.Table
+) -> tuple[list[Source], int, list[FileProblem]]:
+    """The files to read, how many others are unchanged since they were loaded (`seen`, the
+    `seen_files` rows), problems."""
+    files, problems = discover(paths)
+    return *unchanged(files, seen), problems
+
+
+@task(name="parse", cache_policy=NO_CACHE)
+def parse_task(
+    paths: list[Source],
+    known: IdSet[str],
+    run_id: str,
+    now: datetime,
+    pool: ParsePool | None,
+    limits: Limits,
+) -> ParsedBatch:
+    """Read and parse one batch of files (see `read_batch`)."""
+    return read_batch(paths, known.ids, run_id, now, pool, limits)
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
+    """Validate one parsed batch against the declared schemas."""
+    return validate_batch(batch, run_id, now)
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
+    """Write a batch's entries and rejects into the run's transaction; returns the number of
+    new rejects written. Rejects already in the warehouse (the same bad input seen by an
+    earlier run) are not written again. The batch's `digests` rows are written once per run
+    (see `_ingest`)."""
+    rejects = unknown(valid.rejects, known_rejects.ids)
+    lake.insert(DIGEST_ENTRIES, valid.entries)
+    lake.insert(REJECTS, rejects)
+    return int(rejects.num_rows)
+
+
+@task(name="queue", cache_policy=NO_CACHE)
+def queue_task(lake: Lake, sightings: Spill) -> int:
+    """Every arxiv_id the run loaded gets its `enrichment` row; returns the pending count."""
+    queue_spilled(lake, sightings)
+    return pending_count(lake)
+
+
+@task(name="enrich", cache_policy=NO_CACHE)
+def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
+    """The enrich stage's work, inside the lake transaction the caller holds."""
+    return enrich(lake, run_id, settings)
+
+
+def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
+    markdown = stats.markdown()
+    if settings.export_dir is not None:
+        export(lake.store, settings.export_dir)
+    if settings.report_dir is not None:
+        from flows.operations.report import build
+
+        page = build(lake.store, settings.report_dir)
+        markdown += f"\nReport: [{page.resolve()}](file://{page.resolve()})\n"
+    create_markdown_artifact(
+        key=ARTIFACT_KEY, markdown=markdown, description=f"arxiv-digests run {stats.run_id}"
+    )
+
+
+def _chunks(items: list[Source], size: int) -> list[tuple[int, list[Source]]]:
+    """Batches of `size` items, each with the number of items up to its end."""
+    return [(min(i + size, len(items)), items[i : i + size]) for i in range(0, len(items), size)]
+
+
+@flow(name="ingest-digests", log_prints=False)
+def ingest_flow(
+    paths: list[str] | None = None,
+    warehouse: str | None = None,
+    enrich: bool = True,
+) -> dict[str, Any]:
+    """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
+    settings = Settings()
+    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
+    inputs = [p if is_remote(p) else Path(p) for p in (paths or [settings.inbox])]
+    now = datetime.now(UTC)
+    stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
+    holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
+    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
+        migrate(lake)
+
+        def forget() -> None:
+            stats.entries_loaded = stats.rejects = 0
+            stats.rejects_by_rule.clear()
+
+        def load() -> None:
+            _ingest(lake, inputs, stats, settings)
+
+        if enrich:  # the run is not over at the load's commit: says so until enrich commits
+            stats.status = "running"
+        committed(lake, stats, "load", load, settings, warn, forget)
+        if enrich:
+            stats.status = "ok"
+            _enrich(lake, stats, settings)
+        _publish(lake, stats, settings)
+    get_run_logger().info(
+        "run %s: %d file(s) new, %d skipped, %d rejected; %d entries loaded, %d rejects",
+        stats.run_id,
+        stats.files_new,
+        stats.files_skipped,
+        stats.files_rejected,
+        stats.entries_loaded,
+        stats.rejects,
+    )
+    result = stats.row()
+    result["problems"] = stats.problems
+    result["problems_total"] = stats.problems_total
+    return result
+
+
+def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Settings) -> None:
+    started = time.perf_counter()
+    known = set(lake.read(DIGESTS, ["digest_id"]).column("digest_id").to_pylist())
+    seen = lake.read(SEEN_FILES, list(SEEN_FILES.key))
+    known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
+    files, stats.files_skipped, missing = discover_task(inputs, seen)
+    stats.note([str(p) for p in missing])
+    _reject_names(lake, missing, stats, known_rejects)
+    stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected
+    stats.discover_seconds = time.perf_counter() - started
+
+    # Each batch's IDs with their newest version (what the enrichment queue needs of the run)
+    # and its `digests` and `seen_files` rows (a few hundred bytes a file), spilled to a local
+    # file as the run goes: the run's entries are never read back, and nothing the run gathers
+    # stays in memory. The rows are written once at the end, not once per batch: a backfill's
+    # 200 tiny files would cost every later run.
+    with run_folder() as folder:
+        sightings = Spill(SIGHTINGS.schema, folder)
+        gathered = {table: Spill(table.schema, folder) for table in (DIGESTS, SEEN_FILES)}
+        with ParsePool(settings.parse_workers, settings.limits()) as pool:
+            for done, parsed in _parsed(files, known, stats, settings, pool):
+                batch_sightings, batch_digests, batch_seen = _load_batch(
+                    lake, parsed, known, known_rejects, stats
+                )
+                sightings.append(batch_sightings)
+                gathered[DIGESTS].append(batch_digests)
+                gathered[SEEN_FILES].append(batch_seen)
+                if (progress := _PROGRESS.get()) is not None:
+                    progress(done, len(files))
+        started = time.perf_counter()
+        for table, spill in gathered.items():
+            if spill.rows:
+                lake.insert(table, spill.reader())
+        stats.papers_pending = queue_task(lake, sightings)
+        stats.load_seconds += time.perf_counter() - started
+
+
+def validation_problems(rejects: pa.Table) -> list[str]:
+    """The lines of a batch's validation rejects (its read and parse problems are printed from
+    the parser's own list, warnings included)."""
+    rows = rejects.filter(pc.equal(rejects.column("stage"), "validate"))
+    columns = ["source", "line", "rule", "message"]
+    return [problem_line(*r.values()) for r in rows.select(columns).to_pylist()]
+
+
+def unknown(rejects: pa.Table, known: set[str]) -> pa.Table:
+    """The rows of `rejects` not in the warehouse yet (the same bad input seen by an earlier
+    run is one reject, not one per run)."""
+    if not known or not rejects.num_rows:
+        return rejects
+    seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known), pa.string()))
+    return rejects.filter(pc.invert(seen))
+
+
+def _reject_names(
+    lake: Lake, problems: list[FileProblem], stats: RunStats, known_rejects: set[str]
+) -> None:
+    """Files whose names cannot be recorded become rejects; the others load as usual."""
+    rows = name_rejects(problems, stats.run_id, datetime.now(UTC))
+    named = pa.Table.from_pylist(rows, schema=REJECTS.schema)
+    new = unknown(named, known_rejects)
+    lake.insert(REJECTS, new)
+    stats.files_rejected += named.num_rows
+    stats.rejects += new.num_rows
+    stats.rejects_by_rule.update(named.column("rule").to_pylist())
+    known_rejects.update(named.column("reject_id").to_pylist())
+
+
+def _parsed(
+    files: list[Source], known: set[str], stats: RunStats, settings: Settings, pool: ParsePool
+) -> Iterator[tuple[int, ParsedBatch]]:
+    """Each batch of `files` parsed, in order, with the number of files up to its end: here
+    (the pool's processes), or on the flow's Dask cluster when the settings name one."""
+    chunks = _chunks(files, settings.batch_files)
+    started = time.perf_counter()
+    if settings.dask_address:
+
+        def submit(chunk: list[Source]) -> Any:
+            snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
+            now = datetime.now(UTC)
+            return parse_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)
+
+        batches = ((n, drop_known(b, known)) for n, b in in_order(submit, chunks))
+    else:
+        batches = (
+            (n, parse_task(chunk, IdSet(known), stats.run_id, datetime.now(UTC), pool, pool.limits))
+            for n, chunk in chunks
+        )
+    for done, parsed in batches:
+        stats.parse_seconds += time.perf_counter() - started
+        known.update(parsed.digests.column("digest_id").to_pylist())  # later batches skip them
+        yield done, parsed
+        started = time.perf_counter()
+
+
+def _load_batch(
+    lake: Lake,
+    parsed: ParsedBatch,
+    known: set[str],
+    known_rejects: set[str],
+    stats: RunStats,
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """One parsed batch through validate and load, each a task. Returns the batch's
+    sightings (arxiv_id, newest arxiv_version) for the enrichment queue, and its `digests`
+    and `seen_files` rows."""
+    now = datetime.now(UTC)
+    t1 = time.perf_counter()
+    valid = validate_task(parsed, stats.run_id, now)
+    t2 = time.perf_counter()
+    written = load_task(lake, valid, IdSet(known_rejects))
+    t3 = time.perf_counter()
+    stats.validate_seconds += t2 - t1
+    stats.load_seconds += t3 - t2
+    known_rejects.update(valid.rejects.column("reject_id").to_pylist())
+    stats.files_new += parsed.files_new
+    stats.files_skipped += parsed.files_skipped
+    stats.files_rejected += parsed.files_rejected
+    stats.files_waiting += parsed.files_waiting
+    stats.entries_seen += parsed.entries_seen
+    stats.entries_loaded += valid.entries.num_rows
+    stats.entries_rejected += valid.entries_rejected
+    stats.rejects += written
+    stats.rejects_by_rule.update(valid.rejects.column("rule").to_pylist())
+    stats.note([str(p) for p in parsed.problems])
+    stats.note(validation_problems(valid.rejects))
+    sightings = newest_versions(valid.entries.select(SIGHTINGS.column_names))
+    digests = valid.digests.select(DIGESTS.column_names).cast(DIGESTS.schema)
+    seen = valid.seen
+    del parsed, valid
+    # Hand the batch's freed Arrow memory back to the OS: the allocator would otherwise keep
+    # it cached, and the run's peak would grow with the number of batches.
+    pa.default_memory_pool().release_unused()
+    sightings = sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema)
+    return sightings, digests, seen
+
+
+def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
+    """The enrich stage, in a transaction of its own: the run's entries are committed
+    before the first request, so the API can only add to them, never lose them."""
+    started = time.perf_counter()
+
+    def work() -> None:
+        result = enrich_task(lake, stats.run_id, settings)
+        stats.api_requests += result.requests
+        stats.papers_enriched += result.enriched
+        stats.papers_pending = result.pending
+        if result.rejects:
+            rejects = rejects_table(result)
+            lake.insert(REJECTS, rejects)
+            stats.rejects += rejects.num_rows
+            stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
+        if result.warning:
+            warn(result.warning)  # the run's one warning line
+        stats.enrich_seconds += time.perf_counter() - started
+
+    committed(lake, stats, "enrich", work, settings, warn)
+
+
+@flow(name="enrich-papers")
+def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
+    """Work the enrichment queue alone (no digest files are read)."""
+    settings = Settings()
+    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
+    now = datetime.now(UTC)
+    stats = RunStats(
+        run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""), kind="enrich"
+    )
+    holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
+    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
+        migrate(lake)
+        _enrich(lake, stats, settings)
+        _publish(lake, stats, settings)
+    result = stats.row()
+    result["problems"] = stats.problems
+    result["problems_total"] = stats.problems_total
+    return result
