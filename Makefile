@@ -1,11 +1,12 @@
 # Two commands on a fresh clone: `make run` and `make test`. Both install what they need.
+# The inner loop is `make check`: lint, types and the fast tests, in under 3 minutes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install system run test lint bench lock clean
+.PHONY: install system run check test lint docs corpus bench lock clean
 
 # Bytecode is compiled at install: a process that must compile Prefect's sources first (as
 # with PYTHONDONTWRITEBYTECODE set, or a read-only venv) spends about 3 s more starting.
@@ -38,8 +39,25 @@ lint: install
 	$(BIN)/ruff format --check flows schemas warehouse tests bench
 	$(BIN)/mypy
 
+# Every test, on every core (pytest-xdist). Hypothesis runs each property's full count.
 test: lint system
-	$(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n auto
+
+# The inner loop: lint, types and every test not marked `slow` (no servers, no whole-corpus
+# runs), with a few examples per property.
+check: lint
+	HYPOTHESIS_PROFILE=check $(BIN)/pytest -q -n auto -m "not slow"
+
+# The generated pages: the settings (docs/configuration.md) and the tables (docs/tables.md).
+docs: install
+	$(BIN)/python -m flows.settings --write docs/configuration.md
+	$(BIN)/python -m schemas.dictionary --write docs/tables.md
+
+# The real digests the corpus tests read, fetched by blob id from their public repositories
+# into ARXIV_DIGESTS_TEST_SHARED (../shared by default).
+ARXIV_DIGESTS_TEST_SHARED ?= ../shared
+corpus:
+	$(PYTHON) tests/fetch_corpus.py $(ARXIV_DIGESTS_TEST_SHARED)
 
 # Re-pin every dependency (needs network access to PyPI).
 lock: install

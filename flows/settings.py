@@ -21,12 +21,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARXIV_DIGESTS_", env_file=".env", extra="ignore")
 
     warehouse: str = Field(
-        "data/warehouse", description="warehouse root: a folder, or s3://bucket/prefix"
+        "data/warehouse",
+        description="warehouse root: a folder, or s3://bucket/prefix (--warehouse overrides)",
     )
     catalog: str | None = Field(
         None,
         description="DuckLake catalog: a SQLite file (default: catalog.sqlite in a folder "
-        "warehouse) or postgresql://... for writers on several machines",
+        "warehouse; an s3:// warehouse needs one) or postgresql://... for writers on several "
+        "machines",
     )
     inbox: str = Field(
         "data/inbox", description="folder (or s3://bucket/prefix) `ingest` reads when given no path"
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     parse_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="processes that parse a large run's files (1: parse in the flow's process)",
+        description="processes that parse a large run's files, the flow's own included (1: "
+        "parse in the flow's process; a batch with fewer than 20 new files per process is "
+        "parsed there too, so a daily run never starts them)",
     )
     max_file_bytes: int = Field(
         16 * 1024 * 1024, ge=1, description="a larger file is rejected unread (file_too_large)"
@@ -54,12 +58,15 @@ class Settings(BaseSettings):
         "again once this has passed; one that changed meanwhile is left for the next run",
     )
     server_port: int = Field(
-        4200, ge=1, le=65535, description="port of the Prefect server `server start` manages"
+        4200,
+        ge=1,
+        le=65535,
+        description="port of the Prefect server `server start` manages (--port overrides)",
     )
     dask_address: str | None = Field(
         None,
-        description="Dask scheduler (tcp://host:8786) that parses a run's batches (unset: "
-        "this machine's processes)",
+        description="Dask scheduler (tcp://host:8786) that parses a run's batches "
+        "(--dask-address; unset: this machine's processes)",
     )
     schedule_cron: str = Field(
         "0 6 * * *", description="when `arxiv-digests serve` runs the ingest flow (cron, UTC)"
@@ -75,20 +82,26 @@ class Settings(BaseSettings):
         ge=0,
         le=36_500,
         allow_inf_nan=False,
-        description="`maintain` expires snapshots older than this (time travel range)",
+        description="`maintain` expires snapshots older than this: how far back time travel "
+        "reaches",
     )
     maintain_grace_seconds: float = Field(
         3600,
         ge=0,
         le=3_153_600_000,
         allow_inf_nan=False,
-        description="`maintain` deletes unreferenced files only once this old",
+        description="`maintain` deletes unreferenced files only once this old, so a query "
+        "already reading one keeps it (--grace overrides)",
     )
     lock_timeout_seconds: float = Field(
-        600, ge=0, description="how long a run waits for another run on the same warehouse"
+        600,
+        ge=0,
+        description="how long a run waits for another run on the same warehouse (a file lock "
+        "on a SQLite catalog; commits retried on a PostgreSQL one)",
     )
     arxiv_api_url: str = Field(
-        "https://export.arxiv.org/api/query", description="arXiv API endpoint"
+        "https://export.arxiv.org/api/query",
+        description="arXiv API endpoint, or file:///folder of recorded answers (offline)",
     )
     arxiv_delay_seconds: float = Field(
         3.0, ge=0, description="minimum time between request starts (arXiv's terms ask 3 s)"
@@ -210,6 +223,24 @@ def dotenv_variables(path: Path = Path(".env")) -> dict[str, str]:
         return {}
 
 
+SETTINGS_BEGIN = "<!-- settings:begin (generated: `make docs`) -->"
+SETTINGS_END = "<!-- settings:end -->"
+# Defaults the code computes, as the reference shows them.
+SHOWN_DEFAULTS = {"parse_workers": "the CPU count", "catalog": "unset"}
+
+
+def settings_reference() -> str:
+    """Every setting as a Markdown table: variable, default, meaning (docs/configuration.md)."""
+    rows = [SETTINGS_BEGIN, "", "| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        default = SHOWN_DEFAULTS.get(name)
+        if default is None:
+            default = "unset" if info.default is None else f"`{info.default}`"
+        meaning = (info.description or "").replace("|", "/")
+        rows.append(f"| `{PREFIX}{name.upper()}` | {default} | {meaning} |")
+    return "\n".join([*rows, "", SETTINGS_END])
+
+
 def invalid_settings(error: Exception) -> str:
     """A pydantic ValidationError of Settings -> one line naming each variable, its value and
     what it expects."""
@@ -224,3 +255,14 @@ def invalid_settings(error: Exception) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         parts.append(f"{PREFIX}{field.upper()}={value!r}: {message[:1].lower()}{message[1:]}")
     return "invalid setting " + "; ".join(parts) + " (fix or unset it; `--help` has the defaults)"
+
+
+if __name__ == "__main__":
+    import sys
+
+    from schemas.dictionary import write_block
+
+    if sys.argv[1:2] == ["--write"]:
+        write_block(Path(sys.argv[2]), settings_reference(), SETTINGS_BEGIN, SETTINGS_END)
+    else:
+        print(settings_reference())

@@ -7,9 +7,11 @@ import csv
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arxiv_server import ArxivServer
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # The real corpus and recorded answers sit beside the project (../shared), as on CI.
@@ -26,9 +28,62 @@ os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("ARXIV_DIGESTS_QUIET_SECONDS", "0")
 
 
+# Tests marked `corpus` read the digests, tests marked `answers` the recorded answers. Without
+# them those tests skip, with one line saying how to get them, and the rest runs alone.
+HAVE_CORPUS = (CORPUS / "MANIFEST.tsv").is_file() and DIGESTS.is_dir()
+HAVE_ANSWERS = (API_RESPONSES.parent / "SOURCES.tsv").is_file() and API_RESPONSES.is_dir()
+MISSING = (
+    f"the real corpus or recorded answers are not at {SHARED}: `make corpus` fetches the "
+    "digests from their public repositories (or set ARXIV_DIGESTS_TEST_SHARED to where both are)"
+)
+
+
+# Hypothesis profiles: `make check` runs a few examples per property (the inner loop), `make
+# test` the full counts each test names (`examples`). HYPOTHESIS_PROFILE chooses; default ci.
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("check", deadline=None, print_blob=True)
+settings.load_profile(PROFILE)
+
+
+def examples(ci: int) -> int:
+    """How many examples a property test tries: `ci` in the whole gate, a 20th (at least 20)
+    in the inner loop."""
+    return ci if PROFILE == "ci" else max(20, ci // 20)
+
+
 def manifest() -> list[dict[str, str]]:
+    """The corpus's manifest rows (none without the corpus: its tests skip)."""
+    if not HAVE_CORPUS:
+        return []
     with open(CORPUS / "MANIFEST.tsv", encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def corpus_bytes(name: str) -> bytes:
+    """A digest of the corpus, for module-level samples (empty without the corpus)."""
+    return (DIGESTS / name).read_bytes() if HAVE_CORPUS else b""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "corpus: reads the real digests (../shared/corpus)")
+    config.addinivalue_line("markers", "answers: reads the recorded API answers (../shared)")
+    config.addinivalue_line("markers", "slow: left out of `make check` (servers, whole runs)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason=MISSING)
+    for item in items:
+        if ("corpus" in item.keywords and not HAVE_CORPUS) or (
+            "answers" in item.keywords and not HAVE_ANSWERS
+        ):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not (HAVE_CORPUS and HAVE_ANSWERS) and skipped:
+        terminalreporter.write_line(f"{len(skipped)} test(s) skipped: {MISSING}")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 
 import arxiv
+import pytest
 import requests
 from arxiv_server import ArxivServer
 from conftest import API_RESPONSES
@@ -23,6 +24,7 @@ def test_the_arxiv_package_still_formats_our_request_url():
     assert "id_list=2403.15603%2Chep-th%2F9901001" in url and "max_results=2" in url
 
 
+@pytest.mark.answers
 def test_the_arxiv_package_still_parses_a_feed():
     body = (API_RESPONSES / "new2026_idlist_1605.08386_single_entry_comment.xml").read_bytes()
     feed = feed_of(body)

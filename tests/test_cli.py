@@ -94,6 +94,7 @@ def test_runs_lists_runs_and_shows_one(loaded, env):
     assert missing.returncode == 1 and missing.stderr.startswith("arxiv-digests: no run nope")
 
 
+@pytest.mark.corpus
 def test_validate_prints_every_problem(tmp_path, env):
     text = (DIGESTS / "000_35d916e6e3a253ef.txt").read_text()
     bad = tmp_path / "bad.md"
@@ -133,6 +134,7 @@ def test_help_on_every_command(env):
         assert result.returncode == 0 and "Usage" in result.stdout, (command, result.stderr)
 
 
+@pytest.mark.corpus
 def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):
     env = env | {
         "ARXIV_DIGESTS_ARXIV_API_URL": "http://127.0.0.1:9/api/query",

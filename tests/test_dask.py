@@ -14,6 +14,8 @@ from flows.pipeline.ingest import ingest_flow
 from flows.settings import Settings
 from schemas import TABLES
 
+pytestmark = pytest.mark.corpus  # every test here reads the real corpus
+
 
 @pytest.fixture(scope="module")
 def cluster(prefect):

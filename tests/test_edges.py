@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, examples
 from helpers import cli_output, count, one_line, sql, tmpfs, tree_hash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -460,7 +460,7 @@ def value(digits: str) -> int:
     return int(digits) if len(digits) < 30 else 10**30
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(ref=NUMBERS, version=NUMBERS, detail_version=NUMBERS, old_version=NUMBERS)
 def test_huge_numbers_in_every_numeric_field_are_rejects_never_failures(
     ref, version, detail_version, old_version

@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import DIGESTS
+from conftest import corpus_bytes
 
 from flows.digests.discover import discover
 from flows.digests.parsed import validate_batch
 from flows.digests.read import read_batch
 from flows.pipeline.ingest import ingest_flow
 
-SAMPLE = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()
-BIG = (DIGESTS / "149bfd714d19eacf.md").read_bytes()  # 1.9 MB, 737 entries
+pytestmark = pytest.mark.corpus  # every test here reads the real corpus
+
+SAMPLE = corpus_bytes("000_35d916e6e3a253ef.txt")
+BIG = corpus_bytes("149bfd714d19eacf.md")  # 1.9 MB, 737 entries
 NOW = datetime.now(UTC)
 
 

@@ -5,6 +5,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from conftest import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +58,7 @@ NOISE = st.text(alphabet=st.characters(codec="utf-8"), max_size=14)
 IDS = NEW_STYLE | OLD_STYLE | NEW_STYLE.map(lambda s: s + "\n") | NOISE
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(IDS)
 @example("9912.99999")  # 2099: not issued yet
 @example("0703.0001")  # the new scheme began in 2007-04

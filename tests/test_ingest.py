@@ -35,6 +35,7 @@ def corpus_warehouse(tmp_path_factory, prefect) -> tuple[Path, dict, dict]:
     return wh, first, second
 
 
+@pytest.mark.corpus
 def test_corpus_loads_every_entry(corpus_warehouse):
     wh, first, _ = corpus_warehouse
     assert first["files_new"] == 46 and first["files_rejected"] == 0
@@ -55,6 +56,7 @@ def test_corpus_loads_every_entry(corpus_warehouse):
         assert loaded.get(row["file"], 0) == int(row["table_rows"]), row["file"]
 
 
+@pytest.mark.corpus
 def test_entries_carry_the_files_ids_and_titles(corpus_warehouse):
     wh, _, _ = corpus_warehouse
     rows = sql(
@@ -91,6 +93,7 @@ def test_entries_carry_the_files_ids_and_titles(corpus_warehouse):
     assert digest == [(5, 3, 0, 1, None, None, "utf-8")]
 
 
+@pytest.mark.corpus
 def test_rerun_adds_nothing_and_runs_show_the_skips(corpus_warehouse):
     wh, _first, second = corpus_warehouse
     assert second["files_new"] == 0 and second["files_skipped"] == 46
@@ -103,6 +106,7 @@ def test_rerun_adds_nothing_and_runs_show_the_skips(corpus_warehouse):
     assert runs == [(46, 46, 0, 2641, "ok"), (46, 0, 46, 0, "ok")]
 
 
+@pytest.mark.corpus
 def test_catalog_opens_from_another_directory(corpus_warehouse, tmp_path):
     wh, _, _ = corpus_warehouse
     cwd = os.getcwd()
@@ -122,6 +126,7 @@ def lake_files(wh: Path, table: str) -> int:
         return int(con.execute(query, [table]).fetchone()[0])
 
 
+@pytest.mark.corpus
 def test_a_run_writes_one_digests_file_and_a_file_per_batch_of_entries(tmp_path, monkeypatch):
     """Every later run reads the `digests` keys: a run leaves them in one file, however many
     batches it had."""
@@ -148,6 +153,7 @@ def test_examples_fill_date_and_category(tmp_path):
     ]
 
 
+@pytest.mark.corpus
 def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     inbox.mkdir()
@@ -162,6 +168,7 @@ def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
     assert sql(wh, "SELECT DISTINCT category FROM digests") == [("cs.AI",)]
 
 
+@pytest.mark.corpus
 def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     inbox.mkdir()
@@ -194,6 +201,7 @@ def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path)
     assert sql(wh, "SELECT count(*) FROM digest_entries WHERE arxiv_id = '2403.15699'") == [(1,)]
 
 
+@pytest.mark.corpus
 def test_files_loaded_before_seen_files_existed_are_recorded_on_their_next_read(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     inbox.mkdir()
@@ -266,6 +274,7 @@ def hostile_inbox(root: Path) -> Path:
     return inbox
 
 
+@pytest.mark.corpus
 def test_hostile_inputs_become_rejects_not_crashes(tmp_path):
     inbox, wh = hostile_inbox(tmp_path), tmp_path / "wh"
     result = ingest([inbox], wh)
@@ -309,6 +318,7 @@ def test_catalog_has_every_table_even_when_empty(tmp_path):
     assert counts(wh) == dict.fromkeys(TABLES, 0) | {"runs": 1}
 
 
+@pytest.mark.corpus
 def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
     """The corpus, a second copy of a digest and two copies of a binary file in one batch:
     worker processes give the same rows, skips and rejects as parsing in the flow's process."""
@@ -349,6 +359,7 @@ def test_parse_workers_load_exactly_what_one_process_does(tmp_path):
     ]
 
 
+@pytest.mark.corpus
 def test_parse_workers_and_the_command_line_load_neither_the_cli_nor_pandas():
     """A spawned worker first runs the script that started its parent: the `arxiv-digests`
     script must not import the command line (typer, pydantic, every command's module), let
@@ -399,6 +410,7 @@ def test_parse_workers_and_the_command_line_load_neither_the_cli_nor_pandas():
             pool._pool.submit(importlib.import_module, "pandas").result()
 
 
+@pytest.mark.corpus
 def test_a_dead_parse_worker_is_replaced_by_the_flows_own_process(caplog):
     """A worker killed (OOM killer, kill -9) mid-run costs no rows: its slice is parsed in
     the flow's process, and the pool is not used again."""

@@ -31,7 +31,7 @@ from schemas import TABLES
 from warehouse.connection import open_connection
 from warehouse.lake import ALIAS, Warehouse
 
-pytestmark = pytest.mark.usefixtures("prefect")
+pytestmark = [pytest.mark.usefixtures("prefect"), pytest.mark.corpus]  # all read the corpus
 
 
 def ingest(paths: list[Path], wh: Path, enrich: bool = False) -> dict:

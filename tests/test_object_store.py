@@ -77,6 +77,7 @@ def catalog(request, tmp_path) -> str:
     return str(request.getfixturevalue("postgres").database())
 
 
+@pytest.mark.corpus
 def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch):
     api()  # every paper exists, so enrichment fills papers, authors and categories
     local = tmp_path / "local"
@@ -154,6 +155,7 @@ def the_reading_commands_work(remote: Warehouse, env: dict[str, str]) -> None:
     )  # after the secret's "Success"
 
 
+@pytest.mark.corpus
 def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monkeypatch):
     bucket = s3.bucket()
     catalog = str(tmp_path / "lake.sqlite")
@@ -170,6 +172,7 @@ def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monke
     assert sorted(s3.keys(bucket)) == before  # nothing deleted to "recover"
 
 
+@pytest.mark.corpus
 def test_an_object_store_warehouse_needs_a_catalog_and_a_bucket(s3, tmp_path):
     env = command_env("") | {"ARXIV_DIGESTS_CATALOG": ""}
     done = cli("ingest", str(DIGESTS), "-w", "s3://anything/x", "-q", env=env)
@@ -273,6 +276,7 @@ def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monke
     assert killer.killed >= 2
 
 
+@pytest.mark.corpus
 def test_an_inbox_on_the_object_store(s3, tmp_path):
     """Digests under an s3:// prefix load as the same files in a folder do, and a second run
     skips every object unchanged since it was read (by the listing's size and time)."""

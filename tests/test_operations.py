@@ -120,6 +120,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return environ | {"PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.corpus
 def test_two_runs_at_once_equal_one_run(tmp_path):
     wh, single = tmp_path / "wh", tmp_path / "single"
     env = cli_env(tmp_path)

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import DIGESTS, manifest
+from conftest import DIGESTS, corpus_bytes, examples, manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +31,7 @@ def _counts(spec: str) -> dict[str, int]:
     return {k: int(v) for k, v in (part.split("=") for part in spec.replace(";", " ").split())}
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("row", MANIFEST, ids=[r["file"] for r in MANIFEST])
 def test_every_corpus_file_matches_its_manifest(row):
     parsed = parse_file(row["file"])
@@ -51,10 +52,12 @@ def test_every_corpus_file_matches_its_manifest(row):
         assert "  " not in e["title"]
 
 
+@pytest.mark.corpus
 def test_total_entries_of_the_corpus():
     assert sum(len(parse_file(r["file"]).entries) for r in MANIFEST) == 2641
 
 
+@pytest.mark.corpus
 def test_new_layout_fields():
     e = entry("000_35d916e6e3a253ef.txt", 1)
     assert e["arxiv_id"] == "2403.15603"
@@ -70,6 +73,7 @@ def test_new_layout_fields():
     assert e["line"] == 5
 
 
+@pytest.mark.corpus
 def test_old_layout_strips_the_feeds_period_and_reads_the_suffix():
     e = entry("000_35d916e6e3a253ef.txt", 9)
     assert e["title"] == "Towards Robust Cardiac Segmentation using Graph Convolutional Networks"
@@ -81,6 +85,7 @@ def test_old_layout_strips_the_feeds_period_and_reads_the_suffix():
     assert q["title"].endswith("Generation?")
 
 
+@pytest.mark.corpus
 def test_plain_layout():
     e = entry("99027e241a83f01b.md", 1)
     assert e["layout"] == "plain"
@@ -88,6 +93,7 @@ def test_plain_layout():
     assert e["url"].startswith("https://")
 
 
+@pytest.mark.corpus
 def test_early_layout_has_no_summary_in_details_but_keeps_the_tables():
     e = entry("1816f16776add674.md", 1)
     assert e["layout"] == "early"
@@ -96,6 +102,7 @@ def test_early_layout_has_no_summary_in_details_but_keeps_the_tables():
     assert e["abstract_excerpt"].startswith("The emergence of pretrained")
 
 
+@pytest.mark.corpus
 def test_empty_table_summary_falls_back_to_the_detail_block():
     e = entry("8b0f6809c65acdca.md", 42)
     assert e["summary_zh"] is None  # the block is missing parts too: nothing to fall back on
@@ -104,6 +111,7 @@ def test_empty_table_summary_falls_back_to_the_detail_block():
     assert e["abstract_zh"].startswith("arXiv:2408.01872v1 公告类型")
 
 
+@pytest.mark.corpus
 def test_raw_pipe_in_title_and_summary():
     e = entry("65da983834d9d7e8.md", 40)
     assert e["title"].startswith("InSaAF: Incorporating Safety through Accuracy and Fairness | Are")
@@ -112,6 +120,7 @@ def test_raw_pipe_in_title_and_summary():
     assert any("|" in s for s in summaries)
 
 
+@pytest.mark.corpus
 def test_backslash_pipe_is_tex_and_kept():
     e = entry("1c5ce261a8d46110.md", 99)
     assert "\\|\\mathbf{x}_t" in e["summary_zh"]
@@ -120,6 +129,7 @@ def test_backslash_pipe_is_tex_and_kept():
     )
 
 
+@pytest.mark.corpus
 def test_chinese_title_prefixes_and_fullwidth_suffixes_are_removed():
     titles = [e["title_zh"] or "" for e in parse_file("05d96446db73941c.md").entries]
     assert not any(t.startswith(("论文标题", "标题")) for t in titles)
@@ -127,6 +137,7 @@ def test_chinese_title_prefixes_and_fullwidth_suffixes_are_removed():
     assert e["title_zh"] == "合作是你所需要的。"
 
 
+@pytest.mark.corpus
 def test_control_characters_are_dropped():
     for e in parse_file("1a22dbc36124a131.md").entries:
         for key, value in e.items():
@@ -134,12 +145,14 @@ def test_control_characters_are_dropped():
                 assert not any(ord(ch) < 32 for ch in value), value
 
 
+@pytest.mark.corpus
 def test_rss_links_and_pre_2015_ids():
     assert entry("da9802726ee1d6f5.md", 1)["arxiv_id"] == "2402.00955"
     ids = {e["arxiv_id"] for e in parse_file("f5ded05b09bcb17e.md").entries}
     assert "1412.7562" in ids
 
 
+@pytest.mark.corpus
 def test_translated_announce_prefix_is_not_a_type():
     # The Chinese paragraph translates the prefix (`Announce Type: 新的摘要:`); the type comes
     # from the English abstract only.
@@ -150,6 +163,7 @@ def test_translated_announce_prefix_is_not_a_type():
     assert (odd.entries[0]["announce_type"], odd.entries[0]["layout"]) == (None, "new")
 
 
+@pytest.mark.corpus
 def test_zero_entry_file_is_a_digest():
     parsed = parse_file("7a0da70decb1accd.md")
     assert parsed.readable and parsed.entries == [] and parsed.problems == []
@@ -157,7 +171,7 @@ def test_zero_entry_file_is_a_digest():
 
 # --- inputs not seen in the corpus ----------------------------------------------------------
 
-SAMPLE = (DIGESTS / "000_35d916e6e3a253ef.txt").read_bytes()
+SAMPLE = corpus_bytes("000_35d916e6e3a253ef.txt")
 SAMPLE_TEXT = SAMPLE.decode()
 
 
@@ -165,6 +179,7 @@ def _fields(parsed):
     return [{k: v for k, v in e.items() if k not in ("line", "_raw")} for e in parsed.entries]
 
 
+@pytest.mark.corpus
 def test_crlf_and_bom_parse_like_the_original():
     original = parse_digest(SAMPLE)
     crlf = parse_digest(SAMPLE.replace(b"\n", b"\r\n"))
@@ -176,12 +191,14 @@ def test_crlf_and_bom_parse_like_the_original():
     assert (bom.encoding, utf16.encoding) == ("utf-8-sig", "utf-16")
 
 
+@pytest.mark.corpus
 def test_gbk_file_is_decoded():
     parsed = parse_digest(SAMPLE_TEXT.encode("gbk", errors="replace"))
     assert parsed.encoding == "gb18030"
     assert parsed.entries[0]["title_zh"] == "基于前向学习的基于梯度的黑盒显著图生成"
 
 
+@pytest.mark.corpus
 def test_latin1_bytes_are_replaced_with_a_warning():
     parsed = parse_digest(
         SAMPLE_TEXT.replace("Forward", "Förward").encode("utf-8").replace("ö".encode(), b"\xf6")
@@ -192,6 +209,7 @@ def test_latin1_bytes_are_replaced_with_a_warning():
     assert parsed.entries[0]["title"].startswith("F\ufffdrward")
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(
     ("data", "rule"),
     [
@@ -210,6 +228,7 @@ def test_unreadable_files_are_rejected_whole(data, rule):
     assert [p.rule for p in parsed.problems] == [rule]
 
 
+@pytest.mark.corpus
 def test_file_cut_mid_row_rejects_the_cut_row_and_keeps_the_rest():
     cut = SAMPLE_TEXT.index("| [^4]") + 40
     parsed = parse_digest(SAMPLE[: len(SAMPLE_TEXT[:cut].encode())])
@@ -222,6 +241,7 @@ def test_file_cut_mid_row_rejects_the_cut_row_and_keeps_the_rest():
     assert {p.rule for p in parsed.problems if p.severity == "warning"} == {"missing_detail"}
 
 
+@pytest.mark.corpus
 def test_file_cut_mid_details_keeps_every_row():
     cut = SAMPLE_TEXT.index("[^5]:") + 3
     parsed = parse_digest(SAMPLE_TEXT[:cut].encode())
@@ -229,6 +249,7 @@ def test_file_cut_mid_details_keeps_every_row():
     assert parsed.entries[3]["abstract_excerpt"].startswith("arXiv:2311.15876")
 
 
+@pytest.mark.corpus
 def test_orphan_detail_block_and_non_arxiv_link_are_rejected():
     text = SAMPLE_TEXT.replace("https://arxiv.org/abs/2402.17376)", "https://example.com/x)", 1)
     text = text.replace("| [^3] |", "| [^30] |", 1)
@@ -242,7 +263,7 @@ def test_orphan_detail_block_and_non_arxiv_link_are_rejected():
 LINES = SAMPLE_TEXT.split("\n")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=4000))
 def test_any_bytes_parse_without_raising(data):
     parsed = parse_digest(data)
@@ -250,7 +271,8 @@ def test_any_bytes_parse_without_raising(data):
     assert parsed.rows_seen == len(parsed.entries) + len(row_rejects)
 
 
-@settings(max_examples=2000, deadline=None)
+@pytest.mark.corpus
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.lists(st.sampled_from(LINES) | st.text(max_size=80), max_size=120))
 def test_any_mix_of_digest_lines_keeps_every_row(lines):
     """Shuffled, duplicated and foreign lines: every table row is an entry or a reject."""
@@ -261,7 +283,7 @@ def test_any_mix_of_digest_lines_keeps_every_row(lines):
         assert isinstance(e["ref"], int) and e["url"].startswith("http")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(
         st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="|[]()"),
@@ -288,7 +310,7 @@ def test_decode_prefers_utf8():
     assert decode("中文".encode())[1] == "utf-8"
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(
     st.text(max_size=60)
     | st.text(" \t\u3000\xa0\x0b\x1c\x85\u200bab中", max_size=30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import time
 
+from conftest import examples
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,7 @@ def plain(where: str) -> float:
 
 # No shrinking: a quadratic example takes seconds per try, and the failing one is printed.
 @settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.generate],

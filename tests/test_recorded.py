@@ -14,6 +14,8 @@ from helpers import sql
 from flows.enrichment.recorded import RecordedArxiv
 from flows.pipeline.ingest import ingest_flow
 
+pytestmark = [pytest.mark.corpus, pytest.mark.answers]  # the corpus and the recorded answers
+
 UNKNOWN = ["2403.15603", "2411.00001"]  # valid IDs no recording holds
 
 

@@ -126,6 +126,7 @@ def test_problems_beyond_the_limit_are_counted(tmp_path, env):  # noqa: F811
 OLD = "8b0f6809c65acdca.md"  # 93 entries, every link http://arxiv.org/abs/…
 
 
+@pytest.mark.corpus
 def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypatch):  # noqa: F811
     strict = tmp_path / "strict"
     # An older, stricter rule: only https links. Every row of the 2023 digest is rejected.
@@ -168,6 +169,7 @@ def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypat
     assert tree_hash(strict) == before  # a no-op: not one byte written
 
 
+@pytest.mark.corpus
 def test_replay_after_a_validation_rule_change(prefect, tmp_path, env, monkeypatch):  # noqa: F811
     """Rows a stricter validation rule rejected carry their detail blocks, and load whole."""
     import dataclasses

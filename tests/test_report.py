@@ -14,6 +14,8 @@ from test_cli import env, run  # noqa: F401  (env is a fixture)
 
 from flows.pipeline.ingest import enrich_flow, ingest_flow
 
+pytestmark = pytest.mark.corpus  # every test here reads the real corpus
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine's notes say: without these, Chromium reaches for Google's hosts at start.
 FLAGS = [

@@ -204,6 +204,7 @@ def mounted(tmp_path):
         yield point
 
 
+@pytest.mark.corpus
 def test_a_read_only_warehouse(mounted, harness_env):
     wh = mounted / "wh"
     assert (
@@ -215,6 +216,7 @@ def test_a_read_only_warehouse(mounted, harness_env):
     assert count(wh, "digest_entries") == 5  # readers still read it
 
 
+@pytest.mark.corpus
 def test_a_full_disk(mounted, harness_env, tmp_path):
     wh = mounted / "wh"
     filler = mounted / "filler"
@@ -265,6 +267,7 @@ def test_an_unknown_variable_is_a_warning_with_the_closest_name(tmp_path, home):
     assert len(warnings) == 1 and "did you mean ARXIV_DIGESTS_BATCH_FILES?" in warnings[0]
 
 
+@pytest.mark.corpus
 def test_a_file_name_that_cannot_be_decoded_is_a_reject(tmp_path, harness_env):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +55,7 @@ def expected_rule(row: dict, earlier_keys: set) -> tuple[str, str] | None:
     return None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rows)
 def test_validate_matches_the_row_by_row_rules(data):
     table = pa.Table.from_pylist(data, schema=TABLE.schema)

@@ -38,7 +38,7 @@ from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
 from flows.pipeline.distributed import drop_known, in_order
 from flows.pipeline.run_stats import RunStats, new_run_id
-from flows.pipeline.stages import committed
+from flows.pipeline.stages import Shell, committed
 from flows.settings import Settings
 from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from warehouse.export import export
@@ -46,6 +46,7 @@ from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
 from warehouse.location import is_remote
 from warehouse.queue import pending_count
+from warehouse.writes import commit_run
 
 K = TypeVar("K")
 
@@ -53,6 +54,16 @@ K = TypeVar("K")
 def warn(line: str) -> None:
     """One line in the run's log (and on the console, at the CLI's level)."""
     get_run_logger().warning(line)
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit_task(lake: Lake, row: dict[str, Any], message: str) -> bool:
+    """Commit the stage with its `runs` row: visible to every reader at once (False: another
+    writer committed first, and nothing of the stage was kept)."""
+    return commit_run(lake, row, message)
+
+
+SHELL = Shell(warn, commit_task)
 
 
 class IdSet(Generic[K]):
@@ -181,7 +192,7 @@ def ingest_flow(
 
         if enrich:  # the run is not over at the load's commit: says so until enrich commits
             stats.status = "running"
-        committed(lake, stats, "load", load, settings, warn, forget)
+        committed(lake, stats, "load", load, settings, SHELL, forget)
         if enrich:
             stats.status = "ok"
             _enrich(lake, stats, settings)
@@ -356,7 +367,7 @@ def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
             warn(result.warning)  # the run's one warning line
         stats.enrich_seconds += time.perf_counter() - started
 
-    committed(lake, stats, "enrich", work, settings, warn)
+    committed(lake, stats, "enrich", work, settings, SHELL)
 
 
 @flow(name="enrich-papers")

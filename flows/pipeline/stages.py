@@ -14,7 +14,9 @@ import itertools
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flows.pipeline.run_stats import RunStats
 from flows.settings import Settings
@@ -23,7 +25,16 @@ from warehouse.store import WriteConflict
 from warehouse.writes import commit_run
 
 
-def record_failure(lake: Lake, stats: RunStats, exc: BaseException) -> None:
+@dataclass(frozen=True)
+class Shell:
+    """What the Prefect layer lends the stages: its log line, and the commit (a task there,
+    so each commit shows in Prefect; plain `commit_run` in tests)."""
+
+    warn: Callable[[str], None]
+    commit: Callable[[Lake, dict[str, Any], str], bool] = commit_run
+
+
+def record_failure(lake: Lake, stats: RunStats, exc: BaseException, shell: Shell) -> None:
     """Record a failed stage: the stage's rows are gone (nothing of it was kept); an enrich
     stage's loss leaves the run's load committed."""
     lake.rollback()
@@ -33,7 +44,7 @@ def record_failure(lake: Lake, stats: RunStats, exc: BaseException) -> None:
     stats.api_requests = stats.papers_enriched = 0
     for _ in range(10):  # another writer may commit first here too
         lake.begin()
-        if commit_run(lake, stats.row(), f"run {stats.run_id}: failed"):
+        if shell.commit(lake, stats.row(), f"run {stats.run_id}: failed"):
             return
         time.sleep(random.uniform(0.05, 0.5))
 
@@ -44,13 +55,13 @@ def committed(
     stage: str,
     work: Callable[[], None],
     settings: Settings,
-    warn: Callable[[str], None],
+    shell: Shell,
     undone: Callable[[], None] = lambda: None,
 ) -> None:
     """Do `work` (which adds to `stats`) in one lake transaction and commit it as the run's
     `stage`. A failure: `undone` forgets the stage's counts, the run is recorded as failed
     and the error raised. A conflict: the stage is done again over what the other writer
-    committed, with a `warn` line."""
+    committed, with a line through `shell.warn`."""
     before = stats.saved()
     deadline = time.monotonic() + settings.lock_timeout_seconds
     for attempt in itertools.count(1):
@@ -58,7 +69,7 @@ def committed(
         try:
             work()
             stats.ended_at = datetime.now(UTC)
-            if commit_run(lake, stats.row(), f"run {stats.run_id}: {stage}"):
+            if shell.commit(lake, stats.row(), f"run {stats.run_id}: {stage}"):
                 return
             if time.monotonic() >= deadline:
                 raise WriteConflict(
@@ -68,9 +79,9 @@ def committed(
                 )
         except Exception as exc:
             undone()
-            record_failure(lake, stats, exc)
+            record_failure(lake, stats, exc, shell)
             raise
-        warn(
+        shell.warn(
             f"run {stats.run_id}: another run committed to {lake.store.location} during this "
             f"run's {stage} stage; doing it again over what that run wrote (attempt "
             f"{attempt + 1})"
