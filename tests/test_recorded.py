@@ -56,19 +56,16 @@ def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
     assert result["papers_enriched"] == len(known) == 134
     states = dict(sql(wh, "SELECT arxiv_id, state FROM enrichment"))
     assert states == {**dict.fromkeys(known, "enriched"), **dict.fromkeys(UNKNOWN, "not_found")}
+    authors = dict(
+        sql(wh, "SELECT arxiv_id, list(name ORDER BY position) FROM paper_authors GROUP BY 1")
+    )  # one query: a connection per paper cost a minute
     for ident, title, abstract, primary, doi in sql(
         wh, "SELECT arxiv_id, title, abstract, primary_category, doi FROM papers"
     ):
         said = answers.entries[ident]
         assert title == collapse(said.title) and abstract == collapse(said.summary)
         assert primary == said.primary_category and doi == said.doi
-        names = [
-            r[0]
-            for r in sql(
-                wh, f"SELECT name FROM paper_authors WHERE arxiv_id = '{ident}' ORDER BY position"
-            )
-        ]
-        assert names == [a.name for a in said.authors]
+        assert authors[ident] == [a.name for a in said.authors]
 
 
 @pytest.mark.usefixtures("prefect", "recorded")
