@@ -67,5 +67,5 @@ def test_a_run_on_dask_gives_the_same_tables(cluster, tmp_path, monkeypatch):
         )
     # Every task the scheduler ever held, by key prefix and the states it went through.
     assert prefixes == {
-        "parse_task": {"waiting": 12, "processing": 12, "memory": 12, "forgotten": 12}
+        "read_task": {"waiting": 12, "processing": 12, "memory": 12, "forgotten": 12}
     }

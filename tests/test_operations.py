@@ -61,8 +61,9 @@ def test_task_runs_grow_with_batches_not_rows(tmp_path, files, bound):
     batches = -(-files // 100)
     names = task_runs(result["flow_run_id"], expected=3 * batches + 3)
     assert len(names) <= bound
-    assert names.count("parse") == names.count("validate") == names.count("load") == batches
-    assert {"discover", "queue", "commit"} <= set(names)
+    per_batch = ("read-parse-check-entries", "check-digests", "load")
+    assert [names.count(name) for name in per_batch] == [batches] * 3
+    assert {"discover", "queue-ids", "commit"} <= set(names)
 
 
 def test_an_inbox_of_loaded_files_runs_tasks_only_for_the_new_one(tmp_path):
@@ -75,7 +76,14 @@ def test_an_inbox_of_loaded_files_runs_tasks_only_for_the_new_one(tmp_path):
     result = ingest_flow(paths=[str(inbox)], warehouse=str(tmp_path / "wh"), enrich=False)
     assert (result["files_seen"], result["files_skipped"], result["files_new"]) == (251, 250, 1)
     names = task_runs(result["flow_run_id"], expected=6)
-    assert sorted(names) == ["commit", "discover", "load", "parse", "queue", "validate"]
+    assert sorted(names) == [
+        "check-digests",
+        "commit",
+        "discover",
+        "load",
+        "queue-ids",
+        "read-parse-check-entries",
+    ]
 
 
 def test_runs_row_and_artifact_after_rejects_and_enrichment(tmp_path, api):

@@ -104,8 +104,8 @@ def discover_task(
     return *unchanged(files, seen), problems
 
 
-@task(name="parse", cache_policy=NO_CACHE)
-def parse_task(
+@task(name="read-parse-check-entries", cache_policy=NO_CACHE)
+def read_task(
     paths: list[Source],
     known: IdSet[str],
     run_id: str,
@@ -113,13 +113,15 @@ def parse_task(
     pool: ParsePool | None,
     limits: Limits,
 ) -> ParsedBatch:
-    """Read and parse one batch of files (see `read_batch`)."""
+    """Read one batch of files, parse the new ones and check their entries against
+    `digest_entries` as they are parsed (see `read_batch`)."""
     return read_batch(paths, known.ids, run_id, now, pool, limits)
 
 
-@task(name="validate", cache_policy=NO_CACHE)
-def validate_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
-    """Validate one parsed batch against the declared schemas."""
+@task(name="check-digests", cache_policy=NO_CACHE)
+def check_digests_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
+    """Check a parsed batch's digests against their declaration, and gather every reject of
+    the batch (read, parse, and entries that failed their checks)."""
     return validate_batch(batch, run_id, now)
 
 
@@ -135,14 +137,14 @@ def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
     return int(rejects.num_rows)
 
 
-@task(name="queue", cache_policy=NO_CACHE)
+@task(name="queue-ids", cache_policy=NO_CACHE)
 def queue_task(lake: Lake, sightings: Spill) -> int:
     """Every arxiv_id the run loaded gets its `enrichment` row; returns the pending count."""
     queue_spilled(lake, sightings)
     return pending_count(lake)
 
 
-@task(name="enrich", cache_policy=NO_CACHE)
+@task(name="ask-arxiv", cache_policy=NO_CACHE)
 def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
     """The enrich stage's work, inside the lake transaction the caller holds."""
     return enrich(lake, run_id, settings)
@@ -175,13 +177,8 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
     settings = Settings()
-    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
     inputs = [p if is_remote(p) else Path(p) for p in (paths or [settings.inbox])]
-    now = datetime.now(UTC)
-    stats = RunStats(run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""))
-    holder = f"run {stats.run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
-        migrate(lake)
+    with _run_lake(settings, warehouse, "ingest") as (lake, stats):
 
         def forget() -> None:
             stats.entries_loaded = stats.rejects = 0
@@ -196,7 +193,6 @@ def ingest_flow(
         if enrich:
             stats.status = "ok"
             _enrich(lake, stats, settings)
-        _publish(lake, stats, settings)
     get_run_logger().info(
         "run %s: %d file(s) new, %d skipped, %d rejected; %d entries loaded, %d rejects",
         stats.run_id,
@@ -206,6 +202,30 @@ def ingest_flow(
         stats.entries_loaded,
         stats.rejects,
     )
+    return _result(stats)
+
+
+@contextlib.contextmanager
+def _run_lake(
+    settings: Settings, warehouse: str | None, kind: str
+) -> Iterator[tuple[Lake, RunStats]]:
+    """A run's set-up, for every flow: its figures (with its id and flow run), the warehouse's
+    lock held in its name, the lake open (a warehouse of the old layout migrated first); the
+    run's artifact published when its work is done."""
+    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
+    now = datetime.now(UTC)
+    run_id, flow_run_id = new_run_id(now), str(flow_run.id or "")
+    stats = RunStats(run_id=run_id, started_at=now, flow_run_id=flow_run_id, kind=kind)
+    name = "run" if kind == "ingest" else f"{kind} run"
+    holder = f"{name} {run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
+    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
+        migrate(lake)
+        yield lake, stats
+        _publish(lake, stats, settings)
+
+
+def _result(stats: RunStats) -> dict[str, Any]:
+    """What a flow returns: its `runs` row, and every problem kept for the command to print."""
     result = stats.row()
     result["problems"] = stats.problems
     result["problems_total"] = stats.problems_total
@@ -292,12 +312,12 @@ def _parsed(
         def submit(chunk: list[Source]) -> Any:
             snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
             now = datetime.now(UTC)
-            return parse_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)
+            return read_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)
 
         batches = ((n, drop_known(b, known)) for n, b in in_order(submit, chunks))
     else:
         batches = (
-            (n, parse_task(chunk, IdSet(known), stats.run_id, datetime.now(UTC), pool, pool.limits))
+            (n, read_task(chunk, IdSet(known), stats.run_id, datetime.now(UTC), pool, pool.limits))
             for n, chunk in chunks
         )
     for done, parsed in batches:
@@ -319,7 +339,7 @@ def _load_batch(
     and `seen_files` rows."""
     now = datetime.now(UTC)
     t1 = time.perf_counter()
-    valid = validate_task(parsed, stats.run_id, now)
+    valid = check_digests_task(parsed, stats.run_id, now)
     t2 = time.perf_counter()
     written = load_task(lake, valid, IdSet(known_rejects))
     t3 = time.perf_counter()
@@ -374,17 +394,6 @@ def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
 def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
     """Work the enrichment queue alone (no digest files are read)."""
     settings = Settings()
-    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
-    now = datetime.now(UTC)
-    stats = RunStats(
-        run_id=new_run_id(now), started_at=now, flow_run_id=str(flow_run.id or ""), kind="enrich"
-    )
-    holder = f"enrich run {stats.run_id} (pid {os.getpid()})"
-    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
-        migrate(lake)
+    with _run_lake(settings, warehouse, "enrich") as (lake, stats):
         _enrich(lake, stats, settings)
-        _publish(lake, stats, settings)
-    result = stats.row()
-    result["problems"] = stats.problems
-    result["problems_total"] = stats.problems_total
-    return result
+    return _result(stats)
