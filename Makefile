@@ -41,12 +41,12 @@ lint: install
 
 # Every test, on every core (pytest-xdist). Hypothesis runs each property's full count.
 test: lint system
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n auto
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n auto --dist worksteal
 
 # The inner loop: lint, types and every test not marked `slow` (no servers, no whole-corpus
 # runs), with a few examples per property.
 check: lint
-	HYPOTHESIS_PROFILE=check $(BIN)/pytest -q -n auto -m "not slow"
+	HYPOTHESIS_PROFILE=check $(BIN)/pytest -q -n auto --dist worksteal -m "not slow"
 
 # The generated pages: the settings (docs/configuration.md) and the tables (docs/tables.md).
 docs: install

@@ -72,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The slow tests first: on several workers the longest start at once, not last and alone.
+    items.sort(key=lambda item: "slow" not in item.keywords)
     skip = pytest.mark.skip(reason=MISSING)
     for item in items:
         if ("corpus" in item.keywords and not HAVE_CORPUS) or (

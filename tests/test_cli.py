@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
+from helpers import cli_output
 
 CLI = [sys.executable, "-m", "flows"]
 
@@ -34,6 +35,7 @@ def loaded(tmp_path_factory, env) -> tuple[Path, subprocess.CompletedProcess]:
     return wh, result
 
 
+@pytest.mark.slow
 def test_ingest_is_clean(loaded):
     _, result = loaded
     output = result.stdout + result.stderr
@@ -42,6 +44,7 @@ def test_ingest_is_clean(loaded):
     assert "3 new, 0 skipped, 0 rejected file(s); 5 entries loaded" in result.stdout
 
 
+@pytest.mark.slow
 def test_sql_formats(loaded, env, tmp_path):
     wh, _ = loaded
     query = "select arxiv_id, ref from digest_entries where arxiv_id like '1706%'"
@@ -110,6 +113,7 @@ def test_validate_prints_every_problem(tmp_path, env):
     assert ok.returncode == 0 and ok.stdout == ""
 
 
+@pytest.mark.slow
 def test_nothing_readable_exits_non_zero(tmp_path, env):
     junk = tmp_path / "junk.md"
     junk.write_bytes(bytes(range(256)) * 8)
@@ -118,7 +122,8 @@ def test_nothing_readable_exits_non_zero(tmp_path, env):
     assert "binary_file" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_help_on_every_command(env):
+def test_help_on_every_command():
+    """In this process (a process per command cost 14 s): the same app the script runs."""
     from typer.main import get_command
 
     from flows.cli import app
@@ -130,10 +135,11 @@ def test_help_on_every_command(env):
         commands += [[name, sub] for sub in getattr(command, "commands", {})]
     assert len(commands) >= 20
     for command in commands:
-        result = run(*command, "-h", env=env)
-        assert result.returncode == 0 and "Usage" in result.stdout, (command, result.stderr)
+        code, output = cli_output(*command, "-h")
+        assert code == 0 and "Usage" in output, (command, output)
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):
     env = env | {
@@ -152,6 +158,7 @@ def test_unreachable_api_still_loads_with_one_warning(tmp_path, env):
     assert "pending" in status.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "statement",
     [
@@ -184,6 +191,7 @@ def test_sql_cannot_write_or_escape(loaded, env, statement):
 MARKUP = "[title](url) [red]x[/red] a[b]c"
 
 
+@pytest.mark.slow
 def test_sql_shows_text_exactly_in_every_format(loaded, env):
     wh, _ = loaded
     query = f"select '{MARKUP}' as text, 'a|b' as pipe"
@@ -199,6 +207,7 @@ def test_sql_shows_text_exactly_in_every_format(loaded, env):
     assert markdown[2] == f"| {MARKUP} | a\\|b |"
 
 
+@pytest.mark.slow
 def test_sql_output_files(loaded, env, tmp_path):
     import pyarrow.csv
     import pyarrow.parquet
@@ -225,6 +234,7 @@ def test_sql_output_files(loaded, env, tmp_path):
     assert odd.returncode == 1 and ".csv, .json, .parquet" in odd.stderr
 
 
+@pytest.mark.slow
 def test_conventions(loaded, env):
     wh, _ = loaded
     version = run("--version", env=env)

@@ -66,6 +66,7 @@ def latest_versions(digests: list[Path]) -> dict[str, int]:
     return {row["arxiv_id"]: row["_wanted"] or 1 for row in wanted}
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_converges(tmp_path, capsys, api, reader):
     from prefect.settings import PREFECT_API_URL
 

@@ -33,6 +33,7 @@ def cluster(prefect):
         yield running
 
 
+@pytest.mark.slow
 def test_a_run_on_dask_gives_the_same_tables(cluster, tmp_path, monkeypatch):
     inbox = tmp_path / "inbox"
     shutil.copytree(DIGESTS, inbox)

@@ -3,6 +3,7 @@ code, and every page must be reachable from the README."""
 
 import re
 
+import pytest
 from conftest import ROOT
 
 from flows.cli import app
@@ -66,6 +67,7 @@ def example_queries() -> list[str]:
     return [q.strip() for q in "\n".join(lines).split(";") if q.strip()]
 
 
+@pytest.mark.slow
 def test_example_queries_run_from_python_and_the_shell(tmp_path, prefect):
     """The example queries of docs/querying.md answer through `warehouse.connect`, and its
     DuckDB shell one-liner opens the same warehouse from another directory."""

@@ -101,6 +101,7 @@ def test_a_new_catalog_named_for_an_existing_warehouse_makes_nothing(wh, tmp_pat
     assert tree_hash(wh) == before and not new.exists()
 
 
+@pytest.mark.slow
 def test_another_lakes_catalog_stops_every_command(wh, tmp_path, prefect):
     other = tmp_path / "other"
     ingest_flow(paths=[str(tmp_path / "none")], warehouse=str(other), enrich=False)
@@ -233,6 +234,7 @@ POISON = """# 摘要
 """
 
 
+@pytest.mark.slow
 def test_one_poison_row_is_one_reject_and_the_run_goes_on(tmp_path, prefect):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     generate(inbox, 2, 20, seed=4)
@@ -278,6 +280,7 @@ def test_bytes_flipped_inside_a_page_are_found_by_check(wh, tmp_path):
     assert tree_hash(wh) == before
 
 
+@pytest.mark.slow
 def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypatch, prefect):
     monkeypatch.setenv("ARXIV_DIGESTS_QUIET_SECONDS", "2")
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
@@ -319,6 +322,7 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
     assert count(wh, "digest_entries") + count(wh, "rejects") >= seen > 20
 
 
+@pytest.mark.slow
 def test_a_file_written_whole_just_now_is_loaded_after_the_quiet_window(
     tmp_path, monkeypatch, prefect
 ):
@@ -345,6 +349,7 @@ def test_a_file_changed_while_it_was_read_is_named(tmp_path):
     assert problem is not None and "changed while it was read" in problem.message
 
 
+@pytest.mark.slow
 def test_readers_opening_during_ten_commits_see_whole_runs_and_no_damage(tmp_path, prefect):
     wh, out, stop = tmp_path / "wh", tmp_path / "reader.jsonl", tmp_path / "stop"
     reader = subprocess.Popen(
@@ -369,6 +374,7 @@ def test_readers_opening_during_ten_commits_see_whole_runs_and_no_damage(tmp_pat
     assert seen[-1] <= count(wh, "digest_entries")
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_long_query_exits_130_at_once(wh):
     query = "SELECT count(*) FROM range(100000000000) a"
     process = subprocess.Popen(
@@ -389,6 +395,7 @@ def test_ctrl_c_on_a_long_query_exits_130_at_once(wh):
     ]
 
 
+@pytest.mark.slow
 def test_an_api_that_never_answers_fails_in_one_line(tmp_path):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -429,6 +436,7 @@ def full(tmp_path) -> Iterator[Path]:
         yield point
 
 
+@pytest.mark.slow
 def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):
     wh = full / "wh"
     generate(full / "inbox", 2, 30, seed=8)

@@ -113,6 +113,7 @@ def test_damaged_answers_are_errors_not_empty_results(body):
 # --- the flow against the local server ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 @pytest.mark.usefixtures("prefect")
 def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypatch):
@@ -152,6 +153,7 @@ def test_corpus_enrichment_is_batched_spaced_and_cached(api, tmp_path, monkeypat
     assert again["api_requests"] == 0 and server.log == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 @pytest.mark.parametrize("generation", ["new", "old"])
 def test_both_server_generations(api, tmp_path, generation):
@@ -169,6 +171,7 @@ def test_both_server_generations(api, tmp_path, generation):
     assert row[3].endswith("/pdf/hep-th/9711200v1")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 @pytest.mark.parametrize("fault", ["503", "429", "500", "hang", "truncate", "empty", "html"])
 def test_transient_faults_are_retried(api, tmp_path, fault):
@@ -181,6 +184,7 @@ def test_transient_faults_are_retried(api, tmp_path, fault):
     assert states(wh) == dict.fromkeys(EXAMPLE_IDS, "enriched")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 @pytest.mark.parametrize("fault", ["503", "hang", "html"])
 def test_persistent_faults_leave_papers_pending_for_a_later_run(api, tmp_path, fault):
@@ -203,6 +207,7 @@ def test_persistent_faults_leave_papers_pending_for_a_later_run(api, tmp_path, f
     assert states(wh) == dict.fromkeys(EXAMPLE_IDS, "enriched")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_malformed_id_is_isolated_and_the_rest_resent(api, tmp_path):
     server = api(faults=["bad_id_400"])  # the server refuses the first ID of the request
@@ -218,6 +223,7 @@ def test_malformed_id_is_isolated_and_the_rest_resent(api, tmp_path):
     assert f"incorrect id format for {first_id}" in error
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_unknown_ids_become_not_found_after_one_confirming_retry(api, tmp_path):
     server = api(known={"1706.03762": 7, "2005.14165": 4, "1512.03385": 1})
@@ -234,6 +240,7 @@ def test_unknown_ids_become_not_found_after_one_confirming_retry(api, tmp_path):
     assert sql(wh, "SELECT latest_version FROM papers WHERE arxiv_id = '1706.03762'") == [(7,)]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_unreachable_api_queues_everything_and_a_later_run_catches_up(api, tmp_path, monkeypatch):
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_API_URL", "http://127.0.0.1:9/api/query")
@@ -250,6 +257,7 @@ def test_unreachable_api_queues_everything_and_a_later_run_catches_up(api, tmp_p
     assert later["papers_enriched"] == 5 and set(states(wh).values()) == {"enriched"}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_newer_version_in_a_digest_queues_a_refresh(api, tmp_path):
     versions = {
@@ -316,6 +324,7 @@ def changes(wh: Path, table: str, since: int) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_a_digest_of_known_papers_leaves_the_queue_alone(tmp_path):
     """A run that sees only known papers changes no row of the queue; a newer announced
@@ -340,6 +349,7 @@ def test_a_digest_of_known_papers_leaves_the_queue_alone(tmp_path):
     assert count(wh, "enrichment") == len(EXAMPLE_IDS)
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 @pytest.mark.usefixtures("prefect")
 def test_a_refresh_writes_the_papers_fetched_not_the_papers_held(api, tmp_path):
@@ -376,6 +386,7 @@ def test_a_refresh_writes_the_papers_fetched_not_the_papers_held(api, tmp_path):
     assert sql(wh, version) == [(8,)]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_answers_that_fail_the_schema_go_to_rejects(api, tmp_path):
     api(faults=["blank_title"])
@@ -388,6 +399,7 @@ def test_answers_that_fail_the_schema_go_to_rejects(api, tmp_path):
     assert count(wh, "digest_entries") == 5
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 @pytest.mark.parametrize("fault", ["bomb", "huge", "drip", "wrong_ids"])
 def test_hostile_answers_are_bounded_and_load_nothing_wrong(api, tmp_path, fault):
@@ -414,6 +426,7 @@ def test_hostile_answers_are_bounded_and_load_nothing_wrong(api, tmp_path, fault
         assert len(server.log) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect")
 def test_dates_in_the_future_are_rejected(api, tmp_path):
     api(faults=["future"])

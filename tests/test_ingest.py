@@ -35,6 +35,7 @@ def corpus_warehouse(tmp_path_factory, prefect) -> tuple[Path, dict, dict]:
     return wh, first, second
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_corpus_loads_every_entry(corpus_warehouse):
     wh, first, _ = corpus_warehouse
@@ -153,6 +154,7 @@ def test_examples_fill_date_and_category(tmp_path):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
@@ -168,6 +170,7 @@ def test_changed_content_at_the_same_path_is_a_new_digest(tmp_path):
     assert sql(wh, "SELECT DISTINCT category FROM digests") == [("cs.AI",)]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
@@ -201,6 +204,7 @@ def test_an_unchanged_file_is_skipped_unread_and_a_touched_one_is_read(tmp_path)
     assert sql(wh, "SELECT count(*) FROM digest_entries WHERE arxiv_id = '2403.15699'") == [(1,)]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_files_loaded_before_seen_files_existed_are_recorded_on_their_next_read(tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
@@ -221,6 +225,7 @@ def test_files_loaded_before_seen_files_existed_are_recorded_on_their_next_read(
     assert (second["files_new"], second["files_skipped"], count(wh, "digests")) == (0, 1, 1)
 
 
+@pytest.mark.slow
 def test_a_column_declared_later_is_added_to_the_lake_without_losing_rows(tmp_path):
     wh = tmp_path / "wh"
     ingest([EXAMPLES], wh)
@@ -274,6 +279,7 @@ def hostile_inbox(root: Path) -> Path:
     return inbox
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_hostile_inputs_become_rejects_not_crashes(tmp_path):
     inbox, wh = hostile_inbox(tmp_path), tmp_path / "wh"
@@ -312,6 +318,7 @@ def test_second_writer_is_refused_with_the_holders_name(tmp_path, monkeypatch):
         ingest_flow(paths=[str(EXAMPLES)], warehouse=str(store.root), enrich=False)
 
 
+@pytest.mark.slow
 def test_catalog_has_every_table_even_when_empty(tmp_path):
     wh = tmp_path / "wh"
     ingest([tmp_path / "missing"], wh)

@@ -101,6 +101,7 @@ REFUSED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("statement", REFUSED)
 def test_sql_changes_nothing_anywhere(enriched, tmp_path, statement):
     before = tree_hash(enriched)
@@ -130,6 +131,7 @@ def test_python_one_liner_and_time_travel(enriched):
     assert (code, output.split()) == (0, ["count_star()", "1", "1", "row(s)"])  # count: stderr
 
 
+@pytest.mark.slow
 def test_a_moved_or_copied_warehouse_reads_its_own_files(enriched, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(enriched, copy)
@@ -177,6 +179,7 @@ def test_export_equals_the_query_layer_for_every_reader(enriched, tmp_path):
     assert (out / "current").resolve().name == kept[-1]
 
 
+@pytest.mark.slow
 def test_maintain_keeps_every_row_and_removes_leftovers(enriched, tmp_path):
     wh = tmp_path / "wh"
     shutil.copytree(enriched, wh)
@@ -243,6 +246,7 @@ def _catalog(wh: Path) -> str:
     return "catalog.sqlite"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_missing, _truncated, _foreign, _catalog])
 def test_check_names_each_kind_of_damage_and_nothing_deletes_data(enriched, tmp_path, damage):
     wh = tmp_path / "wh"
@@ -300,6 +304,7 @@ def write_legacy(source: Path, legacy: Path) -> None:
     (legacy / "warehouse.duckdb").write_bytes(b"old catalog")
 
 
+@pytest.mark.slow
 def test_a_warehouse_of_the_old_layout_is_migrated_losing_nothing(enriched, tmp_path):
     legacy = tmp_path / "legacy-wh"
     write_legacy(enriched, legacy)

@@ -77,6 +77,7 @@ def catalog(request, tmp_path) -> str:
     return str(request.getfixturevalue("postgres").database())
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_same_tables_on_the_object_store(s3, catalog, api, tmp_path, monkeypatch):
     api()  # every paper exists, so enrichment fills papers, authors and categories
@@ -155,6 +156,7 @@ def the_reading_commands_work(remote: Warehouse, env: dict[str, str]) -> None:
     )  # after the secret's "Success"
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monkeypatch):
     bucket = s3.bucket()
@@ -172,6 +174,7 @@ def test_damage_on_the_object_store_is_reported_not_repaired(s3, tmp_path, monke
     assert sorted(s3.keys(bucket)) == before  # nothing deleted to "recover"
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_an_object_store_warehouse_needs_a_catalog_and_a_bucket(s3, tmp_path):
     env = command_env("") | {"ARXIV_DIGESTS_CATALOG": ""}
@@ -194,6 +197,7 @@ def test_an_object_store_warehouse_needs_a_catalog_and_a_bucket(s3, tmp_path):
 WRITER_TRIALS = 5
 
 
+@pytest.mark.slow
 def test_two_writers_at_once_equal_one_sequential_run(s3, postgres, api, tmp_path):
     """Two ingest processes, overlapping inboxes, one warehouse on the object store with a
     PostgreSQL catalog: DuckLake's conflict check makes one of them do its stage again, and
@@ -245,6 +249,7 @@ def test_two_writers_at_once_equal_one_sequential_run(s3, postgres, api, tmp_pat
 CRASH_TRIALS = 6
 
 
+@pytest.mark.slow
 def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monkeypatch):
     """kill -9 at random moments of runs writing to the object store (PostgreSQL catalog):
     after each kill every table reads and nothing of an uncommitted run is visible; a final
@@ -276,6 +281,7 @@ def test_kill_9_on_the_object_store_converges(s3, postgres, api, tmp_path, monke
     assert killer.killed >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_an_inbox_on_the_object_store(s3, tmp_path):
     """Digests under an s3:// prefix load as the same files in a folder do, and a second run

@@ -53,6 +53,7 @@ def make_digests(folder: Path, n: int) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("files", "bound"), [(10, 20), (1000, 60)])
 def test_task_runs_grow_with_batches_not_rows(tmp_path, files, bound):
     inbox = make_digests(tmp_path / "inbox", files)
@@ -66,6 +67,7 @@ def test_task_runs_grow_with_batches_not_rows(tmp_path, files, bound):
     assert {"discover", "queue-ids", "commit"} <= set(names)
 
 
+@pytest.mark.slow
 def test_an_inbox_of_loaded_files_runs_tasks_only_for_the_new_one(tmp_path):
     inbox = make_digests(tmp_path / "inbox", 250)
     settled = time.time() - 3600
@@ -86,6 +88,7 @@ def test_an_inbox_of_loaded_files_runs_tasks_only_for_the_new_one(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_runs_row_and_artifact_after_rejects_and_enrichment(tmp_path, api):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -128,6 +131,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return environ | {"PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_two_runs_at_once_equal_one_run(tmp_path):
     wh, single = tmp_path / "wh", tmp_path / "single"
@@ -159,6 +163,7 @@ def test_two_runs_at_once_equal_one_run(tmp_path):
     assert count(wh, "digest_entries") == 2641
 
 
+@pytest.mark.slow
 def test_serve_registers_a_scheduled_deployment_that_runs(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment

@@ -42,6 +42,7 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect", "recorded")
 def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
     counted = RecordedArxiv(API_RESPONSES)
@@ -68,6 +69,7 @@ def test_recorded_answers_fill_the_papers(tmp_path, answers, monkeypatch):
         assert authors[ident] == [a.name for a in said.authors]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect", "recorded")
 def test_old_and_new_server_answers(tmp_path, answers):
     """astro-ph/9812133 comes from the legacy server (32 authors with affiliations), 1605.08386

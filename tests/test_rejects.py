@@ -57,6 +57,7 @@ def hostile(tmp_path_factory, env):  # noqa: F811
     return inbox, wh, result
 
 
+@pytest.mark.slow
 def test_a_file_with_no_digest_table_is_not_a_digest(hostile):
     inbox, wh, result = hostile
     assert result.returncode == 0, result.stderr
@@ -108,6 +109,7 @@ def test_ingest_prints_every_problem(hostile, env):  # noqa: F811
     assert sorted(again.stdout.splitlines()) == sorted(problems)
 
 
+@pytest.mark.slow
 def test_problems_beyond_the_limit_are_counted(tmp_path, env):  # noqa: F811
     bad = tmp_path / "bad.md"
     bad.write_text(digest(*(f"| [^{n}] | broken |" for n in range(2, 40))))
@@ -126,6 +128,7 @@ def test_problems_beyond_the_limit_are_counted(tmp_path, env):  # noqa: F811
 OLD = "8b0f6809c65acdca.md"  # 93 entries, every link http://arxiv.org/abs/…
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypatch):  # noqa: F811
     strict = tmp_path / "strict"
@@ -169,6 +172,7 @@ def test_replay_after_a_rule_change_moves_rows(prefect, tmp_path, env, monkeypat
     assert tree_hash(strict) == before  # a no-op: not one byte written
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_replay_after_a_validation_rule_change(prefect, tmp_path, env, monkeypatch):  # noqa: F811
     """Rows a stricter validation rule rejected carry their detail blocks, and load whole."""

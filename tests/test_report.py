@@ -110,6 +110,7 @@ def look(page_path: Path, screenshot: Path) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_the_report_in_a_browser(enriched, env, tmp_path):  # noqa: F811
     out = tmp_path / "report"
     built = run("report", "--out", str(out), "-w", str(enriched), env=env)
@@ -145,6 +146,7 @@ def test_the_report_in_a_browser(enriched, env, tmp_path):  # noqa: F811
     assert len(page.read_bytes()) < 2_000_000
 
 
+@pytest.mark.slow
 def test_partial_warehouses_render_no_data_panels(prefect, tmp_path, env):  # noqa: F811
     wh = tmp_path / "wh"
     ingest_flow(paths=[str(DIGESTS / "7a0da70decb1accd.md")], warehouse=str(wh), enrich=False)
@@ -162,6 +164,7 @@ def test_partial_warehouses_render_no_data_panels(prefect, tmp_path, env):  # no
     }
 
 
+@pytest.mark.slow
 def test_each_run_refreshes_the_report_and_links_it(prefect, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

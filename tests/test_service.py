@@ -61,6 +61,7 @@ def gone(text: str, within: float) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_the_managed_server_runs_a_schedule_and_stops_clean(tmp_path, home):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh"
     inbox.mkdir()
@@ -120,6 +121,7 @@ def serve_until_loaded(inbox: Path, wh: Path, env: dict[str, str]) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_ctrl_c_to_the_process_group_stops_a_run_cleanly(tmp_path, home, prefect):
     """SIGINT (once SIGTERM) to the whole process group of an ingest of 400 digests, at
     random moments: the CLI exits within 10 s with 130 (143) and one line, leaves no
@@ -204,6 +206,7 @@ def mounted(tmp_path):
         yield point
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_a_read_only_warehouse(mounted, harness_env):
     wh = mounted / "wh"
@@ -216,6 +219,7 @@ def test_a_read_only_warehouse(mounted, harness_env):
     assert count(wh, "digest_entries") == 5  # readers still read it
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_a_full_disk(mounted, harness_env, tmp_path):
     wh = mounted / "wh"
@@ -230,6 +234,7 @@ def test_a_full_disk(mounted, harness_env, tmp_path):
     assert count(wh, "digest_entries") == 2641
 
 
+@pytest.mark.slow
 def test_a_failed_run_on_a_temporary_server_ends_with_its_one_line(home):
     """With no server up, a failed run's queued logs and events are sent before its temporary
     server stops: nothing follows the one-line error (Prefect printed `--- Error logging to
@@ -243,6 +248,7 @@ def test_a_failed_run_on_a_temporary_server_ends_with_its_one_line(home):
     assert "full" not in lines[1], lines[1]
 
 
+@pytest.mark.slow
 def test_a_locked_warehouse_names_its_holder(tmp_path, harness_env):
     store = Warehouse(tmp_path / "wh")
     env = harness_env | {"ARXIV_DIGESTS_LOCK_TIMEOUT_SECONDS": "2"}
@@ -267,6 +273,7 @@ def test_an_unknown_variable_is_a_warning_with_the_closest_name(tmp_path, home):
     assert len(warnings) == 1 and "did you mean ARXIV_DIGESTS_BATCH_FILES?" in warnings[0]
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 def test_a_file_name_that_cannot_be_decoded_is_a_reject(tmp_path, harness_env):
     inbox = tmp_path / "inbox"

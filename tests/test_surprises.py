@@ -201,6 +201,7 @@ class _SlowApi(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_interrupted_runs_show_as_interrupted(tmp_path, monkeypatch):
     api = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
     Thread(target=api.serve_forever, daemon=True).start()
@@ -237,6 +238,7 @@ def test_interrupted_runs_show_as_interrupted(tmp_path, monkeypatch):
     assert "interrupted" in output.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_schedule_never_overlaps_itself(tmp_path):
     """A run every 5 s of a flow that takes about 8: one run at a time, no ERROR line."""
     api = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
