@@ -125,6 +125,17 @@ def assert_consistent(wh: Path) -> None:
             assert con.execute(query).fetchone() == (0,), rule
 
 
+def assert_consistent_after_a_kill(wh: Path | Any) -> None:
+    """`assert_consistent`, or a warehouse a killed first run left unmade: no catalog yet, or
+    one whose tables were never declared. Either way nothing of a run is visible."""
+    from warehouse.store import WarehouseError
+
+    try:
+        assert_consistent(wh)
+    except WarehouseError as exc:
+        assert "no warehouse at" in str(exc) or "has no tables yet" in str(exc), exc
+
+
 def copy_into(paths: list[Path], source: Path, folder: Path, settled: bool = False) -> None:
     """Copy `paths` (under `source`) into `folder` at the same relative paths; `settled`: with
     an old modification time, so that every run records them in `seen_files`."""

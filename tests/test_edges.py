@@ -502,3 +502,24 @@ def test_huge_numbers_in_every_numeric_field_are_rejects_never_failures(
     batch = parse_files([(Path("d.md"), "0" * 64, text.encode())], "run", datetime.now(UTC))
     valid = validate_batch(batch, "run", datetime.now(UTC))
     assert valid.entries.num_rows + valid.entries_rejected == 2
+
+
+def test_a_lake_whose_first_run_died_before_its_tables_says_so_then_loads(tmp_path, prefect):
+    """A first run killed after DuckLake made its catalog but before the tables were declared
+    (seen under load in the crash test): readers get one line, the next run makes the tables."""
+    from conftest import EXAMPLES
+
+    from warehouse.connection import open_connection
+    from warehouse.store import Warehouse, WarehouseError
+
+    wh = tmp_path / "wh"
+    store = Warehouse(wh)
+    store.prepare()
+    open_connection(store, read_only=False).close()  # the catalog, with no table yet
+    assert (wh / "catalog.sqlite").stat().st_size > 0
+    line = one_line(*cli_output("sql", "SELECT count(*) FROM digests", "-w", str(wh)))
+    assert "has no tables yet" in line and "arxiv-digests ingest" in line
+    with pytest.raises(WarehouseError, match="has no tables yet"):
+        warehouse.connect(wh)
+    ingest_flow(paths=[str(EXAMPLES)], warehouse=str(wh), enrich=False)
+    assert count(wh, "digest_entries") == 5

@@ -50,6 +50,10 @@ def newest_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')"))
 
 
+# Whether the lake's tables are declared: `runs` is declared with every other table, at once.
+_DECLARED = "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'runs'"
+
+
 def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnection:
     """A connection to the lake at one snapshot: the newest, or the one a run committed."""
     con = open_connection(store, read_only=True)
@@ -59,6 +63,11 @@ def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnectio
         con.execute(f"DETACH {ALIAS}")
         con.execute(store.attach_sql(read_only=True, snapshot=snapshot))
         con.execute(f"USE {ALIAS}")
+        if not scalar(con, _DECLARED, [ALIAS]):  # a first run killed before it made them
+            raise WarehouseError(
+                f"the warehouse at {store.location} has no tables yet: the run that made it "
+                "stopped before it declared them; run `arxiv-digests ingest` (nothing is lost)"
+            )
     except BaseException:
         con.close()
         raise
