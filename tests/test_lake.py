@@ -20,6 +20,7 @@ from helpers import (
     ducklake_file_name,
     plain_counts,
     table_hash,
+    table_hashes,
     tree_hash,
 )
 from typer.testing import CliRunner
@@ -44,7 +45,7 @@ def cli(*args: str) -> tuple[int, str]:
 
 
 def hashes(wh: Path) -> dict[str, str]:
-    return {name: table_hash(wh, name) for name in TABLES}
+    return table_hashes(wh)
 
 
 @pytest.fixture(scope="module")
