@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.digests.discover import UNDECODABLE_NAME
-from flows.digests.text import RAW_LIMIT, FileProblem, Problem
+from flows.digests.text import RAW_LIMIT, FileProblem, Problem, problem_line
 
 
 def reject_row(
@@ -108,3 +109,20 @@ def name_rejects(problems: list[FileProblem], run_id: str, now: datetime) -> lis
     unnamed = [p for p in problems if p.problem.rule == UNDECODABLE_NAME]
     where = Where("read", run_id, now)
     return [row for p in unnamed for row in problem_rejects(where, p.path, [p.problem])]
+
+
+def validation_problems(rejects: pa.Table) -> list[str]:
+    """The lines of a batch's validation rejects (its read and parse problems are printed from
+    the parser's own list, warnings included)."""
+    rows = rejects.filter(pc.equal(rejects.column("stage"), "validate"))
+    columns = ["source", "line", "rule", "message"]
+    return [problem_line(*r.values()) for r in rows.select(columns).to_pylist()]
+
+
+def unknown(rejects: pa.Table, known: set[str]) -> pa.Table:
+    """The rows of `rejects` not in the warehouse yet (the same bad input seen by an earlier
+    run is one reject, not one per run)."""
+    if not known or not rejects.num_rows:
+        return rejects
+    seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known), pa.string()))
+    return rejects.filter(pc.invert(seen))

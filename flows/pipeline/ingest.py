@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -32,8 +31,8 @@ from flows.digests.guard import Limits
 from flows.digests.parsed import ParsedBatch, ValidBatch, validate_batch
 from flows.digests.pool import ParsePool
 from flows.digests.read import read_batch
-from flows.digests.rejects import name_rejects
-from flows.digests.text import FileProblem, problem_line
+from flows.digests.rejects import name_rejects, unknown, validation_problems
+from flows.digests.text import FileProblem
 from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
 from flows.pipeline.distributed import drop_known, in_order
@@ -267,23 +266,6 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
                 lake.insert(table, spill.reader())
         stats.papers_pending = queue_task(lake, sightings)
         stats.load_seconds += time.perf_counter() - started
-
-
-def validation_problems(rejects: pa.Table) -> list[str]:
-    """The lines of a batch's validation rejects (its read and parse problems are printed from
-    the parser's own list, warnings included)."""
-    rows = rejects.filter(pc.equal(rejects.column("stage"), "validate"))
-    columns = ["source", "line", "rule", "message"]
-    return [problem_line(*r.values()) for r in rows.select(columns).to_pylist()]
-
-
-def unknown(rejects: pa.Table, known: set[str]) -> pa.Table:
-    """The rows of `rejects` not in the warehouse yet (the same bad input seen by an earlier
-    run is one reject, not one per run)."""
-    if not known or not rejects.num_rows:
-        return rejects
-    seen = pc.is_in(rejects.column("reject_id"), value_set=pa.array(list(known), pa.string()))
-    return rejects.filter(pc.invert(seen))
 
 
 def _reject_names(
