@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -123,6 +124,37 @@ def test_a_new_warehouse_only_in_a_new_or_empty_folder(tmp_path, where):
     line = one_line(*cli("ingest", str(tmp_path / "inbox"), "--no-enrich", "-w", str(folder)))
     assert ("system folder" in line) or ("not empty" in line), line
     assert sorted(os.listdir(folder)) == before
+
+
+INTERRUPTED_COMMIT = """
+import os, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size = 1")  # pages reach the file before the commit: a torn file
+con.execute("BEGIN IMMEDIATE")
+con.execute("CREATE TABLE half_written (x)")
+for _ in range(500):
+    con.execute("INSERT INTO half_written VALUES (randomblob(2000))")
+con.execute("DELETE FROM ducklake_snapshot")
+os._exit(9)  # killed mid-commit: the journal is left beside the catalog
+"""
+
+
+def test_a_writer_killed_mid_commit_leaves_readers_the_last_commit_and_writes_nothing(wh):
+    expected = {t: count(wh, t) for t in ("digests", "digest_entries", "runs")}
+    catalog = wh / "catalog.sqlite"
+    subprocess.run([sys.executable, "-c", INTERRUPTED_COMMIT, str(catalog)], check=False)
+    assert (wh / "catalog.sqlite-journal").stat().st_size > 0
+    before = tree_hash(wh)
+    assert {t: count(wh, t) for t in expected} == expected  # warehouse.connect()
+    code, output = cli("status", "-w", str(wh))
+    assert code == 0 and "half_written" not in output, output
+    assert tree_hash(wh) == before  # the reader rolled back its own copy, not the catalog
+    assert not list(Path(tempfile.gettempdir()).glob("arxiv-digests-catalog-*"))
+    generate(wh.parent / "more", 1, 10, seed=3)
+    code, output = cli("ingest", str(wh.parent / "more"), "--no-enrich", "-q", "-w", str(wh))
+    assert code == 0, output  # the next writer recovers the catalog as SQLite does
+    assert not (wh / "catalog.sqlite-journal").exists()
+    assert count(wh, "runs") == expected["runs"] + 1
 
 
 def test_connect_refuses_every_write(wh):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,8 @@ import pyarrow as pa
 
 from warehouse import extensions
 from warehouse.identity import catalog_identity
-from warehouse.location import S3Access, hide_passwords
+from warehouse.journal import interrupted, private_folder, remove, rolled_back_copy
+from warehouse.location import Catalog, S3Access, hide_passwords
 from warehouse.readonly import ReadOnlyConnection
 from warehouse.store import ALIAS, DATA_NAME, Warehouse, WarehouseDamaged, WarehouseError
 
@@ -80,32 +82,84 @@ def open_connection(
     if read_only and not store.exists():
         raise store.lost_catalog() or no_warehouse(store)
     for attempt in range(1, 6):
-        con = duckdb.connect()
         try:
-            con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as stored
-            extensions.load(con, *store.extensions())
-            if store.remote:
-                con.execute(S3Access.from_env().secret_sql())
-            con.execute(store.attach_sql(read_only, snapshot))
-            con.execute(f"USE {ALIAS}")
+            con = _attached(store, read_only, snapshot)
         except duckdb.Error as exc:
-            con.close()
             if "creating a new DuckLake is explicitly disabled" in str(exc):
                 raise no_warehouse(store) from None
+            if read_only and not store.catalog.shared and interrupted(store.catalog_path, exc):
+                recovered = _past_interrupted_commit(store, snapshot)
+                if recovered is None:
+                    continue  # a writer is recovering the catalog now: open it again
+                return recovered
             # Two writers making a new lake on one PostgreSQL catalog at once: one of them
             # creates DuckLake's metadata tables, the other attaches once they are there.
             if "Failed to initialize DuckLake" not in str(exc) or attempt == 5:
                 raise damaged_catalog(store, exc) from None
             time.sleep(0.2 * attempt)
             continue
-        try:
-            _owned(con, store)
-            _same_lake(con, store)
-        except WarehouseError:
-            con.close()
-            raise
-        return con
-    raise AssertionError("unreachable")
+        return _checked(con, store)
+    raise damaged_catalog(store, RuntimeError("it changed at every one of 5 attempts to read it"))
+
+
+def _attached(store: Warehouse, read_only: bool, snapshot: int | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as stored
+        extensions.load(con, *store.extensions())
+        if store.remote:
+            con.execute(S3Access.from_env().secret_sql())
+        con.execute(store.attach_sql(read_only, snapshot))
+        con.execute(f"USE {ALIAS}")
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
+
+
+def _past_interrupted_commit(
+    store: Warehouse, snapshot: int | None
+) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection to the catalog as its last finished commit left it, read from a
+    private copy (see `warehouse.journal`); None when a writer changed it meanwhile."""
+    folder = private_folder()
+    copied = rolled_back_copy(store.catalog_path, folder)
+    if copied is None:
+        remove(folder)
+        return None
+    reader = copy.copy(store)
+    reader.catalog = Catalog("sqlite", str(copied))
+    try:
+        con = _checked(_attached(reader, True, snapshot), store)
+    except BaseException:
+        remove(folder)
+        raise
+    weakref.finalize(con, remove, folder)
+    return con
+
+
+def pin(con: duckdb.DuckDBPyConnection, store: Warehouse, snapshot: int) -> None:
+    """Attach the lake again at `snapshot`, from the same catalog file the connection reads
+    (a private rolled-back copy, after an interrupted commit, stays the one read)."""
+    reader = store
+    attached = scalar(con, "SELECT path FROM duckdb_databases() WHERE database_name = ?", [ALIAS])
+    if not store.catalog.shared and attached != f"sqlite:{store.catalog.target}":
+        reader = copy.copy(store)
+        reader.catalog = Catalog("sqlite", str(attached).removeprefix("sqlite:"))
+    con.execute("USE memory")
+    con.execute(f"DETACH {ALIAS}")
+    con.execute(reader.attach_sql(read_only=True, snapshot=snapshot))
+    con.execute(f"USE {ALIAS}")
+
+
+def _checked(con: duckdb.DuckDBPyConnection, store: Warehouse) -> duckdb.DuckDBPyConnection:
+    try:
+        _owned(con, store)
+        _same_lake(con, store)
+    except WarehouseError:
+        con.close()
+        raise
+    return con
 
 
 def _same_lake(con: duckdb.DuckDBPyConnection, store: Warehouse) -> None:

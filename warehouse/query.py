@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.check import verify_files
-from warehouse.connection import open_connection, scalar
+from warehouse.connection import open_connection, pin, scalar
 from warehouse.readonly import ReadOnlyConnection, ReadOnlyViolation, read_only_statement
 from warehouse.store import ALIAS, Warehouse, WarehouseError
 
@@ -59,10 +59,7 @@ def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnectio
     con = open_connection(store, read_only=True)
     try:
         snapshot = newest_snapshot(con) if as_of_run is None else snapshot_of_run(con, as_of_run)
-        con.execute("USE memory")
-        con.execute(f"DETACH {ALIAS}")
-        con.execute(store.attach_sql(read_only=True, snapshot=snapshot))
-        con.execute(f"USE {ALIAS}")
+        pin(con, store, snapshot)
         if not scalar(con, _DECLARED, [ALIAS]):  # a first run killed before it made them
             raise WarehouseError(
                 f"the warehouse at {store.location} has no tables yet: the run that made it "
