@@ -31,7 +31,14 @@ class Settings(BaseSettings):
         "machines",
     )
     inbox: str = Field(
-        "data/inbox", description="folder (or s3://bucket/prefix) `ingest` reads when given no path"
+        "data/inbox",
+        description="what `ingest` reads when given no path: a folder, an s3://bucket/prefix, "
+        "or a git history, git+file:///path or git+https://host/repo (optionally @branch)",
+    )
+    git_cache: Path = Field(
+        Path("~/.cache/arxiv-digests/git"),
+        description="folder where remote git sources (git+https://…) are mirrored and fetched "
+        "before each run (local ones are read where they are)",
     )
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"

@@ -35,6 +35,7 @@ ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 LAYOUTS = ("new", "old", "early", "plain")
 ENRICHMENT_STATES = ("pending", "enriched", "not_found", "failed")
 REJECT_STAGES = ("read", "parse", "validate", "enrich")
+DATE_SOURCES = ("path", "commit", "given")
 
 DIGESTS = Table(
     name="digests",
@@ -55,10 +56,22 @@ DIGESTS = Table(
             "layout_early", pa.int32(), "old entries without a Chinese summary (Mar 2023)", True
         ),
         Column("layout_plain", pa.int32(), "entries with neither marker (https link only)", True),
-        Column("digest_date", pa.date32(), "date in the path (YYYY-MM-DD), if it has one"),
-        Column("category", pa.string(), "arXiv category the path names (`cs.AI.md`), if any"),
+        Column(
+            "digest_date",
+            pa.date32(),
+            "the digest's date: the date (YYYY-MM-DD) in its path; on a git history the "
+            "date (UTC) of the first commit that had this version; or the one `ingest --date` "
+            "gave; null when none of them says (never guessed)",
+        ),
+        Column("category", pa.string(), "arXiv category the file name names (`cs.AI.md`), if any"),
         Column("ingested_at", TS, "when this content was first loaded", True),
         Column("run_id", pa.string(), "the run that loaded it (`runs.run_id`)", True),
+        Column(
+            "date_source",
+            pa.string(),
+            "where digest_date came from: `path`, `commit` or `given` (null with no date)",
+            enum=DATE_SOURCES,
+        ),
     ),
 )
 
@@ -253,6 +266,26 @@ RUNS = Table(
     ),
 )
 
+GIT_SOURCES = Table(
+    name="git_sources",
+    doc=(
+        "One row per git history loaded (`ingest git+URL[@REV]`): the commit its last run "
+        "walked to, committed with that run's rows. The next run reads only the commits after it."
+    ),
+    key=("source", "rev"),
+    columns=(
+        Column("source", pa.string(), "`git+URL`, as given without the revision", True),
+        Column("rev", pa.string(), "the branch, tag or commit given; `HEAD` when none", True),
+        Column(
+            "head_commit", pa.string(), "the commit the run walked to", True, r"^[0-9a-f]{40,64}$",
+            pattern_doc="a git commit id",
+        ),
+        Column("versions", pa.int64(), "digest file versions that run found on the history", True),
+        Column("run_id", pa.string(), "the run that walked it (`runs.run_id`)", True),
+        Column("walked_at", TS, "when", True),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -265,5 +298,6 @@ TABLES: dict[str, Table] = {
         ENRICHMENT,
         REJECTS,
         RUNS,
+        GIT_SOURCES,
     )
 }

@@ -4,11 +4,12 @@ replay resolves. Each runs inside the writer's open transaction."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
 
-from schemas.tables import PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, RUNS
+from schemas.tables import GIT_SOURCES, PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, RUNS
 from warehouse.lake import Lake
 from warehouse.store import WriteConflict
 
@@ -72,3 +73,35 @@ def resolve_rejects(lake: Lake, reject_ids: pa.Table, run_id: str) -> None:
         [run_id],
         _m=reject_ids.select(["_reject_id"]),
     )
+
+
+def record_positions(lake: Lake, positions: pa.Table) -> None:
+    """Record the commit each git source was walked to (`git_sources`), in place of the one
+    recorded before for the same source and revision."""
+    if not positions.num_rows:
+        return
+    lake.execute(
+        "DELETE FROM git_sources WHERE (source, rev) IN (SELECT (source, rev) FROM _p)",
+        _p=positions.select(["source", "rev"]),
+    )
+    lake.insert(GIT_SOURCES, positions)
+
+
+def date_undated(lake: Lake, places: list[str], day: date) -> int:
+    """Give `day` (`date_source` 'given') to the digests with no date first read from one
+    of `places` (a file, or anything under a folder); returns how many."""
+    where = " OR ".join(["source_path = ? OR starts_with(source_path, ?)"] * len(places))
+    params: list[Any] = [p for place in places for p in (place, place.rstrip("/") + "/")]
+    if not places:
+        return 0
+    found = lake.query(
+        f"SELECT count(*) AS n FROM digests WHERE digest_date IS NULL AND ({where})", params
+    )
+    count = int(found.column("n")[0].as_py())
+    if count:
+        lake.execute(
+            "UPDATE digests SET digest_date = ?, date_source = 'given' "
+            f"WHERE digest_date IS NULL AND ({where})",
+            [day, *params],
+        )
+    return count

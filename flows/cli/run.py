@@ -84,10 +84,15 @@ def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None
     if nothing_read and (result["files_rejected"] or result["problems"]):
         raise fail("no input could be read as a digest; see the lines above", 2)
     if result["files_seen"] == 0:
+        from flows.digests.history import is_git
         from flows.digests.text import DIGEST_SUFFIXES
 
         looked = ", ".join(f"*{s}" for s in DIGEST_SUFFIXES)
-        typer.echo(f"no digest files ({looked}) in {', '.join(paths or ['the inbox'])}", err=True)
+        given = paths or ["the inbox"]
+        if all(is_git(p) for p in given):
+            typer.echo(f"no new digest versions on {', '.join(given)} since the last run", err=True)
+        else:
+            typer.echo(f"no digest files ({looked}) in {', '.join(given)}", err=True)
 
 
 def _refuse_early(paths: list[str] | None, root: str) -> None:
@@ -114,6 +119,8 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         return  # a run is recorded, even with nothing new: its row says what it looked at
     if (lost := store.lost_catalog()) is not None:
         raise fail(str(lost))
+    if _histories_readable(inputs):
+        return
     files, problems = discover(inputs)
     if files:
         return
@@ -126,6 +133,22 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         "to load, and no warehouse was made",
         0,
     )
+
+
+def _histories_readable(inputs: list[str]) -> bool:
+    """Whether a git source is among the inputs (each a readable one, or one line: exit 2).
+    A remote one is mirrored by the run itself."""
+    from flows.digests.history import GitSource, GitSourceError, is_git, repository_folder
+
+    histories = [text for text in inputs if is_git(text)]
+    for text in histories:
+        try:
+            source = GitSource.parse(text)
+            if not source.remote:
+                repository_folder(source, Path())
+        except GitSourceError as exc:
+            raise fail(f"{exc}; nothing loaded, no warehouse made", 2) from None
+    return bool(histories)
 
 
 def _reachable_catalog(store: Warehouse) -> None:

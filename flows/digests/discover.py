@@ -4,9 +4,7 @@ them skipped by a stat, and what a path says about its digest (a date, a categor
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -16,56 +14,12 @@ import pyarrow.compute as pc
 from flows.digests.text import DIGEST_SUFFIXES, FileProblem, Problem
 
 if TYPE_CHECKING:  # loaded when an inbox is in an object store (pyarrow.fs is not small)
+    from flows.digests.history import GitVersion
     from flows.digests.objects import ObjectFile
 
-# A digest file: a local path, or an object of an object-store inbox (`flows.digests.objects`).
-Source: TypeAlias = "Path | ObjectFile"
-
-# What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
-# (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
-_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-
-_ARCHIVES = [
-    "astro-ph",
-    "cond-mat",
-    "cs",
-    "econ",
-    "eess",
-    "gr-qc",
-    "hep-ex",
-    "hep-lat",
-    "hep-ph",
-    "hep-th",
-    "math",
-    "math-ph",
-    "nlin",
-    "nucl-ex",
-    "nucl-th",
-    "physics",
-    "q-bio",
-    "q-fin",
-    "quant-ph",
-    "stat",
-]
-
-_CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z-]{{2,}})?$")
-
-
-def path_facts(path: Source) -> tuple[date | None, str | None]:
-    """The date (`YYYY-MM-DD`) and the arXiv category (`cs.AI.md`) a path names, if any."""
-    found: date | None = None
-    for match in _DATE.finditer(str(path)):
-        try:
-            found = date(*map(int, match.groups()))
-        except ValueError:
-            continue
-    stem = path.name
-    for suffix in DIGEST_SUFFIXES:
-        stem = stem.removesuffix(suffix)
-    for candidate in (stem, _DATE.sub("", stem).strip("-_. ")):
-        if _CATEGORY.match(candidate):
-            return found, candidate
-    return found, None
+# A digest file: a local path, an object of an object-store inbox (`flows.digests.objects`),
+# or a version on a git history (`flows.digests.history`).
+Source: TypeAlias = "Path | ObjectFile | GitVersion"
 
 
 def discover(paths: Sequence[Path | str]) -> tuple[list[Source], list[FileProblem]]:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from flows.digests.discover import Source, path_facts
+from flows.digests.discover import Source
 from flows.digests.guard import Limits
+from flows.digests.names import digest_facts
 from flows.digests.parse import ROW_RULES, ParsedDigest, parse_digest, raw_with_detail
 from flows.digests.rejects import Where, failure_rejects, problem_rejects
 from flows.digests.text import FileProblem
@@ -106,7 +107,7 @@ def _with_blocks(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.T
 def _digest_row(
     path: Source, digest_id: str, size: int, parsed: ParsedDigest, run_id: str, now: datetime
 ) -> dict[str, Any]:
-    digest_date, category = path_facts(path)
+    digest_date, date_source, category = digest_facts(path)
     layouts = parsed.layouts
     return {
         "digest_id": digest_id,
@@ -117,6 +118,7 @@ def _digest_row(
         "entry_count": parsed.rows_seen,
         **{f"layout_{name}": layouts[name] for name in LAYOUTS},
         "digest_date": digest_date,
+        "date_source": date_source,
         "category": category,
         "ingested_at": now,
         "run_id": run_id,

@@ -98,17 +98,25 @@ def _read_settled(
             batch.files_rejected += 1
         else:
             read.append((path, *got))
-    if read and limits.quiet_seconds > 0:
-        youngest = min(time.time() - info.st_mtime for _, _, info in read)
+    mutable = [(path, info) for path, _, info in read if not _immutable(path)]
+    if mutable and limits.quiet_seconds > 0:
+        youngest = min(time.time() - info.st_mtime for _, info in mutable)
         time.sleep(min(max(0.0, limits.quiet_seconds - youngest), limits.quiet_seconds))
     settled = []
     for path, data, info in read:
-        if (late := still_written(path, info, data)) is not None:
+        if _immutable(path):
+            settled.append((path, data, info))
+        elif (late := still_written(path, info, data)) is not None:
             batch.problems.append(FileProblem(str(path), late))
             batch.files_waiting += 1
         else:
             settled.append((path, data, info))
     return settled
+
+
+def _immutable(path: Source) -> bool:
+    """A version on a git history: it cannot be being written, and is never stat-skipped."""
+    return getattr(path, "immutable", False)
 
 
 def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Problem:
@@ -149,9 +157,10 @@ def still_written(path: Source, before: os.stat_result, data: bytes) -> Problem 
 def _settled(
     path: Source, info: os.stat_result, digest_id: str, run_id: str, now: datetime
 ) -> list[dict[str, Any]]:
-    """The file's `seen_files` row, if it was last modified long enough ago to trust."""
+    """The file's `seen_files` row, if it was last modified long enough ago to trust (a
+    version on a git history has none: the history's walk skips it)."""
     modified = EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000)
-    if modified >= now - SETTLE:
+    if modified >= now - SETTLE or _immutable(path):
         return []
     return [
         {

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -26,8 +26,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.common.spill import Spill, run_folder
-from flows.digests.discover import Source, discover, unchanged
+from flows.digests.discover import Source
 from flows.digests.guard import Limits
+from flows.digests.history import is_git
 from flows.digests.parsed import ParsedBatch, ValidBatch, validate_batch
 from flows.digests.pool import ParsePool
 from flows.digests.read import read_batch
@@ -37,15 +38,16 @@ from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
 from flows.pipeline.distributed import drop_known, in_order
 from flows.pipeline.run_stats import RunStats, new_run_id
+from flows.pipeline.sources import find_inputs, places, positions_table
 from flows.pipeline.stages import Shell, committed
 from flows.settings import Settings
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
+from schemas.tables import DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
 from warehouse.export import export
 from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
 from warehouse.location import is_remote
 from warehouse.queue import pending_count
-from warehouse.writes import commit_run
+from warehouse.writes import commit_run, date_undated, record_positions
 
 K = TypeVar("K")
 
@@ -91,16 +93,6 @@ def reporting(progress: Progress) -> Iterator[None]:
         yield
     finally:
         _PROGRESS.reset(token)
-
-
-@task(name="discover", cache_policy=NO_CACHE)
-def discover_task(
-    paths: list[Path | str], seen: pa.Table
-) -> tuple[list[Source], int, list[FileProblem]]:
-    """The files to read, how many others are unchanged since they were loaded (`seen`, the
-    `seen_files` rows), problems."""
-    files, problems = discover(paths)
-    return *unchanged(files, seen), problems
 
 
 @task(name="read-parse-check-entries", cache_policy=NO_CACHE)
@@ -173,10 +165,12 @@ def ingest_flow(
     paths: list[str] | None = None,
     warehouse: str | None = None,
     enrich: bool = True,
+    digest_date: date | None = None,
 ) -> dict[str, Any]:
-    """Load digest files (default: the inbox) into the warehouse. Safe to re-run."""
+    """Load digest files (default: the inbox) into the warehouse. Safe to re-run.
+    `digest_date` dates the digests read from `paths` whose path names no date."""
     settings = Settings()
-    inputs = [p if is_remote(p) else Path(p) for p in (paths or [settings.inbox])]
+    inputs = [p if is_remote(p) or is_git(p) else Path(p) for p in (paths or [settings.inbox])]
     with _run_lake(settings, warehouse, "ingest") as (lake, stats):
 
         def forget() -> None:
@@ -185,6 +179,9 @@ def ingest_flow(
 
         def load() -> None:
             _ingest(lake, inputs, stats, settings)
+            if digest_date is not None:
+                dated = date_undated(lake, places(inputs), digest_date)
+                warn(f"{dated} digest(s) with no date in their path dated {digest_date}")
 
         if enrich:  # the run is not over at the load's commit: says so until enrich commits
             stats.status = "running"
@@ -236,7 +233,11 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
     known = set(lake.read(DIGESTS, ["digest_id"]).column("digest_id").to_pylist())
     seen = lake.read(SEEN_FILES, list(SEEN_FILES.key))
     known_rejects = set(lake.read(REJECTS, ["reject_id"]).column("reject_id").to_pylist())
-    files, stats.files_skipped, missing = discover_task(inputs, seen)
+    files, stats.files_skipped, missing, walked = find_inputs(
+        inputs, seen, lake.read(GIT_SOURCES), settings, stats.run_id
+    )
+    for line in walked.lines:
+        warn(line)
     stats.note([str(p) for p in missing])
     _reject_names(lake, missing, stats, known_rejects)
     stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected
@@ -264,6 +265,7 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
         for table, spill in gathered.items():
             if spill.rows:
                 lake.insert(table, spill.reader())
+        record_positions(lake, positions_table(walked))
         stats.papers_pending = queue_task(lake, sightings)
         stats.load_seconds += time.perf_counter() - started
 

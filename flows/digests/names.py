@@ -1,0 +1,65 @@
+"""What a digest's path says about it: a date and an arXiv category, never guessed."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from flows.digests.text import DIGEST_SUFFIXES
+
+# What a path may tell: a date `YYYY-MM-DD` and an arXiv category as the file's stem
+# (`cs.AI.md`, `econ.md`). Anything else is left null: never guessed.
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+_ARCHIVES = [
+    "astro-ph",
+    "cond-mat",
+    "cs",
+    "econ",
+    "eess",
+    "gr-qc",
+    "hep-ex",
+    "hep-lat",
+    "hep-ph",
+    "hep-th",
+    "math",
+    "math-ph",
+    "nlin",
+    "nucl-ex",
+    "nucl-th",
+    "physics",
+    "q-bio",
+    "q-fin",
+    "quant-ph",
+    "stat",
+]
+
+_CATEGORY = re.compile(rf"^(?:{'|'.join(map(re.escape, _ARCHIVES))})(?:\.[A-Za-z-]{{2,}})?$")
+
+
+def path_facts(path: Any) -> tuple[date | None, str | None]:
+    """The date (`YYYY-MM-DD`) and the arXiv category (`cs.AI.md`) a path names, if any."""
+    found: date | None = None
+    for match in _DATE.finditer(str(path)):
+        try:
+            found = date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    stem = path.name
+    for suffix in DIGEST_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    for candidate in (stem, _DATE.sub("", stem).strip("-_. ")):
+        if _CATEGORY.match(candidate):
+            return found, candidate
+    return found, None
+
+
+def digest_facts(path: Any) -> tuple[date | None, str | None, str | None]:
+    """A digest's date, where the date came from (`path` or `commit`), and its category: a
+    version on a git history is dated by its first commit, a file by a date in its path."""
+    day, category = path_facts(path)
+    committed_on: date | None = getattr(path, "committed_on", None)
+    if committed_on is not None:
+        return committed_on, "commit", category
+    return day, None if day is None else "path", category

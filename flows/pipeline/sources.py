@@ -1,0 +1,113 @@
+"""What a run reads: files and folders (and object-store prefixes), found by `discover`; and
+git histories (`ingest git+URL[@REV]`), each walked from the commit the warehouse recorded
+for it (`git_sources`) to its head. The heads are recorded with the run's rows, in its load
+transaction (`warehouse.writes.record_positions`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.digests.discover import Source, discover, unchanged
+from flows.digests.history import (
+    GitSource,
+    GitSourceError,
+    GitVersion,
+    is_git,
+    repository_folder,
+    walk,
+)
+from flows.digests.text import FileProblem, Problem
+from flows.settings import Settings
+from schemas.tables import GIT_SOURCES
+
+DEFAULT_REV = "HEAD"
+
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover_task(
+    paths: list[Path | str], seen: pa.Table
+) -> tuple[list[Source], int, list[FileProblem]]:
+    """The files to read, how many others are unchanged since they were loaded (`seen`, the
+    `seen_files` rows), problems."""
+    files, problems = discover(paths)
+    return *unchanged(files, seen), problems
+
+
+def find_inputs(
+    inputs: list[Path | str], seen: pa.Table, recorded: pa.Table, settings: Settings, run_id: str
+) -> tuple[list[Source], int, list[FileProblem], Walked]:
+    """The files and versions to read, how many files are unchanged since they were loaded,
+    the problems, and what the git sources' walks found (their heads, to record)."""
+    histories = [str(p) for p in inputs if is_git(p)]
+    plain = [p for p in inputs if not is_git(p)]
+    files, skipped, problems = discover_task(plain, seen) if plain else ([], 0, [])
+    walked = Walked()
+    if histories:
+        cache = settings.git_cache.expanduser()
+        walked = walk_task(histories, recorded, cache, run_id, datetime.now(UTC))
+    return [*files, *walked.versions], skipped, [*problems, *walked.problems], walked
+
+
+def places(inputs: list[Path | str]) -> list[str]:
+    """The inputs as `digests.source_path` records what was read from them (git excluded)."""
+    return [p if isinstance(p, str) else str(p.resolve()) for p in inputs if not is_git(p)]
+
+
+@dataclass
+class Walked:
+    """What the walks of a run's git sources found."""
+
+    versions: list[GitVersion] = field(default_factory=list)
+    positions: list[dict[str, Any]] = field(default_factory=list)  # `git_sources` rows
+    problems: list[FileProblem] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # one each: a history walked whole again
+
+
+def walk_sources(
+    texts: list[str], recorded: pa.Table, cache: Path, run_id: str, now: datetime
+) -> Walked:
+    """Every git source's versions since the commit recorded for it (`recorded`: the
+    `git_sources` rows). A source that cannot be read is a problem line; the others load."""
+    heads = {(r["source"], r["rev"]): r["head_commit"] for r in recorded.to_pylist()}
+    walked = Walked()
+    for text in dict.fromkeys(texts):
+        try:
+            source = GitSource.parse(text)
+            folder = repository_folder(source, cache)
+            rev = source.rev or DEFAULT_REV
+            found = walk(source, folder, heads.get((source.name, rev)))
+        except GitSourceError as exc:
+            walked.problems.append(FileProblem(text, Problem("git_source", str(exc))))
+            continue
+        walked.versions += found.versions
+        walked.positions.append(
+            {"source": source.name, "rev": rev, "head_commit": found.head,
+             "versions": len(found.versions), "run_id": run_id, "walked_at": now}
+        )  # fmt: skip
+        if found.rewound:
+            walked.lines.append(
+                f"{source}: the commit the last run loaded, {heads[(source.name, rev)][:12]}, "
+                "is no longer on this history (a force-push?): walked it whole again; "
+                "versions already loaded are skipped"
+            )
+    return walked
+
+
+@task(name="walk-git-history", cache_policy=NO_CACHE)
+def walk_task(
+    texts: list[str], recorded: pa.Table, cache: Path, run_id: str, now: datetime
+) -> Walked:
+    """The git sources' new versions (see `walk_sources`)."""
+    return walk_sources(texts, recorded, cache, run_id, now)
+
+
+def positions_table(walked: Walked) -> pa.Table:
+    """The `git_sources` rows the run records, as a table."""
+    return pa.Table.from_pylist(walked.positions, schema=GIT_SOURCES.schema)
