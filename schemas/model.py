@@ -23,6 +23,9 @@ class Column:
     enum: tuple[str, ...] | None = None  # the only values allowed, when not null
     pattern_doc: str = ""  # the pattern in words, for messages and docs
     not_future: bool = False  # a timestamp later than now (+1 day of clock skew) is a reject
+    # What rows written before the column existed hold once it is added (SQL over the row;
+    # None: null).
+    filled: str | None = None
 
     def regex(self) -> str | None:
         """The pattern values must match, made now if it depends on the date."""

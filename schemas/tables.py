@@ -71,6 +71,7 @@ DIGESTS = Table(
             pa.string(),
             "where digest_date came from: `path`, `commit` or `given` (null with no date)",
             enum=DATE_SOURCES,
+            filled="CASE WHEN digest_date IS NOT NULL THEN 'path' END",  # the only one before
         ),
     ),
 )
@@ -277,7 +278,11 @@ GIT_SOURCES = Table(
         Column("source", pa.string(), "`git+URL`, as given without the revision", True),
         Column("rev", pa.string(), "the branch, tag or commit given; `HEAD` when none", True),
         Column(
-            "head_commit", pa.string(), "the commit the run walked to", True, r"^[0-9a-f]{40,64}$",
+            "head_commit",
+            pa.string(),
+            "the commit the run walked to",
+            True,
+            r"^[0-9a-f]{40,64}$",
             pattern_doc="a git commit id",
         ),
         Column("versions", pa.int64(), "digest file versions that run found on the history", True),

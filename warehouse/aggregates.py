@@ -54,6 +54,10 @@ REPORT_QUERIES = {
         "LIMIT 30) UNPIVOT (seconds FOR stage IN (discover_seconds, parse_seconds, "
         "validate_seconds, load_seconds, enrich_seconds)) ORDER BY run"
     ),
+    "undated": (
+        "SELECT count(DISTINCT d.digest_id) AS digests, count(e.ref) AS entries FROM digests d "
+        "LEFT JOIN digest_entries e USING (digest_id) WHERE d.digest_date IS NULL"
+    ),
     "top_authors": (
         "SELECT name AS author, count(*) AS papers FROM paper_authors GROUP BY ALL "
         "ORDER BY papers DESC, author LIMIT 15"

@@ -33,7 +33,9 @@ CONVENIENCE_VIEWS = {
         """,
     ),
     "daily_counts": (
-        "Digests, entries and distinct papers per digest date and category.",
+        "Digests, entries and distinct papers per digest date and category; the digests with "
+        "no date are the row whose digest_date is null (`arxiv-digests ingest --date` or a "
+        "git source dates them).",
         """
         SELECT d.digest_date, d.category, count(DISTINCT d.digest_id) AS digests,
                count(e.ref) AS entries, count(DISTINCT e.arxiv_id) AS papers
@@ -90,6 +92,8 @@ def table_statements(table: Table, present: set[str] | None) -> list[str]:
             if present is not None:
                 kind = duckdb_type(column.type)
                 out.append(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                if column.filled is not None:
+                    out.append(f'UPDATE "{table.name}" SET "{column.name}" = {column.filled}')
             comment = _quote(_column_comment(column))
             out.append(f'COMMENT ON COLUMN "{table.name}"."{column.name}" IS {comment}')
     return out

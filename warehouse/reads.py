@@ -22,6 +22,14 @@ def select(store: Warehouse, query: str, as_of_run: str | None = None) -> pa.Tab
         return con.execute(query).to_arrow_table()
 
 
+# Where the digests' dates came from; the undated ones counted in a row of their own.
+DATES = """
+SELECT coalesce(d.date_source, 'no date') AS dated_by, count(DISTINCT d.digest_id) AS digests,
+       count(e.ref) AS entries, min(d.digest_date) AS first, max(d.digest_date) AS last
+FROM digests d LEFT JOIN digest_entries e USING (digest_id)
+GROUP BY 1 ORDER BY min(d.date_source) IS NULL, 1
+"""
+
 STATUS_QUERIES = {
     "rows per table": " UNION ALL ".join(
         f"SELECT '{name}' AS table_name, count(*) AS rows FROM \"{name}\"" for name in TABLES
@@ -30,6 +38,7 @@ STATUS_QUERIES = {
         "SELECT stage, rule, count(*) AS rejects FROM rejects GROUP BY ALL ORDER BY 3 DESC"
     ),
     "enrichment": "SELECT state, count(*) AS papers FROM enrichment GROUP BY ALL ORDER BY 1",
+    "digest dates": DATES,
     "last runs": (
         "SELECT run_id, status, files_new, files_skipped, files_rejected, entries_loaded, "
         "rejects, api_requests, papers_pending, "

@@ -20,6 +20,7 @@ from flows.cli.common import (
     store_of,
 )
 from flows.cli.display import Format, as_json, render
+from flows.digests.names import undated_note
 from flows.settings import Settings
 
 
@@ -83,6 +84,9 @@ def status(
     for title, (columns, rows) in sections.items():
         typer.echo(f"\n{title}")
         typer.echo(render(columns, rows, fmt))
+    for dated_by, digests, entries, *_ in sections["digest dates"][1]:
+        if dated_by == "no date":
+            typer.echo(f"\n{undated_note(digests, entries)}")
 
 
 @app.command()

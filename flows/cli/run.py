@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -52,8 +53,19 @@ def ingest(
             "Dask scheduler that parses the batches.", "dask_address", "none", "--dask-address"
         ),
     ] = None,
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Date (YYYY-MM-DD) of a day's drop: given to the digests read from PATHS "
+            "whose path names no date, those loaded before with no date included.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Load digest files into the warehouse (safe to re-run: known content is skipped)."""
+    """Load digest files, or every version on a git history (git+URL[@REV]), into the
+    warehouse (safe to re-run: known content is skipped)."""
     quiet_prefect(verbose)
     if dask_address:  # the flow reads its settings where it runs
         os.environ["ARXIV_DIGESTS_DASK_ADDRESS"] = dask_address
@@ -70,7 +82,7 @@ def ingest(
         def progress(done: int, total: int) -> None:
             bar.update(job, completed=done, total=total)
 
-        call = _ingest_call(paths, root, not no_enrich, progress)
+        call = _ingest_call(paths, root, not no_enrich, progress, day.date() if day else None)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
     typer.echo(run_summary(result, root))
@@ -165,7 +177,11 @@ def _reachable_catalog(store: Warehouse) -> None:
 
 
 def _ingest_call(
-    paths: list[str] | None, root: str, enrich: bool, progress: Callable[[int, int], None]
+    paths: list[str] | None,
+    root: str,
+    enrich: bool,
+    progress: Callable[[int, int], None],
+    day: date | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """The ingest flow run, on the Dask scheduler the settings name, if any."""
 
@@ -179,6 +195,7 @@ def _ingest_call(
                 paths=[str(p) for p in paths] if paths else None,
                 warehouse=str(root),
                 enrich=enrich,
+                digest_date=day,
             )
             return result
 

@@ -63,3 +63,13 @@ def digest_facts(path: Any) -> tuple[date | None, str | None, str | None]:
     if committed_on is not None:
         return committed_on, "commit", category
     return day, None if day is None else "path", category
+
+
+def undated_note(digests: int, entries: int) -> str:
+    """The note beside counts that leave out the digests with no date: how to date them."""
+    return (
+        f"{digests:,} digest(s) ({entries:,} entries) have no date (their paths name none): "
+        "date a day's drop with `arxiv-digests ingest --date YYYY-MM-DD PATH`, or load the "
+        "digests from their generator's git history (`arxiv-digests ingest git+URL`), which "
+        "dates each version by its commit"
+    )

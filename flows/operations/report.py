@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.common.atomic import replaced
+from flows.digests.names import undated_note
 from warehouse.aggregates import report_rows
 
 if TYPE_CHECKING:
@@ -155,9 +156,18 @@ def _latest(rows: list[tuple[Any, ...]]) -> str:
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 2em auto;
        max-width: 1100px; color: #222; }
+.note { background: #fff6db; padding: 0.5em 0.8em; }
 .panel { margin: 1.5em 0; } .empty p { color: #777; font-style: italic; }
 .zh { color: #444; } .summary { color: #666; font-size: 0.9em; margin-bottom: 0.6em; }
 """
+
+
+def _undated(rows: list[dict[str, Any]]) -> str:
+    """The note on the digests the time charts leave out: they have no date."""
+    digests = rows[0]["digests"] if rows else 0
+    if not digests:
+        return ""
+    return f'<p class="note">{html.escape(undated_note(digests, rows[0]["entries"]))}</p>'
 
 
 def page(
@@ -172,6 +182,7 @@ def page(
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<style>{STYLE}</style></head><body><h1>arXiv digests</h1>"
         f"<p>Built {built:%Y-%m-%d %H:%M} UTC from the warehouse.</p>"
+        + _undated(rows["undated"])
         + "".join(panels)
         + _latest(latest)
         + "</body></html>\n"
