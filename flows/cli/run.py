@@ -85,6 +85,8 @@ def ingest(
         call = _ingest_call(paths, root, not no_enrich, progress, day.date() if day else None)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, max_problems)
+    for line in result.get("lines", []):
+        typer.echo(line, err=True)
     typer.echo(run_summary(result, root))
     _said_what_was_read(result, paths)
 
@@ -150,14 +152,20 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
 def _histories_readable(inputs: list[str]) -> bool:
     """Whether a git source is among the inputs (each a readable one, or one line: exit 2).
     A remote one is mirrored by the run itself."""
-    from flows.digests.history import GitSource, GitSourceError, is_git, repository_folder
+    from flows.digests.history import (
+        GitSource,
+        GitSourceError,
+        head_commit,
+        is_git,
+        repository_folder,
+    )
 
     histories = [text for text in inputs if is_git(text)]
     for text in histories:
         try:
             source = GitSource.parse(text)
             if not source.remote:
-                repository_folder(source, Path())
+                head_commit(source, repository_folder(source, Path()))
         except GitSourceError as exc:
             raise fail(f"{exc}; nothing loaded, no warehouse made", 2) from None
     return bool(histories)
@@ -220,7 +228,9 @@ def serve(
     warehouse: WarehouseOpt = None,
     inbox: Annotated[
         str | None,
-        setting_option("Folder or s3://bucket/prefix to load.", "inbox", "./data/inbox"),
+        setting_option(
+            "Folder, s3://bucket/prefix or git+URL[@REV] to load.", "inbox", "./data/inbox"
+        ),
     ] = None,
     cron: Annotated[
         str | None, setting_option("Schedule (cron, UTC).", "schedule_cron", "0 6 * * *")
@@ -261,10 +271,13 @@ def serve(
 
 
 def _location(inbox: str) -> str:
-    """An inbox as the served flow gets it: a folder as an absolute path."""
+    """An inbox as the served flow gets it: a folder as an absolute path, a git source
+    checked (one line, exit 2, when it cannot be read)."""
     from warehouse.location import is_remote
 
-    return inbox if is_remote(inbox) else str(Path(inbox).resolve())
+    if _histories_readable([inbox]) or is_remote(inbox):
+        return inbox
+    return str(Path(inbox).resolve())
 
 
 @app.command("enrich")

@@ -41,6 +41,12 @@ BLOB_MODES = ("100644", "100755")  # a file (a link or a submodule is not read)
 class GitSourceError(Exception):
     """A git source that cannot be read: its one line says which and what to do."""
 
+    @property
+    def why(self) -> str:
+        """The line without the source it begins with (for a line that names it already)."""
+        text = str(self)
+        return text.split(": ", 1)[1] if text.startswith(GIT_PREFIX) and ": " in text else text
+
 
 def is_git(text: object) -> bool:
     """Whether an input names a git history (`git+…`)."""

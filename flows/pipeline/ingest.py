@@ -67,6 +67,12 @@ def commit_task(lake: Lake, row: dict[str, Any], message: str) -> bool:
 SHELL = Shell(warn, commit_task)
 
 
+def say(stats: RunStats, line: str) -> None:
+    """A line for the run's log and for the command that started it to print."""
+    get_run_logger().info(line)
+    stats.lines.append(line)
+
+
 class IdSet(Generic[K]):
     """A set handed to tasks opaquely: Prefect walks list/set/dict/dataclass task inputs looking
     for futures, which would cost a pass over every known id per task."""
@@ -181,7 +187,7 @@ def ingest_flow(
             _ingest(lake, inputs, stats, settings)
             if digest_date is not None:
                 dated = date_undated(lake, places(inputs), digest_date)
-                warn(f"{dated} digest(s) with no date in their path dated {digest_date}")
+                say(stats, f"{dated} digest(s) with no date in their path dated {digest_date}")
 
         if enrich:  # the run is not over at the load's commit: says so until enrich commits
             stats.status = "running"
@@ -225,6 +231,7 @@ def _result(stats: RunStats) -> dict[str, Any]:
     result = stats.row()
     result["problems"] = stats.problems
     result["problems_total"] = stats.problems_total
+    result["lines"] = stats.lines
     return result
 
 
@@ -237,7 +244,7 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
         inputs, seen, lake.read(GIT_SOURCES), settings, stats.run_id
     )
     for line in walked.lines:
-        warn(line)
+        say(stats, line)
     stats.note([str(p) for p in missing])
     _reject_names(lake, missing, stats, known_rejects)
     stats.files_seen = len(files) + stats.files_skipped + stats.files_rejected

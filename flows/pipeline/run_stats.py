@@ -51,6 +51,7 @@ class RunStats:
     message: str | None = None
     problems: list[str] = field(default_factory=list)  # the first PROBLEMS_KEPT, as lines
     problems_total: int = 0
+    lines: list[str] = field(default_factory=list)  # what the run says beside its figures
 
     def saved(self) -> RunStats:
         """A copy to `restore` from when a stage is done again."""

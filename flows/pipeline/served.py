@@ -60,7 +60,7 @@ def said_done(flow: Any, flow_run: Any, state: Any) -> None:
 
     result = state.result(raise_on_failure=False)
     if isinstance(result, dict):
-        for line in result.get("problems", [])[:20]:
+        for line in [*result.get("problems", [])[:20], *result.get("lines", [])]:
             _say(line)
         where = str(flow_run.parameters.get("warehouse", ""))
         _say(f"run {result['run_id']}: " + run_summary(result, where).replace("\n", "; "))

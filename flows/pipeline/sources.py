@@ -84,7 +84,7 @@ def walk_sources(
             rev = source.rev or DEFAULT_REV
             found = walk(source, folder, heads.get((source.name, rev)))
         except GitSourceError as exc:
-            walked.problems.append(FileProblem(text, Problem("git_source", str(exc))))
+            walked.problems.append(FileProblem(text, Problem("git_source", exc.why)))
             continue
         walked.versions += found.versions
         walked.positions.append(
