@@ -70,11 +70,13 @@ lock: install
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-# The product against dlt on the same synthetic corpus -> docs/benchmarks.md.
-# BENCH_DIGESTS=20000 for the 1,000,000-entry scale.
+# The product against dlt on the same synthetic corpus, then the backfill of a real generator's
+# git history (BENCH_GIT_REPO: a local copy of qhduan/cn-chat-arxiv, else mirrored from GitHub)
+# -> docs/benchmarks.md. BENCH_DIGESTS=20000 for the 1,000,000-entry scale.
 bench: install
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
 	.venv-bench/bin/uv pip install --quiet --compile-bytecode --python .venv-bench/bin/python -r bench/requirements.txt
 	.venv-bench/bin/uv pip install --quiet --python .venv-bench/bin/python --no-deps -e .
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/git_backfill.py
