@@ -20,14 +20,16 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 
 install: $(STAMP)
 
-# System packages the tests drive: Debian's Chromium, CJK fonts for the report's text, and
-# PostgreSQL (the tests make a throwaway cluster of their own for the team catalog).
+# System packages the tests drive: Debian's Chromium, CJK fonts for the report's text,
+# PostgreSQL (the tests make a throwaway cluster of their own for the team catalog), and git
+# (the git-history source, and the repositories its tests build).
 system:
 	@command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" \
+	  && command -v git >/dev/null \
 	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk postgresql \
-	    >/dev/null; }
+	    git >/dev/null; }
 
 # The main job on the bundled examples, into ./data/warehouse (see README for the inbox).
 run: install

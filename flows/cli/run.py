@@ -29,6 +29,18 @@ if TYPE_CHECKING:
     from warehouse.lake import Warehouse
 
 
+DateOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--date",
+        formats=["%Y-%m-%d"],
+        help="Date (YYYY-MM-DD) of a day's drop: given to the digests read from PATHS whose "
+        "path names no date, those loaded before with no date included.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def ingest(
     paths: Annotated[
@@ -53,16 +65,7 @@ def ingest(
             "Dask scheduler that parses the batches.", "dask_address", "none", "--dask-address"
         ),
     ] = None,
-    day: Annotated[
-        datetime | None,
-        typer.Option(
-            "--date",
-            formats=["%Y-%m-%d"],
-            help="Date (YYYY-MM-DD) of a day's drop: given to the digests read from PATHS "
-            "whose path names no date, those loaded before with no date included.",
-            show_default=False,
-        ),
-    ] = None,
+    day: DateOpt = None,
 ) -> None:
     """Load digest files, or every version on a git history (git+URL[@REV]), into the
     warehouse (safe to re-run: known content is skipped)."""
@@ -84,11 +87,16 @@ def ingest(
 
         call = _ingest_call(paths, root, not no_enrich, progress, day.date() if day else None)
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
+    _print_result(result, root, max_problems)
+    _said_what_was_read(result, paths)
+
+
+def _print_result(result: dict[str, Any], root: str, max_problems: int) -> None:
+    """A run's problems, what it said (a history walked again, digests dated), its figures."""
     print_problems(result, max_problems)
     for line in result.get("lines", []):
         typer.echo(line, err=True)
     typer.echo(run_summary(result, root))
-    _said_what_was_read(result, paths)
 
 
 def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None:
