@@ -280,11 +280,11 @@ def write_legacy(source: Path, legacy: Path) -> None:
     """`source`'s tables in the layout before DuckLake, as release 0.1 wrote them: append
     tables in parts named by run, the others in one file each; a queue from before it kept
     `enriched_version`; a part of a run that never committed; and the old catalog file."""
-    from warehouse.legacy import SNAPSHOT_TABLES
+    from warehouse.legacy import OLD_TABLES, SNAPSHOT_TABLES
 
     with warehouse.connect(source) as con:
         runs = [r for (r,) in con.execute("SELECT run_id FROM runs ORDER BY 1").fetchall()]
-        for name, table in TABLES.items():
+        for name, table in ((n, TABLES[n]) for n in OLD_TABLES):
             rows = con.execute(f'SELECT * FROM "{name}"').to_arrow_table().cast(table.schema)
             folder = legacy / name
             folder.mkdir(parents=True)

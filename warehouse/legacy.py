@@ -27,7 +27,12 @@ from warehouse.store import ALIAS
 
 # The tables the old layout replaced whole; the others were appended to.
 SNAPSHOT_TABLES = ("papers", "paper_authors", "paper_categories", "enrichment")
-OLD_FILES = (*TABLES, "warehouse.duckdb", ".staging")
+# The tables release 0.1 wrote, each a folder of Parquet files (later tables start empty).
+OLD_TABLES = (
+    "digests", "seen_files", "digest_entries", "papers", "paper_authors", "paper_categories",
+    "enrichment", "rejects", "runs",
+)  # fmt: skip
+OLD_FILES = (*OLD_TABLES, "warehouse.duckdb", ".staging")
 MESSAGE = "migrate the layout before DuckLake"
 _PART = re.compile(r"^part-(?P<run>.+)-(?P<seq>\d{4,})\.parquet$")
 
@@ -90,7 +95,7 @@ def migrate(lake: Lake) -> int:
         runs = read_legacy(root, RUNS, set())
         committed = set(runs.column("run_id").to_pylist())
         with lake.transaction(MESSAGE):
-            for table in TABLES.values():
+            for table in (TABLES[name] for name in OLD_TABLES):
                 rows = read_legacy(root, table, committed)
                 if table is ENRICHMENT:
                     rows = _with_held_versions(rows, read_legacy(root, PAPERS, committed))

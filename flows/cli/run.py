@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -85,7 +85,9 @@ def ingest(
         def progress(done: int, total: int) -> None:
             bar.update(job, completed=done, total=total)
 
-        call = _ingest_call(paths, root, not no_enrich, progress, day.date() if day else None)
+        call = _ingest_call(
+            paths, root, not no_enrich, progress, day.date().isoformat() if day else None
+        )
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     _print_result(result, root, max_problems)
     _said_what_was_read(result, paths)
@@ -197,7 +199,7 @@ def _ingest_call(
     root: str,
     enrich: bool,
     progress: Callable[[int, int], None],
-    day: date | None = None,
+    day: str | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """The ingest flow run, on the Dask scheduler the settings name, if any."""
 

@@ -171,10 +171,10 @@ def ingest_flow(
     paths: list[str] | None = None,
     warehouse: str | None = None,
     enrich: bool = True,
-    digest_date: date | None = None,
+    digest_date: str | None = None,
 ) -> dict[str, Any]:
     """Load digest files (default: the inbox) into the warehouse. Safe to re-run.
-    `digest_date` dates the digests read from `paths` whose path names no date."""
+    `digest_date` (YYYY-MM-DD) dates the digests read from `paths` whose path names none."""
     settings = Settings()
     inputs = [p if is_remote(p) or is_git(p) else Path(p) for p in (paths or [settings.inbox])]
     with _run_lake(settings, warehouse, "ingest") as (lake, stats):
@@ -186,7 +186,8 @@ def ingest_flow(
         def load() -> None:
             _ingest(lake, inputs, stats, settings)
             if digest_date is not None:
-                dated = date_undated(lake, places(inputs), digest_date)
+                day = date.fromisoformat(digest_date)
+                dated = date_undated(lake, places(inputs), day)
                 say(stats, f"{dated} digest(s) with no date in their path dated {digest_date}")
 
         if enrich:  # the run is not over at the load's commit: says so until enrich commits
