@@ -108,11 +108,41 @@ DIGEST_ENTRIES = Table(
         _arxiv_id("canonical arXiv ID, no version"),
         Column("arxiv_version", pa.int32(), "version the digest announced (`v2`), if it says"),
         Column("title", pa.string(), "English title as arXiv has it (TeX kept)", True),
-        Column("title_zh", pa.string(), "Chinese title from the detail block"),
-        Column("summary_zh", pa.string(), "Chinese one-line summary"),
-        Column("abstract_zh", pa.string(), "Chinese translation of the abstract"),
-        Column("abstract_excerpt", pa.string(), "English abstract as the digest had it (cut)"),
-        Column("announce_type", pa.string(), "arXiv announce type", enum=ANNOUNCE_TYPES),
+        Column(
+            "title_zh",
+            pa.string(),
+            "Chinese title from the detail block, and nothing else: the model's label (`标题：`), "
+            "ASCII quotes around the whole of it and a `(arXiv:…v1[cs.CL])` leftover removed",
+        ),
+        Column(
+            "summary_zh",
+            pa.string(),
+            "Chinese one-line summary (the table's, else the detail block's); ASCII quotes "
+            "around the whole of it and a `(arXiv:…)` leftover removed",
+        ),
+        Column(
+            "abstract_zh",
+            pa.string(),
+            "Chinese translation of the abstract, text only: the translated announcement "
+            "(`arXiv:…v1 公告类型：交叉 摘要：` in its many wordings) or a bare `摘要：` "
+            "label removed",
+        ),
+        Column(
+            "abstract_excerpt",
+            pa.string(),
+            "English abstract as the digest had it, text only (`arXiv:…v1 Announce Type: cross "
+            "Abstract: ` removed: the ID, version and type are columns of their own; an ID "
+            "there that is not the row's paper or version rejects the row, "
+            "`abstract_mismatch`)",
+        ),
+        Column(
+            "announce_type",
+            pa.string(),
+            "arXiv announce type: the 2024 layout's `Announce Type:`; in the 2023 layout the "
+            "title suffix's marker (none: `new`, `UPDATED`: `replace`, `CROSS LISTED`: `cross`); "
+            "null where the digest says nothing",
+            enum=ANNOUNCE_TYPES,
+        ),
         Column("listed_category", pa.string(), "category in the old `[cs.RO]` title suffix"),
         Column("layout", pa.string(), "layout of this entry", True, enum=LAYOUTS),
         _http_url("url", "link as the digest gave it", required=True),

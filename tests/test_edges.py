@@ -525,10 +525,14 @@ def test_huge_numbers_in_every_numeric_field_are_rejects_never_failures(
         assert entry["arxiv_version"] is None or 1 <= entry["arxiv_version"] <= MAX_VERSION
     first = [e for e in parsed.entries if e["arxiv_id"] == "2401.00001"]
     a_version = not version.startswith("0")  # arXiv's versions start at v1, unpadded
+    announced = not detail_version.startswith("0") and value(detail_version) <= MAX_VERSION
     if value(ref) > MAX_REF:
         assert first == [] and any(p.rule == "ref_out_of_range" for p in rejected)
     elif a_version and value(version) > MAX_VERSION:
         assert first == [] and any(p.rule == "version_out_of_range" for p in rejected)
+    elif a_version and announced and value(detail_version) != value(version):
+        # The abstract announces another version than the link: a reject, never a pick.
+        assert first == [] and any(p.rule == "abstract_mismatch" for p in rejected)
     elif a_version:
         assert [e["arxiv_version"] for e in first] == [value(version)]
     batch = parse_files([(Path("d.md"), "0" * 64, text.encode())], "run", datetime.now(UTC))

@@ -81,7 +81,7 @@ def test_entries_carry_the_files_ids_and_titles(corpus_warehouse):
         1,
         "AutoRT: Embodied Foundation Models for Large Scale Orchestration of Robotic Agents",
         "old",
-        None,
+        "new",  # the old layout's title carries no marker: a new submission
         "cs.RO",
         11,
     )
@@ -280,7 +280,8 @@ def hostile_inbox(root: Path) -> Path:
     (inbox / "junk.md").write_bytes(bytes(range(256)) * 64)
     (inbox / "empty.md").write_bytes(b"")
     (inbox / "bad-id.md").write_text(
-        text.replace("abs/2402.17376)", "abs/2413.17376)").replace("2403", "2407")
+        # An ID arXiv never issued, in the link and in the abstract's announcement alike.
+        text.replace("2402.17376", "2413.17376").replace("2403", "2407")
     )
     return inbox
 

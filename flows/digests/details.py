@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.digests.text import clean
+from flows.digests.wrappers import (
+    OLD_MARKERS,
+    chinese_prefix,
+    english_prefix,
+    unquoted,
+    without_arxiv_leftover,
+)
 from schemas.ids import split_id
 from schemas.tables import ANNOUNCE_TYPES
 
@@ -16,13 +23,10 @@ _LINK = re.compile(r"\[[^\]]*+\]\((?P<url>[^)\s]++)\)")
 # The 2023 title suffix `(arXiv:2301.00001v1 [cs.CL] UPDATED)`, matched from its last
 # `(arXiv:` (see `_old_suffix`), never searched for from every position.
 _OLD_SUFFIX = re.compile(
-    r"\(arXiv:(?P<id>\S++)\s++\[(?P<cat>[^\]]++)\](?:\s*+(?:UPDATED|CROSS LISTED))?\)"
+    r"\(arXiv:(?P<id>\S++)\s++\[(?P<cat>[^\]]++)\]"
+    r"(?:\s*+(?P<marker>UPDATED|CROSS LISTED))?\)"
 )
-_ANNOUNCE = re.compile(r"arXiv:(?P<id>\S++)\s++Announce Type:\s*+(?P<type>\S++)")
 _ZH_TITLE_PREFIX = re.compile(r"^(?:翻译过的)?(?:论文)?标题(?:翻译成中文)?\s*+[:：]\s*+")
-# Applied to cleaned text (single spaces); the class stops at the next parenthesis, so each
-# `(arXiv` tries at most up to the next one.
-_ZH_TITLE_SUFFIX = re.compile(r" ?[（(]arXiv\s*+[:：][^()（）]*+[)）]")
 
 
 @dataclass
@@ -65,7 +69,7 @@ def detail_fields(block: Block, table_summary: str | None) -> dict[str, Any]:
     blocks drop the summary or more, so they are matched from the end."""
     title_zh = clean(block.header)
     if title_zh:
-        title_zh = clean(_ZH_TITLE_SUFFIX.sub("", _ZH_TITLE_PREFIX.sub("", title_zh)))
+        title_zh = unquoted(without_arxiv_leftover(clean(_ZH_TITLE_PREFIX.sub("", title_zh))))
     paragraphs = _paragraphs(block.body)
     link_at = next((i for i, p in enumerate(paragraphs) if _LINK.fullmatch(p)), None)
     before = paragraphs[:link_at] if link_at is not None else paragraphs[:1]
@@ -79,6 +83,7 @@ def detail_fields(block: Block, table_summary: str | None) -> dict[str, Any]:
         parts = split_id(old.group("id"))
         fields["_version"] = parts[1] if parts else None
         fields["layout"] = "old"
+        fields["announce_type"] = OLD_MARKERS[old.group("marker")]
 
     english = after[-1] if after else None
     rest = after[:-1]
@@ -86,15 +91,15 @@ def detail_fields(block: Block, table_summary: str | None) -> dict[str, Any]:
     if rest and (len(rest) >= 2 or clean(rest[0]) == table_summary):
         summary, rest = rest[0], rest[1:]
     fields["summary_zh"] = clean(summary)
-    fields["abstract_zh"] = clean(rest[-1]) if rest else None
-    fields["abstract_excerpt"] = clean(english)
-    announce = _ANNOUNCE.match(english or "")
-    if announce:
+    fields["abstract_zh"], zh_id = chinese_prefix(clean(rest[-1]) if rest else None)
+    fields["abstract_excerpt"], en_id, kind = english_prefix(clean(english))
+    # The IDs the prefixes name, for the entry to check against its row's link.
+    fields["_prefix_ids"] = [i for i in (en_id, zh_id) if i is not None]
+    if en_id is not None:
         fields["layout"] = "new"
-        kind = announce.group("type")
         # Only the declared types count; an LLM-translated token (`新的摘要:`) is not a type.
         fields["announce_type"] = kind if kind in ANNOUNCE_TYPES else None
-        parts = split_id(announce.group("id"))
+        parts = split_id(en_id)
         fields["_version"] = parts[1] if parts else None
     elif fields["layout"] == "old" and summary is None and len(after) == 2:
         fields["layout"] = "early"  # Mar-2023 digests: no Chinese one-line summary

@@ -18,11 +18,18 @@ from typing import Any
 from flows.digests.details import Block, block_text, detail_fields
 from flows.digests.guard import Limits, ParseTimeout, too_large
 from flows.digests.text import Problem, clean, cut, decode
+from flows.digests.wrappers import unquoted, without_arxiv_leftover
 from schemas.ids import MAX_REF, MAX_VERSION, bounded, split_id
 
 # Rules that reject a summary-table row (an entry); other rejects concern blocks or files.
 ROW_RULES = frozenset(
-    {"malformed_row", "not_arxiv_url", "ref_out_of_range", "version_out_of_range"}
+    {
+        "malformed_row",
+        "not_arxiv_url",
+        "ref_out_of_range",
+        "version_out_of_range",
+        "abstract_mismatch",
+    }
 )
 
 
@@ -248,7 +255,9 @@ def _add_block(scan: _Scan, line: str, number: int, text: str, line_end: int) ->
     return stop
 
 
-def _entry(row: dict[str, Any], detail: Block | None, problems: list[Problem]) -> dict[str, Any]:
+def _entry(
+    row: dict[str, Any], detail: Block | None, problems: list[Problem]
+) -> dict[str, Any] | None:
     """A table row joined with its detail block (if it has one)."""
     entry = dict(row)
     entry.update(
@@ -277,8 +286,34 @@ def _entry(row: dict[str, Any], detail: Block | None, problems: list[Problem]) -
     if row["summary_zh"] is not None:
         fields.pop("summary_zh")  # the table's summary is the one the digest shows
     fields["layout"] = fields["layout"] or "plain"
+    named = fields.pop("_prefix_ids")
     entry.update(fields)
+    entry["summary_zh"] = unquoted(without_arxiv_leftover(entry["summary_zh"]))
+    if (other := _other_paper(entry, named)) is not None:
+        problems.append(
+            Problem(
+                "abstract_mismatch",
+                f"the abstract is announced as arXiv:{other}, but the row links "
+                f"{entry['arxiv_id']}: fix the row or its detail block and re-ingest",
+                row["line"],
+                cut(raw_with_detail(entry)),
+            )
+        )
+        return None
     return entry
+
+
+def _other_paper(entry: dict[str, Any], named: list[str]) -> str | None:
+    """The first ID an abstract's prefix names that is another paper, or another version,
+    than the row's link. (A prefix whose ID cannot be read names no paper: not compared.)"""
+    for text in named:
+        parts = split_id(text)
+        if parts is None:
+            continue
+        version = entry["arxiv_version"]
+        if parts[0] != entry["arxiv_id"] or (parts[1] and parts[1] != version):
+            return text
+    return None
 
 
 def raw_with_detail(entry: dict[str, Any]) -> str:
@@ -328,7 +363,8 @@ def parse_text(
     scan = _scan(text, deadline)
     if not scan.table and not scan.blocks:
         return [], [NOT_A_DIGEST], 0
-    entries = [_entry(row, scan.blocks.pop(row["ref"], None), scan.problems) for row in scan.rows]
+    joined = [_entry(row, scan.blocks.pop(row["ref"], None), scan.problems) for row in scan.rows]
+    entries = [entry for entry in joined if entry is not None]
     problems = _with_details(scan)  # takes the rejected rows' blocks: they are not orphans
     problems += [_orphan(b) for b in scan.blocks.values()]
     return entries, problems, scan.seen
