@@ -118,6 +118,10 @@ def checks(wh: Path, ref: dict) -> dict[str, int]:
             "SELECT round(discover_seconds, 2), round(parse_seconds, 2), "
             "round(validate_seconds, 2), round(load_seconds, 2) FROM runs"
         ).fetchone()
+        kept = con.sql("SELECT sum(octet_length(data)) FROM digest_bytes").fetchone()[0]
+        stored = con.sql(
+            "SELECT sum(file_size_bytes) FROM ducklake_list_files('lake', 'digest_bytes')"
+        ).fetchone()[0]
         rows = con.sql(
             "SELECT split_part(split_part(source_path, '@', -1), ':', 1) AS c, digest_date "
             "FROM digests"
@@ -132,7 +136,7 @@ def checks(wh: Path, ref: dict) -> dict[str, int]:
         if abs((datetime.fromtimestamp(int(times[commit]), UTC).date() - day).days) > 1
     )
     return {
-        "stages": list(stages),
+        "stages": list(stages), "raw_bytes": int(kept or 0), "raw_stored": int(stored or 0),
         "digests": digests[0], "digests_with_entries": digests[1], "undated_or_uncategorised":
         digests[2], "entries": entries, "row_rejects": rejected, "dates_off": off,
     }  # fmt: skip
@@ -215,6 +219,10 @@ def git_lines() -> list[str]:
         "parser does the detail blocks, the layouts and the checks the regex skips (its cost "
         "per entry is the subject of the synthetic sections above), and on 2 cores that alone "
         "exceeds the target's budget.",
+        f"- the raw layer (`digest_bytes`, zstd Parquet): {c['raw_bytes'] / 1e6:,.0f} MB of "
+        f"digests stored in {c['raw_stored'] / 1e6:,.1f} MB, "
+        f"**{c['raw_stored'] / c['entries'] * 100_000 / 1e6:,.1f} MB per 100,000 entries** "
+        f"({c['raw_bytes'] / max(c['raw_stored'], 1):.1f}x smaller than the files).",
         f"- nothing new: **{again - fixed:+.2f} s** over the fixed cost (target at most +3 s); "
         f"one new commit: {one['seconds'] - fixed:+.2f} s.",
         f"- {ref['versions']:,} versions ({ref['bytes'] / 1e6:,.0f} MB) on the history; "

@@ -40,6 +40,7 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    compression: str | None = None  # Parquet compression of its files (None: DuckLake's)
 
     @property
     def schema(self) -> pa.Schema:

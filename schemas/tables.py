@@ -76,6 +76,22 @@ DIGESTS = Table(
     ),
 )
 
+DIGEST_BYTES = Table(
+    name="digest_bytes",
+    doc=(
+        "The raw layer: every loaded digest's bytes as they were read, written in the load's "
+        "transaction (zstd-compressed Parquet), so that the warehouse alone can parse them "
+        "again (`arxiv-digests reparse`). Empty for digests loaded before release 0.4 until "
+        "`reparse` finds them at their source_path."
+    ),
+    key=("digest_id",),
+    columns=(
+        _sha256("digest_id", "the digest (`digests.digest_id`): sha256 of `data`"),
+        Column("data", pa.binary(), "the file's bytes, whole", True),
+    ),
+    compression="zstd",
+)
+
 SEEN_FILES = Table(
     name="seen_files",
     doc=(
@@ -263,8 +279,8 @@ RUNS = Table(
         Column(
             "kind",
             pa.string(),
-            "`ingest`, `enrich` or `replay` (null before 0.3)",
-            enum=("ingest", "enrich", "replay"),
+            "`ingest`, `enrich`, `replay` or `reparse` (null before 0.3)",
+            enum=("ingest", "enrich", "replay", "reparse"),
         ),
         Column("files_seen", pa.int32(), "input files found", True),
         Column("files_new", pa.int32(), "files with content not loaded before", True),
@@ -283,6 +299,11 @@ RUNS = Table(
             True,
         ),
         Column("entries_rejected", pa.int64(), "rows sent to rejects", True),
+        Column(
+            "entries_updated",
+            pa.int64(),
+            "rows of digest_entries whose fields a `reparse` changed (null for other runs)",
+        ),
         Column("rejects", pa.int64(), "rows added to rejects (entries, files, API answers)", True),
         Column("rejects_by_rule", pa.string(), "JSON object: rule -> count", True),
         Column("api_requests", pa.int32(), "requests made to the arXiv API", True),
@@ -325,6 +346,7 @@ TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         DIGESTS,
+        DIGEST_BYTES,
         SEEN_FILES,
         DIGEST_ENTRIES,
         PAPERS,

@@ -16,6 +16,7 @@ from schemas import TABLES, Column, Table
 from schemas.dictionary import rules
 from warehouse.checksums import STATEMENTS as CHECKSUM_STATEMENTS
 from warehouse.checksums import TABLE as CHECKSUMS
+from warehouse.connection import METADATA
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import statements as identity_statements
 from warehouse.store import ALIAS
@@ -53,6 +54,7 @@ _SCALARS = {
     pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
     pa.date32(): "DATE",
+    pa.binary(): "BLOB",
 }
 
 
@@ -124,6 +126,30 @@ WRITER_STATEMENTS = [
     f"CREATE TABLE {WRITER} (claimed_by VARCHAR, claimed_at TIMESTAMPTZ)",
     f"INSERT INTO {WRITER} VALUES ('created', now())",
 ]
+
+
+# The tables whose Parquet compression is set, with it (DuckLake keeps table options in its
+# metadata; one cannot be set in the transaction that creates the table).
+_COMPRESSED = f"""
+SELECT t.table_name, m.value FROM {METADATA}.ducklake_metadata m
+JOIN {METADATA}.ducklake_table t ON m.scope = 'table' AND m.scope_id = t.table_id
+WHERE m.key = 'parquet_compression' AND t.end_snapshot IS NULL
+"""
+
+
+def option_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What sets each existing table's declared Parquet compression, where it is not set."""
+    present = {t for (t,) in con.execute(_TABLES, [ALIAS]).fetchall()}
+    done = dict(con.execute(_COMPRESSED).fetchall())
+    return [
+        f"CALL {ALIAS}.set_option('parquet_compression', {_quote(t.compression)}, "
+        f"table_name => {_quote(t.name)})"
+        for t in TABLES.values()
+        if t.compression is not None and t.name in present and done.get(t.name) != t.compression
+    ]
+
+
+_TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'"
 
 
 def pending_statements(

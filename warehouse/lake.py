@@ -28,7 +28,7 @@ from warehouse.check import verify_files
 from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import unrecorded_rows
 from warehouse.connection import AUTHOR, arrow, as_stream, open_connection, registered
-from warehouse.declare import WRITER, pending_statements
+from warehouse.declare import WRITER, option_statements, pending_statements
 from warehouse.identity import catalog_identity
 from warehouse.store import (
     ALIAS,
@@ -95,6 +95,10 @@ class Lake:
         if statements:
             with self.transaction("declare tables", claim=writer):
                 for statement in statements:
+                    self.con.execute(statement)
+        if options := option_statements(self.con):  # on tables made by a commit before
+            with self.transaction("set table options"):
+                for statement in options:
                     self.con.execute(statement)
 
     def close(self) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.tables import GIT_SOURCES, PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, RUNS
+from schemas.tables import (
+    DIGEST_ENTRIES,
+    GIT_SOURCES,
+    PAPER_AUTHORS,
+    PAPER_CATEGORIES,
+    PAPERS,
+    RUNS,
+)
 from warehouse.lake import Lake
 from warehouse.store import WriteConflict
 
@@ -105,3 +112,99 @@ def date_undated(lake: Lake, places: list[str], day: date) -> int:
             [day, *params],
         )
     return count
+
+
+def digests_without_bytes(lake: Lake) -> pa.Table:
+    """The digests the raw layer lacks (loaded before it existed): id and source_path."""
+    return lake.query(
+        "SELECT digest_id, source_path FROM digests ANTI JOIN digest_bytes USING (digest_id) "
+        "ORDER BY digest_id"
+    )
+
+
+def kept_digests(lake: Lake) -> list[str]:
+    """Every digest the raw layer holds, in id order."""
+    table = lake.query("SELECT digest_id FROM digest_bytes ORDER BY digest_id")
+    return [str(d) for d in table.column("digest_id").to_pylist()]
+
+
+def kept_bytes(lake: Lake, ids: list[str]) -> pa.Table:
+    """The bytes (and source_path) of the digests `ids`."""
+    return lake.query(
+        "SELECT b.digest_id, d.source_path, b.data FROM digest_bytes b JOIN digests d "
+        "USING (digest_id) WHERE b.digest_id IN (SELECT digest_id FROM _ids) ORDER BY 1",
+        _ids=pa.table({"digest_id": pa.array(ids, pa.string())}),
+    )
+
+
+_ENTRY_COLUMNS = ", ".join(f'"{c}"' for c in DIGEST_ENTRIES.column_names)
+
+
+def entry_changes(lake: Lake, entries: pa.Table, ids: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """For digests `ids` parsed again into `entries`: the rows of `entries` that
+    `digest_entries` does not hold as they are (changed or new), and the keys (digest_id,
+    ref) it holds that `entries` no longer has (rows that fail now)."""
+    scope = "FROM digest_entries WHERE digest_id IN (SELECT digest_id FROM _ids)"
+    differ = lake.query(
+        f"SELECT {_ENTRY_COLUMNS} FROM _new EXCEPT SELECT {_ENTRY_COLUMNS} {scope}",
+        _new=entries.select(DIGEST_ENTRIES.column_names),
+        _ids=ids,
+    )
+    gone = lake.query(
+        f"SELECT digest_id, ref {scope} EXCEPT SELECT digest_id, ref FROM _new",
+        _new=entries.select(["digest_id", "ref"]),
+        _ids=ids,
+    )
+    return differ, gone
+
+
+def held_keys(lake: Lake, keys: pa.Table) -> int:
+    """How many of the keys (digest_id, ref) `digest_entries` holds."""
+    found = lake.query(
+        "SELECT count(*) AS n FROM digest_entries e SEMI JOIN _k USING (digest_id, ref)",
+        _k=keys,
+    )
+    return int(found.column("n")[0].as_py())
+
+
+def replace_entries(lake: Lake, rows: pa.Table, gone: pa.Table) -> None:
+    """Put `rows` in place of the entries with their keys, and remove the keys `gone`."""
+    keys = pa.concat_tables([rows.select(["digest_id", "ref"]), gone.select(["digest_id", "ref"])])
+    lake.execute(
+        "DELETE FROM digest_entries WHERE EXISTS (SELECT 1 FROM _k WHERE "
+        "_k.digest_id = digest_entries.digest_id AND _k.ref = digest_entries.ref)",
+        _k=keys,
+    )
+    lake.insert(DIGEST_ENTRIES, rows)
+
+
+_DERIVED = ("encoding", "entry_count", "layout_new", "layout_old", "layout_early", "layout_plain")
+
+
+def update_digests(lake: Lake, digests: pa.Table) -> int:
+    """Give the digests their derived columns (encoding, counts) as parsed again; how many
+    changed."""
+    differ = " OR ".join(f'd."{c}" IS DISTINCT FROM n."{c}"' for c in _DERIVED)
+    changed = lake.query(
+        f"SELECT n.* FROM _d n JOIN digests d USING (digest_id) WHERE {differ}",
+        _d=digests.select(["digest_id", *_DERIVED]),
+    )
+    if changed.num_rows:
+        sets = ", ".join(f'"{c}" = n."{c}"' for c in _DERIVED)
+        lake.execute(
+            f"UPDATE digests SET {sets} FROM _d n WHERE digests.digest_id = n.digest_id",
+            _d=changed,
+        )
+    return int(changed.num_rows)
+
+
+def resolve_loaded_rejects(lake: Lake, rows: pa.Table, run_id: str) -> int:
+    """Mark resolved by `run_id` the unresolved row rejects at the (digest, line) of `rows`."""
+    where = (
+        "resolved_by IS NULL AND stage IN ('parse', 'validate') AND EXISTS (SELECT 1 FROM _r "
+        "WHERE _r.digest_id = rejects.digest_id AND _r.line = rejects.line)"
+    )
+    keys = rows.select(["digest_id", "line"])
+    found = lake.query(f"SELECT count(*) AS n FROM rejects WHERE {where}", _r=keys)
+    lake.execute(f"UPDATE rejects SET resolved_by = ? WHERE {where}", [run_id], _r=keys)
+    return int(found.column("n")[0].as_py())

@@ -173,6 +173,36 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     )
 
 
+@app.command("reparse")
+def reparse_command(warehouse: WarehouseOpt = None) -> None:
+    """Parse every digest the warehouse keeps again with the current code, and apply what
+    changed (entries updated, loaded or rejected) in one transaction."""
+    from datetime import UTC, datetime
+
+    from flows.pipeline.reparse import reparse
+    from flows.pipeline.run_stats import new_run_id
+    from warehouse.lake import Lake
+
+    settings = load_settings()
+    store = existing_store(warehouse)
+    run_id = new_run_id(datetime.now(UTC))
+    with query_failures():
+        holder = f"reparse (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            done = reparse(lake, run_id, settings.limits())
+    for path in done.missing[:20]:
+        typer.echo(f"{path}: not found with the same sha256: not parsed again", err=True)
+    if len(done.missing) > 20:
+        typer.echo(f"… and {len(done.missing) - 20} more digest(s) not found", err=True)
+    changes = f"{done.updated} entries changed, {done.loaded} loaded, {done.rejected} rejected" + (
+        f", {done.recovered} digest(s) kept from their files" if done.recovered else ""
+    )
+    typer.echo(
+        f"parsed {done.digests} digest(s) again: "
+        + (f"{changes} (run {done.run_id})" if done.run_id else "nothing changed, nothing written")
+    )
+
+
 server_app = typer.Typer(help="The local Prefect server the product manages.", no_args_is_help=True)
 
 app.add_typer(server_app, name="server")

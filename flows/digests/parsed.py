@@ -16,7 +16,7 @@ from flows.digests.names import digest_facts
 from flows.digests.parse import ROW_RULES, ParsedDigest, parse_digest, raw_with_detail
 from flows.digests.rejects import Where, failure_rejects, problem_rejects
 from flows.digests.text import FileProblem
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, LAYOUTS, REJECTS, SEEN_FILES
+from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, LAYOUTS, REJECTS, SEEN_FILES
 from schemas.validate import validate
 
 DEFAULT_LIMITS = Limits()
@@ -38,6 +38,7 @@ class ParsedBatch:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     bad_entries: pa.Table = field(default_factory=lambda: FAILED_SCHEMA.empty_table())
     seen: pa.Table = field(default_factory=SEEN_FILES.empty)
+    raw: pa.Table = field(default_factory=DIGEST_BYTES.empty)  # the loaded digests' bytes
     problems: list[FileProblem] = field(default_factory=list)
     files_new: int = 0
     files_skipped: int = 0
@@ -131,6 +132,7 @@ def merge(batches: list[ParsedBatch]) -> ParsedBatch:
         digests=pa.concat_tables([b.digests for b in batches]),
         entries=pa.concat_tables([b.entries for b in batches]),
         bad_entries=pa.concat_tables([b.bad_entries for b in batches]),
+        raw=pa.concat_tables([b.raw for b in batches]),
         rejects=[r for b in batches for r in b.rejects],
         problems=[p for b in batches for p in b.problems],
         files_new=sum(b.files_new for b in batches),
@@ -150,6 +152,7 @@ class ValidBatch:
     rejects: pa.Table
     entries_rejected: int
     seen: pa.Table = field(default_factory=SEEN_FILES.empty)
+    raw: pa.Table = field(default_factory=DIGEST_BYTES.empty)
 
 
 def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch:
@@ -173,4 +176,14 @@ def validate_batch(batch: ParsedBatch, run_id: str, now: datetime) -> ValidBatch
         entries_rejected=parse_rejected + bad_entries.num_rows,
         # A row that fails loses nothing: its file is only read again by the next run.
         seen=validate(SEEN_FILES, batch.seen)[0],
+        raw=_of(batch.raw, digests),
     )
+
+
+def _of(raw: pa.Table, digests: pa.Table) -> pa.Table:
+    """The bytes of the digests that load (their rows passed their checks)."""
+    if raw.num_rows == digests.num_rows:
+        return raw
+    loaded = set(digests.column("digest_id").to_pylist())
+    keep = [i for i, d in enumerate(raw.column("digest_id").to_pylist()) if d in loaded]
+    return raw.take(pa.array(keep, pa.int64()))

@@ -27,7 +27,7 @@ from flows.digests.parsed import (
 from flows.digests.pool import ParsePool
 from flows.digests.rejects import Where, problem_rejects
 from flows.digests.text import FileProblem, Problem
-from schemas.tables import DIGESTS, SEEN_FILES
+from schemas.tables import DIGEST_BYTES, DIGESTS, SEEN_FILES
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,25 @@ def read_batch(
     batch.files_skipped += len(repeats) - len(again)
     if again:
         batch = merge([batch, parse_files(again, run_id, now, limits)])  # same bytes: unloaded
+    batch.raw = _bytes_of([*todo, *again], loaded)
     # A file whose content did not load (binary, not a digest) is read again by every run.
     batch.seen = pa.Table.from_pylist(
         [f for f in settled if f["digest_id"] in loaded or f["digest_id"] in known],
         schema=SEEN_FILES.schema,
     )
     return batch
+
+
+def _bytes_of(files: list[NewFile], loaded: set[str]) -> pa.Table:
+    """The raw layer's rows: each loaded digest's bytes, once."""
+    kept: dict[str, bytes] = {}
+    for _, digest_id, data in files:
+        if digest_id in loaded:
+            kept.setdefault(digest_id, data)
+    return pa.table(
+        {"digest_id": list(kept), "data": pa.array(list(kept.values()), pa.binary())},
+        schema=DIGEST_BYTES.schema,
+    )
 
 
 def _read_settled(

@@ -91,6 +91,7 @@ def drop_known(parsed: ParsedBatch, known: set[str]) -> ParsedBatch:
         digests=digests,
         entries=_keep(parsed.entries, ids),
         bad_entries=_keep(parsed.bad_entries, ids),
+        raw=_keep(parsed.raw, ids),
         rejects=[r for r in parsed.rejects if r["digest_id"] not in ids],
         problems=[p for p in parsed.problems if p.path not in paths],
         files_new=parsed.files_new - again,

@@ -41,7 +41,7 @@ from flows.pipeline.run_stats import RunStats, new_run_id
 from flows.pipeline.sources import find_inputs, places, positions_table
 from flows.pipeline.stages import Shell, committed
 from flows.settings import Settings
-from schemas.tables import DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
+from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
 from warehouse.export import export
 from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
@@ -124,12 +124,13 @@ def check_digests_task(batch: ParsedBatch, run_id: str, now: datetime) -> ValidB
 
 @task(name="load", cache_policy=NO_CACHE)
 def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
-    """Write a batch's entries and rejects into the run's transaction; returns the number of
-    new rejects written. Rejects already in the warehouse (the same bad input seen by an
-    earlier run) are not written again. The batch's `digests` rows are written once per run
-    (see `_ingest`)."""
+    """Write a batch's entries, its digests' bytes and its rejects into the run's transaction;
+    returns the number of new rejects written. Rejects already in the warehouse (the same bad
+    input seen by an earlier run) are not written again. The batch's `digests` rows are written
+    once per run (see `_ingest`)."""
     rejects = unknown(valid.rejects, known_rejects.ids)
     lake.insert(DIGEST_ENTRIES, valid.entries)
+    lake.insert(DIGEST_BYTES, valid.raw)
     lake.insert(REJECTS, rejects)
     return int(rejects.num_rows)
 

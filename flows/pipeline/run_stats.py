@@ -38,6 +38,7 @@ class RunStats:
     entries_seen: int = 0
     entries_loaded: int = 0
     entries_rejected: int = 0
+    entries_updated: int | None = None  # a reparse's changed rows
     rejects: int = 0
     rejects_by_rule: Counter[str] = field(default_factory=Counter)
     api_requests: int = 0
