@@ -135,6 +135,10 @@ def test_the_report_in_a_browser(enriched, env, tmp_path):  # noqa: F811
     assert all(marks > 0 for marks in titles.values()), titles
     assert seen["empty"] == ["Rejects by rule, per run"]  # the corpus loads without a reject
     assert seen["cjk"] is True
+    # The latest digests are headed by their date and category, never a file's hash name.
+    headings = re.findall(r"<h3>([^<]*)</h3>", text)
+    assert headings and all(re.fullmatch(r"\d{4}-\d{2}-\d{2} · [a-zA-Z.-]+", h) for h in headings)
+    assert "_seconds" not in text  # stages named in words
     titles_zh = [t for t in seen["zh"] if re.search(r"[\u4e00-\u9fff]", t)]
     assert len(titles_zh) >= 20
     # Each shown title is the one stored, TeX and all.
@@ -188,3 +192,40 @@ def test_each_run_refreshes_the_report_and_links_it(prefect, tmp_path, monkeypat
         )
     mine = [a for a in artifacts if str(a.flow_run_id) == first["flow_run_id"]]
     assert len(mine) == 1 and f"Report: [{page.resolve()}](file://{page.resolve()})" in mine[0].data
+
+
+def _chart(query: str):
+    from flows.operations.report import CHARTS
+
+    return next(c for c in CHARTS if c.query == query)
+
+
+@pytest.mark.parametrize("days", [1, 20, 400])
+def test_charts_read_well_with_one_day_or_many(days):
+    from datetime import date, timedelta
+
+    from flows.operations.report import MANY_DAYS, _drawn, spec
+
+    rows = [
+        {"day": date(2024, 3, 1) + timedelta(days=i), "category": "cs.AI", "papers": 3}
+        for i in range(days)
+    ]
+    drawn = spec(_chart("papers_per_day"), _drawn(_chart("papers_per_day"), rows))
+    x, y = drawn["encoding"]["x"], drawn["encoding"]["y"]
+    assert x["type"] == ("temporal" if days > MANY_DAYS else "ordinal")
+    assert (x["title"], y["title"]) == ("digest date", "papers")
+    assert (y["axis"]["format"], y["axis"]["tickMinStep"]) == ("d", 1)  # whole papers
+    month = _chart("categories_by_month")
+    one = _drawn(month, [{"month": date(2024, 3, 1), "category": "cs.AI", "papers": 5}])
+    drawn = spec(month, one)
+    assert one[0]["month"] == "2024-03" and drawn["mark"]["point"] is True  # one month drawn
+
+
+def test_top_authors_longest_bar_first_and_stages_in_words():
+    from flows.operations.report import spec
+    from warehouse.aggregates import REPORT_QUERIES
+
+    rows = [{"author": "B", "papers": 1}, {"author": "A", "papers": 9}]
+    assert spec(_chart("top_authors"), rows)["encoding"]["y"]["sort"] == "-x"
+    stages = REPORT_QUERIES["stage_seconds"]
+    assert all(f"'{word}'" in stages for word in ("find files", "read and parse", "load"))

@@ -50,9 +50,12 @@ REPORT_QUERIES = {
         "SELECT run_id AS run, rule, count(*) AS rejects FROM rejects GROUP BY ALL ORDER BY run"
     ),
     "stage_seconds": (
-        "SELECT run_id AS run, stage, seconds FROM (SELECT * FROM runs ORDER BY started_at DESC "
-        "LIMIT 30) UNPIVOT (seconds FOR stage IN (discover_seconds, parse_seconds, "
-        "validate_seconds, load_seconds, enrich_seconds)) ORDER BY run"
+        "SELECT run_id AS run, CASE stage WHEN 'discover_seconds' THEN 'find files' "
+        "WHEN 'parse_seconds' THEN 'read and parse' WHEN 'validate_seconds' THEN 'validate' "
+        "WHEN 'load_seconds' THEN 'load' ELSE 'ask arXiv' END AS stage, seconds "
+        "FROM (SELECT * FROM runs ORDER BY started_at DESC LIMIT 30) UNPIVOT (seconds FOR "
+        "stage IN (discover_seconds, parse_seconds, validate_seconds, load_seconds, "
+        "enrich_seconds)) ORDER BY run"
     ),
     "undated": (
         "SELECT count(DISTINCT d.digest_id) AS digests, count(e.ref) AS entries FROM digests d "
@@ -65,7 +68,7 @@ REPORT_QUERIES = {
 }
 
 LATEST = f"""
-SELECT d.digest_id, d.file_name, d.digest_date, e.ref, e.arxiv_id, e.title, e.title_zh,
+SELECT d.digest_id, d.file_name, d.digest_date, d.category, e.ref, e.arxiv_id, e.title, e.title_zh,
        e.summary_zh, e.url
 FROM (SELECT * FROM digests ORDER BY ingested_at DESC, digest_date DESC NULLS LAST, file_name
       LIMIT {LATEST_DIGESTS}) d

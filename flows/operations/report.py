@@ -34,6 +34,7 @@ class Chart:
     encode: dict[str, str]
     empty: str  # what the panel says when the query gives no rows
     time_format: str = "%Y-%m-%d"  # axis labels of an x that is a time
+    titles: tuple[tuple[str, str], ...] = ()  # axis and legend titles in words, by field
 
 
 CHARTS = (
@@ -41,15 +42,18 @@ CHARTS = (
         "Papers per day, by primary category",
         "papers_per_day",
         "bar",
-        {"x": "day:T", "y": "papers:Q", "color": "category:N"},
-        "No dated digests yet: digests whose path names a date (2026-11-24/cs.AI.md) appear here.",
+        {"x": "day:O", "y": "papers:Q", "color": "category:N"},
+        "No dated digests yet: digests whose path names a date (2026-11-24/cs.AI.md), or loaded "
+        "from a git history, appear here.",
+        titles=(("day", "digest date"), ("category", "primary category")),
     ),
     Chart(
         "Top categories by month",
         "categories_by_month",
         "line",
-        {"x": "month:T", "y": "papers:Q", "color": "category:N"},
+        {"x": "month:O", "y": "papers:Q", "color": "category:N"},
         "No dated digests yet.",
+        titles=(("month", "month"), ("category", "primary category")),
     ),
     Chart(
         "Enrichment coverage after each run",
@@ -58,6 +62,7 @@ CHARTS = (
         {"x": "run:T", "y": "value:Q", "color": "state:N"},
         "No runs yet.",
         "%Y-%m-%d %H:%M",
+        titles=(("run", "run started"), ("value", "papers"), ("state", "papers")),
     ),
     Chart(
         "Enrichment now",
@@ -72,6 +77,7 @@ CHARTS = (
         "bar",
         {"x": "run:N", "y": "rejects:Q", "color": "rule:N"},
         "No rejects: everything read so far loaded.",
+        titles=(("rule", "rule broken"),),
     ),
     Chart(
         "Run durations by stage (last 30 runs)",
@@ -86,6 +92,7 @@ CHARTS = (
         "bar",
         {"x": "papers:Q", "y": "author:N"},
         "No enriched papers yet: `arxiv-digests enrich` fetches them from the arXiv API.",
+        titles=(("papers", "papers"),),
     ),
 )
 # The coverage chart is drawn from a long table: one row per run and state.
@@ -99,25 +106,57 @@ def _drawn(chart: Chart, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = [{key: r[key], label: v, "value": r[v]} for r in rows for v in values]
     for row in rows:  # Vega-Lite reads ISO dates; Decimal and others as text
         for name, value in row.items():
-            if hasattr(value, "isoformat"):
+            if name == "month" and hasattr(value, "strftime"):
+                row[name] = value.strftime("%Y-%m")  # a month drawn as one, however many
+            elif hasattr(value, "isoformat"):
                 row[name] = value.isoformat()
     return rows
 
 
+# Days or months drawn one band each up to this many; more are drawn on a time axis.
+MANY_DAYS = 60
+# Counts: an axis of whole numbers (no 0.5 paper).
+_COUNTS = ("papers", "rejects", "value")
+
+
 def svg(chart: Chart, rows: list[dict[str, Any]]) -> str:
     """A chart's rows drawn as inline SVG (Vega-Lite by altair, rendered by vl-convert)."""
-    import altair as alt
     import vl_convert
 
+    return vl_convert.vegalite_to_svg(spec(chart, rows))
+
+
+def spec(chart: Chart, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chart's Vega-Lite spec: titles in words, counts on whole-number axes, bars longest
+    first, days and months one band each (a time axis past MANY_DAYS)."""
+    import altair as alt
+
     data = alt.Data(values=rows)  # type: ignore[no-untyped-call]  # altair's own typing gap
-    mark = getattr(alt.Chart(data), f"mark_{chart.mark}")()
-    encode: dict[str, Any] = dict(chart.encode)
-    if encode["x"].endswith(":T"):
-        encode["x"] = alt.X(encode["x"], axis=alt.Axis(format=chart.time_format))
+    # Lines get a point on each value: one month of data is still drawn.
+    options = {"point": True} if chart.mark == "line" else {}
+    mark = getattr(alt.Chart(data), f"mark_{chart.mark}")(**options)
+    titles = dict(chart.titles)
+    encode: dict[str, Any] = {}
+    for channel, shorthand in chart.encode.items():
+        field = shorthand.split(":")[0]
+        if shorthand.endswith(":O") and len({r[field] for r in rows}) > MANY_DAYS:
+            shorthand = f"{field}:T"  # too many to label each: a time axis
+        kind = {"x": alt.X, "y": alt.Y, "color": alt.Color}[channel]
+        axis: dict[str, Any] = {}
+        if shorthand.endswith(":T"):
+            axis["format"] = chart.time_format
+        if field in _COUNTS and shorthand.endswith(":Q"):
+            axis.update(tickMinStep=1, format="d")
+        extra: dict[str, Any] = {"title": titles.get(field, field)}
+        if channel == "y" and shorthand.endswith(":N") and chart.encode["x"].endswith(":Q"):
+            extra["sort"] = "-x"  # the longest bar first
+        if axis:
+            extra["axis"] = alt.Axis(**axis)
+        encode[channel] = kind(shorthand, **extra)
     # Horizontal bars get a fixed height each, so one bar is not a wall of colour.
-    height = alt.Step(22) if encode["y"].endswith(":N") else 260
-    spec = mark.encode(**encode).properties(width=640, height=height).to_dict()
-    return vl_convert.vegalite_to_svg(spec)
+    height = alt.Step(22) if chart.encode["y"].endswith(":N") else 260
+    drawn: dict[str, Any] = mark.encode(**encode).properties(width=640, height=height).to_dict()
+    return drawn
 
 
 def _panel(chart: Chart, rows: list[dict[str, Any]]) -> str:
@@ -133,11 +172,12 @@ def _latest(rows: list[tuple[Any, ...]]) -> str:
             '<section class="panel empty"><h2>Latest digests</h2><p>No digests yet.</p></section>'
         )
     parts, current = ['<section class="panel"><h2>Latest digests</h2>'], None
-    for digest_id, name, day, ref, ident, title, title_zh, summary, _url in rows:
+    for digest_id, name, day, category, ref, ident, title, title_zh, summary, _url in rows:
         if digest_id != current:
             if current is not None:
                 parts.append("</ol>")
-            label = f"{name} ({day})" if day else name
+            said = [str(x) for x in (day, category) if x]
+            label = " · ".join(said) if said else name  # a date and a category say more
             parts.append(f"<h3>{html.escape(label)}</h3><ol>")
             current = digest_id
         if ref is None:
