@@ -316,6 +316,9 @@ def test_a_warehouse_of_the_old_layout_is_migrated_losing_nothing(enriched, tmp_
         if name == "runs":
             assert count(legacy, "runs") == count(enriched, "runs") + 1
             continue
+        if name == "digest_bytes":  # 0.1 kept no bytes: `reparse` takes them from the files
+            assert count(legacy, name) == 0
+            continue
         assert table_hash(legacy, name) == table_hash(enriched, name), name
     assert_consistent(legacy)
     aside = next((legacy / "legacy").iterdir())
