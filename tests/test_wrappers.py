@@ -44,13 +44,15 @@ ZH_WORDINGS = [
     "arXiv:{id} Announce Type: {type} 摘要:",
     "arXiv:{id} 发表类型：{type} 摘要：",
     "arXiv:{id} 公告类型：{type}，摘要：",
+    "arXiv:{id} 公告类型：{type}",  # the type run into the text
 ]
 ZH_TYPES = ["新", "交叉", "跨领域", "替换", "替换-交叉", "替换交叉", "新论文", "新的", "cross"]
 IDS = st.sampled_from(["2403.06131v1", "2402.12659v2", "2311.11202v2", "hep-th/9901001v1"])
-# Abstract text as it follows the prefix: it begins with a word, never with a label.
+# Abstract text as it follows the prefix: it begins with words, never with a label (nor with
+# a stop or a space within its first characters, where a type run into it would be ambiguous).
 TEXT = st.text(
     st.sampled_from(list("研究模型数据我们提出方法的了在中") + list("abc xyz,.()")), max_size=60
-).map(lambda t: "研究" + t)
+).map(lambda t: "本文研究了一种" + t)
 
 
 @settings(max_examples=examples(300))

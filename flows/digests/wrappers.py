@@ -26,21 +26,29 @@ _EN_PREFIX = re.compile(
 # leading 摘要 label, `arXiv:ID` (or `arXiv：ID`), a type label (公告类型, 通告类型, 类型公告,
 # 类型, Announce Type…), the type in a word or a few (新, 交叉, 跨领域, 替换-交叉, replace…), then
 # an abstract label (摘要, 文摘, 提要, 简介, 抽象, Abstract), a full stop or a space. The type is
-# not compared with the row's: its translations are too many to map back. A type run into the
-# text with nothing between (`公告类型：交叉心理健康…`) cannot be told from it and stays.
+# not compared with the row's: its translations are too many to map back.
+# A type written out is an English word or up to 6 other characters, ended by a label, a stop
+# or a space (a type run into the text is told by its word: `_ZH_TYPE_ONLY`).
 _ZH_TYPE = (
     r"(?:[^\s:：]{0,4}类型[^\s:：]{0,2}|Announce\s++Type)\s*+[:：]\s*+"
-    r"[^\s:：。，,》)）]{0,16}?[》)）]?"
-    r"(?:[。.，,]?\s*+(?:摘要|文摘|提要|简介|抽象|Abstract)\s*+[:：]\s*+|[。.]\s*+|\s++|$)"
+    r"(?:[A-Za-z-]{1,16}|[^\s:：。，,》)）]{0,6}?)[》)）]?"
+    r"(?:[。.，,]?\s*+(?:摘要|文摘|提要|简介|抽象|Abstract)\s*+[:：]\s*+|[。.]\s*+|\s++)"
 )
 _ZH_PREFIX = re.compile(
     r"(?:[《(（]|[^\s:：]{1,4}[:：]\s*+)?arXiv"  # `arXiv:ID` then maybe the type; or no ID
     rf"(?:\s*+[:：]\s*+(?P<id>[0-9A-Za-z./-]++)\s*+(?:{_ZH_TYPE})?|\s*+{_ZH_TYPE})"
 )
-# The type alone, without the ID (`公告类型：替换。…`), when a delimiter ends it.
+# The type words models wrote, longest first: what a type run into the text
+# (`公告类型：交叉心理健康…`) is told from the text by.
+_TYPE_WORDS = (
+    "replace-cross|替换-交叉|替换交叉|交叉替换|交叉领域|交叉学科|跨领域|跨学科|跨主体|新论文|"
+    "replace|cross|new|交叉|替换|跨界|跨越|新的|跨|新"
+)
+# The type alone, without the ID (`公告类型：替换。…`): ended by a delimiter, or a known type
+# word run into the text.
 _ZH_TYPE_ONLY = re.compile(
-    r"(?:公告|通告|宣布|参考)?类型\s*+[:：]\s*+[^\s:：。]{1,16}?(?:[。.]\s*+|\s++)"
-    r"(?:(?:摘要|文摘|提要|简介|抽象|Abstract)\s*+[:：]\s*+)?"
+    rf"{_ZH_TYPE}|(?:[^\s:：]{{0,4}}类型)\s*+[:：]\s*+(?:{_TYPE_WORDS})"
+    r"(?:[。.，,]?\s*+(?:(?:摘要|文摘|提要|简介|抽象|Abstract)\s*+[:：]\s*+)?)"
 )
 # A Chinese abstract that begins with its label alone (`摘要：…`).
 _ZH_LABEL = re.compile(r"(?:摘要|Abstract)\s*+[:：]\s*+")
@@ -68,10 +76,11 @@ def chinese_prefix(text: str | None) -> tuple[str | None, str | None]:
     if not text:
         return text, None
     found = _ZH_PREFIX.match(text)
-    if found is None:
-        label = _ZH_LABEL.match(text) or _ZH_TYPE_ONLY.match(text)
-        return (text[label.end() :] or None) if label else text, None
-    return text[found.end() :] or None, found.group("id")
+    named = found.group("id") if found else None
+    rest = text[found.end() :] if found else text
+    # What is left may begin with the type (run into the text) or the label alone.
+    label = _ZH_TYPE_ONLY.match(rest) or _ZH_LABEL.match(rest)
+    return (rest[label.end() :] if label else rest) or None, named
 
 
 def unquoted(text: str | None) -> str | None:
