@@ -120,7 +120,7 @@ def checks(wh: Path, ref: dict) -> dict[str, int]:
         ).fetchone()
         kept = con.sql("SELECT sum(octet_length(data)) FROM digest_bytes").fetchone()[0]
         stored = con.sql(
-            "SELECT sum(file_size_bytes) FROM ducklake_list_files('lake', 'digest_bytes')"
+            "SELECT sum(data_file_size_bytes) FROM ducklake_list_files('lake', 'digest_bytes')"
         ).fetchone()[0]
         rows = con.sql(
             "SELECT split_part(split_part(source_path, '@', -1), ':', 1) AS c, digest_date "
