@@ -8,7 +8,7 @@ import re
 
 import pytest
 from conftest import DIGESTS, examples, manifest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from flows.digests.parse import parse_digest
@@ -45,6 +45,9 @@ ZH_WORDINGS = [
     "arXiv:{id} 发表类型：{type} 摘要：",
     "arXiv:{id} 公告类型：{type}，摘要：",
     "arXiv:{id} 公告类型：{type}",  # the type run into the text
+    "ARXIV: {id} 公告类型: {type}摘要: ",
+    "引文:{id} 公告类型:{type}摘要:",  # `arXiv` itself translated
+    "谷歌学术：{id} 公告类型：{type} 摘要：",
 ]
 ZH_TYPES = ["新", "交叉", "跨领域", "替换", "替换-交叉", "替换交叉", "新论文", "新的", "cross"]
 IDS = st.sampled_from(["2403.06131v1", "2402.12659v2", "2311.11202v2", "hep-th/9901001v1"])
@@ -58,6 +61,8 @@ TEXT = st.text(
 @settings(max_examples=examples(300))
 @given(wording=st.sampled_from(ZH_WORDINGS), kind=st.sampled_from(ZH_TYPES), ident=IDS, text=TEXT)
 def test_every_chinese_wording_is_removed_and_names_its_id(wording, kind, ident, text):
+    # Where `arXiv` itself was translated, only an ID of today's shape says what follows.
+    assume("arxiv" in wording.lower() or "/" not in ident)
     wrapped = clean(wording.format(id=ident, type=kind) + text)
     assert chinese_prefix(wrapped) == (clean(text), ident)
 

@@ -35,8 +35,10 @@ _ZH_TYPE = (
     r"(?:[。.，,]?\s*+(?:摘要|文摘|提要|简介|抽象|Abstract)\s*+[:：]\s*+|[。.]\s*+|\s++)"
 )
 _ZH_PREFIX = re.compile(
-    r"(?:[《(（]|[^\s:：]{1,4}[:：]\s*+)?arXiv"  # `arXiv:ID` then maybe the type; or no ID
+    r"(?:[《(（]|[^\s:：]{1,4}[:：]\s*+)?(?i:arXiv)"  # `arXiv:ID` then maybe the type; no ID
     rf"(?:\s*+[:：]\s*+(?P<id>[0-9A-Za-z./-]++)\s*+(?:{_ZH_TYPE})?|\s*+{_ZH_TYPE})"
+    # `arXiv` itself translated (引文, 谷歌学术…): an ID of arXiv's shape, then the type.
+    rf"|[^\s:：]{{1,10}}\s*+[:：]\s*+(?P<other>\d{{4}}\.\d{{4,5}}(?:v\d++)?)\s*+{_ZH_TYPE}"
 )
 # The type words models wrote, longest first: what a type run into the text
 # (`公告类型：交叉心理健康…`) is told from the text by.
@@ -76,7 +78,7 @@ def chinese_prefix(text: str | None) -> tuple[str | None, str | None]:
     if not text:
         return text, None
     found = _ZH_PREFIX.match(text)
-    named = found.group("id") if found else None
+    named = (found.group("id") or found.group("other")) if found else None
     rest = text[found.end() :] if found else text
     # What is left may begin with the type (run into the text) or the label alone.
     label = _ZH_TYPE_ONLY.match(rest) or _ZH_LABEL.match(rest)
