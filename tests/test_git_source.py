@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from helpers import cli_output, one_line, sql, tree_hash
+from helpers import cli_output, count, one_line, sql, tree_hash
 
 from flows.digests.history import GitSource, GitSourceError, _mirror, mirror_folder, walk
 from flows.digests.synthetic import digest_text
@@ -220,8 +220,8 @@ def test_a_source_that_cannot_be_read_is_one_line(tmp_path, given, expected):
     repo.commit("2024-03-01", {"cs.AI.md": A1})
     text = given.format(tmp=tmp_path, repo=repo.path)
     line = one_line(*cli_output("ingest", text, "--no-enrich", "-w", str(tmp_path / "wh")), 2)
-    assert expected in line and "no warehouse made" in line, line
-    assert not (tmp_path / "wh").exists()
+    assert expected in line and "nothing loaded" in line, line
+    assert not (tmp_path / "wh").exists()  # no warehouse made for it
 
 
 def test_a_column_added_later_fills_the_rows_written_before():
@@ -268,3 +268,12 @@ def test_undated_digests_are_counted_with_how_to_date_them_then_dated(tmp_path, 
     assert "have no date" not in output
     code, output = cli_output("ingest", str(drop), "--date", "2024-02-30", "-w", str(wh))
     assert code == 2 and "'2024-02-30' does not match" in output  # no such day
+
+
+def test_a_bad_source_stops_before_a_run_on_an_existing_warehouse(tmp_path, prefect):
+    wh = tmp_path / "wh"
+    ingest_flow(paths=[str(tmp_path / "none")], warehouse=str(wh), enrich=False)
+    runs = count(wh, "runs")
+    line = one_line(*cli_output("ingest", f"git+file://{tmp_path}/nowhere", "-w", str(wh)), 2)
+    assert "no such folder" in line and "nothing loaded" in line, line
+    assert count(wh, "runs") == runs  # no run started, none recorded

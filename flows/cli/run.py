@@ -139,11 +139,12 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         raise fail(str(exc)) from None
     if store.catalog.shared:
         _reachable_catalog(store)
+    histories = _histories_readable(inputs)  # a git source that cannot be read: one line now
     if store.exists():
         return  # a run is recorded, even with nothing new: its row says what it looked at
     if (lost := store.lost_catalog()) is not None:
         raise fail(str(lost))
-    if _histories_readable(inputs):
+    if histories:
         return
     files, problems = discover(inputs)
     if files:
@@ -177,7 +178,7 @@ def _histories_readable(inputs: list[str]) -> bool:
             if not source.remote:
                 head_commit(source, repository_folder(source, Path()))
         except GitSourceError as exc:
-            raise fail(f"{exc}; nothing loaded, no warehouse made", 2) from None
+            raise fail(f"{exc}; nothing loaded", 2) from None
     return bool(histories)
 
 
