@@ -3,9 +3,11 @@ migrate, rejects, server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +23,10 @@ from flows.cli.common import (
 )
 from flows.cli.display import Format, render
 from flows.digests.text import problem_line
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
+    from warehouse.lake import Lake
 
 
 @app.command("export")
@@ -145,26 +151,43 @@ def rejects_list(
     typer.echo(f"{len(rows)} reject(s)", err=True)
 
 
+@contextlib.contextmanager
+def _writing(warehouse: str | None, name: str) -> Iterator[tuple[Lake, str, Settings]]:
+    """A command that writes outside a flow (`rejects replay`, `reparse`): the lake open under
+    the warehouse's lock, a run id, the settings; a failure is its one line. Afterwards, the
+    export is refreshed if the settings name one (the caller says whether anything changed)."""
+    from datetime import UTC, datetime
+
+    from flows.pipeline.run_stats import new_run_id
+    from warehouse.lake import Lake
+
+    settings = load_settings()
+    store = existing_store(warehouse)
+    run_id = new_run_id(datetime.now(UTC))
+    with query_failures():
+        holder = f"{name} (pid {os.getpid()})"
+        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
+            yield lake, run_id, settings
+
+
+def _export(lake: Lake, settings: Settings) -> None:
+    """Refresh the plain-Parquet export after a command changed the tables."""
+    from warehouse.export import export
+
+    if settings.export_dir is not None:
+        export(lake.store, settings.export_dir)
+
+
 @rejects_app.command("replay")
 def rejects_replay(warehouse: WarehouseOpt = None) -> None:
     """Parse and validate the raw text of row rejects again with the current code; the rows
     that pass now are loaded in one transaction and their rejects marked resolved."""
     from flows.pipeline.replay import replay
-    from flows.pipeline.run_stats import new_run_id
-    from warehouse.export import export
-    from warehouse.lake import Lake
 
-    settings = load_settings()
-    store = existing_store(warehouse)
-    from datetime import UTC, datetime
-
-    run_id = new_run_id(datetime.now(UTC))
-    with query_failures():
-        holder = f"rejects replay (pid {os.getpid()})"
-        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
-            done = replay(lake, run_id)
-            if done.moved and settings.export_dir is not None:
-                export(store, settings.export_dir)
+    with _writing(warehouse, "rejects replay") as (lake, run_id, settings):
+        done = replay(lake, run_id)
+        if done.moved:
+            _export(lake, settings)
     why = ", ".join(f"{rule} {n}" for rule, n in done.still.most_common())
     typer.echo(
         f"replayed {done.tried} reject(s): {done.moved} row(s) loaded"
@@ -177,19 +200,12 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
 def reparse_command(warehouse: WarehouseOpt = None) -> None:
     """Parse every digest the warehouse keeps again with the current code, and apply what
     changed (entries updated, loaded or rejected) in one transaction."""
-    from datetime import UTC, datetime
-
     from flows.pipeline.reparse import reparse
-    from flows.pipeline.run_stats import new_run_id
-    from warehouse.lake import Lake
 
-    settings = load_settings()
-    store = existing_store(warehouse)
-    run_id = new_run_id(datetime.now(UTC))
-    with query_failures():
-        holder = f"reparse (pid {os.getpid()})"
-        with store.lock(settings.lock_timeout_seconds, holder), Lake(store) as lake:
-            done = reparse(lake, run_id, settings.limits())
+    with _writing(warehouse, "reparse") as (lake, run_id, settings):
+        done = reparse(lake, run_id, settings.limits())
+        if done.run_id:
+            _export(lake, settings)
     for path in done.missing[:20]:
         typer.echo(f"{path}: not found with the same sha256: not parsed again", err=True)
     if len(done.missing) > 20:

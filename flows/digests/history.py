@@ -15,6 +15,7 @@ before each run). Listing and reading are the `git` command's: `git log --raw` a
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import hashlib
 import os
@@ -293,10 +294,7 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
             continue
         found.versions.append(GitVersion(repository, source.name, commit, path, blob, 0, time))
     sizes = _sizes(source, repository, [v.blob for v in found.versions])
-    found.versions = [
-        GitVersion(v.repository, v.source, v.commit, v.path, v.blob, sizes[v.blob], v.committed)
-        for v in found.versions
-    ]
+    found.versions = [dataclasses.replace(v, size=sizes[v.blob]) for v in found.versions]
     return found
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.digests.guard import Limits
+from flows.digests.history import is_git
 from flows.digests.parsed import NewFile, parse_files, validate_batch
 from flows.digests.rejects import unknown
 from flows.enrichment.queue import add_sightings
@@ -67,7 +68,8 @@ class Kept:
     @property
     def name(self) -> str:
         """The file name of its path (of the path in the tree, for a git version)."""
-        return posixpath.basename(self.text.rsplit(":", 1)[-1])
+        tree_path = self.text.rsplit(":", 1)[-1] if is_git(self.text) else self.text
+        return posixpath.basename(tree_path)
 
 
 def recover(lacking: pa.Table) -> tuple[pa.Table, list[str]]:
