@@ -4,6 +4,7 @@ urllib3 moves one of them."""
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import arxiv
@@ -31,6 +32,27 @@ def test_the_arxiv_package_still_parses_a_feed():
     assert not feed.malformed
     assert [r.entry_id for r in feed.results] == ["http://arxiv.org/abs/1605.08386v1"]
     assert isinstance(feed.results[0], arxiv.Result)
+
+
+@pytest.mark.answers
+def test_an_error_entry_is_left_out_without_a_warning(caplog: pytest.LogCaptureFixture):
+    # arXiv answers a malformed ID with an entry whose ID is an error page: the package skips
+    # it with a WARNING the terminal would show; the client handles that answer itself.
+    body = (
+        API_RESPONSES / "old2019_idlist_INVALIDID_malformed_HTTP400_error_entry.xml"
+    ).read_bytes()
+    with caplog.at_level(logging.DEBUG):
+        feed = feed_of(body)
+    assert feed.results == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # A real entry that lacks a field is still reported.
+    real = (API_RESPONSES / "new2026_idlist_1605.08386_single_entry_comment.xml").read_bytes()
+    with caplog.at_level(logging.DEBUG):
+        assert (
+            feed_of(real.replace(b"<published>", b"<x>").replace(b"</published>", b"</x>")).results
+            == []
+        )
+    assert any("missing <published>" in r.getMessage() for r in caplog.records)
 
 
 def test_the_connection_socket_is_still_where_we_look():

@@ -92,6 +92,9 @@ def test_a_changed_rule_changes_exactly_its_rows_in_one_snapshot(wh, monkeypatch
         wh,
         "SELECT kind, entries_updated FROM runs WHERE run_id = ?".replace("?", f"'{done.run_id}'"),
     ) == [("reparse", len(affected))]
+    code, listed = cli_output("runs", "-w", str(wh), "--last", "1")
+    assert code == 0 and f"{done.run_id}  reparse" in listed
+    assert f"0 entries, {len(affected)} updated, 0 rejects" in listed
     monkeypatch.undo()  # the rule back: the rows back as they were
     assert run(wh).updated == len(affected) and rows_by_key(wh) == before
 

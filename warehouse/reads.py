@@ -62,8 +62,8 @@ RUN_LINE = (
     "SELECT run_id, {kind} AS kind, status, "
     "strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, "
     "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, files_new, files_skipped, "
-    "files_rejected, entries_loaded, rejects, api_requests, papers_enriched, papers_pending "
-    "FROM runs ORDER BY started_at DESC LIMIT ?"
+    "files_rejected, entries_loaded, {updated} AS entries_updated, rejects, api_requests, "
+    "papers_enriched, papers_pending FROM runs ORDER BY started_at DESC LIMIT ?"
 )
 
 
@@ -73,7 +73,9 @@ def run_lines(store: Warehouse, last: int) -> list[tuple[Any, ...]]:
         columns = [d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description or []]
         # A warehouse no run of 0.3 has written yet has no `kind`: all its runs ingested.
         kind = "coalesce(kind, 'ingest')" if "kind" in columns else "'ingest'"
-        rows: list[tuple[Any, ...]] = con.execute(RUN_LINE.format(kind=kind), [last]).fetchall()
+        updated = "entries_updated" if "entries_updated" in columns else "NULL"
+        query = RUN_LINE.format(kind=kind, updated=updated)
+        rows: list[tuple[Any, ...]] = con.execute(query, [last]).fetchall()
         return rows
 
 

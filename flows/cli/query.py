@@ -168,11 +168,12 @@ def runs_list(
     with query_failures():
         rows = run_lines(store_of(warehouse), last)
     for run_id, kind, status, started, seconds, new, skipped, rejected, *rest in rows:
-        loaded, rejects, requests, enriched, pending = rest
+        loaded, updated, rejects, requests, enriched, pending = rest
+        # A reparse loads, updates and rejects rows of digests already loaded.
+        entries = f"{loaded} entries" + ("" if updated is None else f", {updated} updated")
         typer.echo(
-            f"{run_id}  {kind:<6} {status:<11} {started} UTC  {seconds:>6} s  "
-            f"files {new} new, "
-            f"{skipped} skipped, {rejected} rejected; {loaded} entries, {rejects} "
+            f"{run_id}  {kind:<7} {status:<11} {started} UTC  {seconds:>6} s  "
+            f"files {new} new, {skipped} skipped, {rejected} rejected; {entries}, {rejects} "
             f"rejects; API {requests} requests, {enriched} enriched, {pending} pending"
         )
 

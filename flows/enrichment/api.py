@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 import socket
 import threading
@@ -205,11 +206,22 @@ def format_url(client: arxiv.Client, search: arxiv.Search, count: int) -> str:
     return str(client._format_url(search, 0, count))
 
 
+class _ErrorEntries(logging.Filter):
+    """The package warns that it skips an entry whose ID is one of arXiv's error pages (the
+    answer to a malformed ID): the client handles those answers itself (a 400 isolates the ID,
+    a missing ID is confirmed then `not_found`), so the warning is noise on the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "arxiv.org/api/errors" not in record.getMessage()
+
+
 def feed_of(body: bytes) -> Any:
     """The `arxiv` package's own Atom parser (private `arxiv._feed`), so that results are the
     package's `arxiv.Result` objects, parsed as it parses them."""
     from arxiv import _feed
 
+    if not any(isinstance(f, _ErrorEntries) for f in _feed.logger.filters):
+        _feed.logger.addFilter(_ErrorEntries())
     return _feed.parse(body)
 
 
