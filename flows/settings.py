@@ -43,12 +43,19 @@ class Settings(BaseSettings):
     batch_files: int = Field(
         100, ge=1, description="files per parse/validate/load task: bounds memory and task count"
     )
+    batch_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1,
+        description="bytes of files per parse/validate/load task at most (a larger file is a "
+        "batch alone): a batch's bytes are held a few times over while it loads, so this "
+        "bounds a run's memory when files are large",
+    )
     parse_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
         description="processes that parse a large run's files, the flow's own included (1: "
-        "parse in the flow's process; a batch with fewer than 20 new files per process is "
-        "parsed there too, so a daily run never starts them)",
+        "parse in the flow's process; a batch with fewer than 20 new files and 4 MiB per "
+        "process is parsed there too, so a daily run never starts them)",
     )
     max_file_bytes: int = Field(
         16 * 1024 * 1024, ge=1, description="a larger file is rejected unread (file_too_large)"

@@ -16,6 +16,7 @@ from helpers import count, counts, sql, table_hash
 
 from flows.common.spill import run_folder
 from flows.digests.discover import discover
+from flows.digests.synthetic import generate
 from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
 from warehouse.connection import open_connection
@@ -138,6 +139,17 @@ def test_a_run_writes_one_digests_file_and_a_file_per_batch_of_entries(tmp_path,
     assert result["files_new"] == 46 and count(wh, "digests") == 46
     assert lake_files(wh, "digests") == 1
     assert lake_files(wh, "digest_entries") == 5  # 46 files / 10
+
+
+def test_a_batch_is_bounded_by_bytes_as_well_as_by_files(tmp_path, monkeypatch):
+    """A batch's bytes are held a few times over while it loads: with a bound no two of the
+    files fit under, each file is a batch (a file of entries) of its own."""
+    paths = generate(tmp_path / "inbox", 4, 40, seed=4)
+    monkeypatch.setenv("ARXIV_DIGESTS_BATCH_BYTES", str(max(p.stat().st_size for p in paths)))
+    wh = tmp_path / "wh"
+    result = ingest([tmp_path / "inbox"], wh)
+    assert result["files_new"] == 4 and result["entries_loaded"] == count(wh, "digest_entries")
+    assert lake_files(wh, "digest_entries") == 4
 
 
 def test_examples_fill_date_and_category(tmp_path):

@@ -13,7 +13,9 @@ from flows.common.lean import without_pandas
 from flows.digests.guard import Limits
 from flows.digests.parsed import DEFAULT_LIMITS, NewFile, ParsedBatch, parse_files
 
-POOL_MIN_FILES = 20  # a batch with fewer new files than this per process is parsed in-process
+# A batch with fewer new files than this per process, and fewer bytes, is parsed in-process.
+POOL_MIN_FILES = 20
+POOL_MIN_BYTES = 4 * 1024 * 1024
 
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,11 @@ class ParsePool:
         self.limits = limits  # for the tasks that hand it files
         self._pool: ProcessPoolExecutor | None = None
 
-    def worth_it(self, files: int) -> bool:
-        """Whether `files` new files are enough to pay for starting the workers."""
-        return self.workers > 1 and files >= self.workers * POOL_MIN_FILES
+    def worth_it(self, files: int, size: int = 0) -> bool:
+        """Whether `files` new files of `size` bytes in all are enough to pay for starting the
+        workers (a batch bounded by bytes holds few large files)."""
+        enough = files >= self.workers * POOL_MIN_FILES or size >= self.workers * POOL_MIN_BYTES
+        return self.workers > 1 and enough
 
     def parse(
         self, files: list[NewFile], run_id: str, now: datetime, limits: Limits | None = None

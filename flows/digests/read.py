@@ -64,7 +64,7 @@ def read_batch(
             here.add(digest_id)
     parsed = (
         pool.parse(todo, run_id, now, limits)
-        if pool is not None and pool.worth_it(len(todo))
+        if pool is not None and pool.worth_it(len(todo), sum(len(f[2]) for f in todo))
         else [parse_files(todo, run_id, now, limits)]
     )
     batch = merge([batch, *parsed])

@@ -38,7 +38,7 @@ from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
 from flows.pipeline.distributed import drop_known, in_order
 from flows.pipeline.run_stats import RunStats, new_run_id
-from flows.pipeline.sources import find_inputs, places, positions_table
+from flows.pipeline.sources import file_batches, find_inputs, places, positions_table
 from flows.pipeline.stages import Shell, committed
 from flows.settings import Settings
 from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
@@ -160,11 +160,6 @@ def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
     create_markdown_artifact(
         key=ARTIFACT_KEY, markdown=markdown, description=f"arxiv-digests run {stats.run_id}"
     )
-
-
-def _chunks(items: list[Source], size: int) -> list[tuple[int, list[Source]]]:
-    """Batches of `size` items, each with the number of items up to its end."""
-    return [(min(i + size, len(items)), items[i : i + size]) for i in range(0, len(items), size)]
 
 
 @flow(name="ingest-digests", log_prints=False)
@@ -298,7 +293,7 @@ def _parsed(
 ) -> Iterator[tuple[int, ParsedBatch]]:
     """Each batch of `files` parsed, in order, with the number of files up to its end: here
     (the pool's processes), or on the flow's Dask cluster when the settings name one."""
-    chunks = _chunks(files, settings.batch_files)
+    chunks = file_batches(files, settings.batch_files, settings.batch_bytes)
     started = time.perf_counter()
     if settings.dask_address:
 

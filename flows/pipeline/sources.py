@@ -55,6 +55,34 @@ def find_inputs(
     return [*files, *walked.versions], skipped, [*problems, *walked.problems], walked
 
 
+def file_batches(items: list[Source], files: int, max_bytes: int) -> list[tuple[int, list[Source]]]:
+    """`items` in batches of at most `files` items and `max_bytes` bytes (a larger item is a
+    batch alone), each with the number of items up to its end. A batch's bytes are in memory
+    a few times over while it loads (read, in the raw layer's table, in DuckDB's writer), so
+    a count alone would let 100 large files take gigabytes."""
+    chunks: list[tuple[int, list[Source]]] = []
+    batch: list[Source] = []
+    held = 0
+    for done, item in enumerate(items):
+        size = _size(item)
+        if batch and (len(batch) == files or held + size > max_bytes):
+            chunks.append((done, batch))
+            batch, held = [], 0
+        batch.append(item)
+        held += size
+    if batch:
+        chunks.append((len(items), batch))
+    return chunks
+
+
+def _size(item: Source) -> int:
+    """A file's size as listed (0 when it cannot be stat'ed: reading it says why)."""
+    try:
+        return item.stat().st_size
+    except OSError:
+        return 0
+
+
 def places(inputs: list[Path | str]) -> list[str]:
     """The inputs as `digests.source_path` records what was read from them (git excluded)."""
     return [p if isinstance(p, str) else str(p.resolve()) for p in inputs if not is_git(p)]
