@@ -25,6 +25,7 @@ from conftest import ROOT, examples
 from helpers import cli_output, count, one_line, sql, tmpfs, tree_hash
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
 import warehouse
@@ -114,14 +115,19 @@ def test_another_lakes_catalog_stops_every_command(wh, tmp_path, prefect):
 
 
 @pytest.mark.parametrize("where", ["/etc", "/", "occupied"])
-def test_a_new_warehouse_only_in_a_new_or_empty_folder(tmp_path, where):
+def test_a_new_warehouse_only_in_a_new_or_empty_folder(tmp_path, where, monkeypatch):
     folder = Path(where) if where.startswith("/") else tmp_path / where
     if where == "occupied":
         folder.mkdir()
         (folder / "notes.txt").write_text("mine")
     before = sorted(os.listdir(folder))
     generate(tmp_path / "inbox", 1, 10, seed=2)
-    line = one_line(*cli("ingest", str(tmp_path / "inbox"), "--no-enrich", "-w", str(folder)))
+    # No Prefect API anywhere (whichever tests ran before in this process): the refusal comes
+    # before a temporary server would start, so the command prints it alone.
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        line = one_line(*cli("ingest", str(tmp_path / "inbox"), "--no-enrich", "-w", str(folder)))
     assert ("system folder" in line) or ("not empty" in line), line
     assert sorted(os.listdir(folder)) == before
 

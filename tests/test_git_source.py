@@ -162,7 +162,7 @@ def load(repo: Repo, source: str, wh: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_history_loads_dated_then_only_new_commits(tmp_path, prefect, caplog):
+def test_a_history_loads_dated_then_only_new_commits(tmp_path, prefect):
     repo, commits = story(tmp_path / "repo")
     source, wh = f"git+file://{repo.path}", tmp_path / "wh"
     first = load(repo, source, wh)
@@ -178,7 +178,7 @@ def test_a_history_loads_dated_then_only_new_commits(tmp_path, prefect, caplog):
     again = load(repo, source, wh)
     assert (again["files_seen"], again["files_new"]) == (0, 0)  # no commit read again
 
-    repo.commit("2024-03-06", {"cs.LG.md": LG, "cs.AI.md": A1})  # one new, one known again
+    loaded = repo.commit("2024-03-06", {"cs.LG.md": LG, "cs.AI.md": A1})  # one new, one known
     third = load(repo, source, wh)
     assert (third["files_seen"], third["files_new"], third["files_skipped"]) == (2, 1, 1)
     assert ("cs.LG.md", "cs.LG", date(2024, 3, 6), "commit") in digests_of(wh)
@@ -186,9 +186,12 @@ def test_a_history_loads_dated_then_only_new_commits(tmp_path, prefect, caplog):
     # A force-push: the recorded commit is gone from the branch; walked whole, one line.
     repo.git("reset", "-q", "--hard", commits["second"])
     repo.commit("2024-03-07", {"econ.md": LG + b"\n"})
-    caplog.clear()
     pushed = load(repo, source, wh)
-    assert "is no longer on this history (a force-push?)" in caplog.text
+    # The line the command prints (the run's log has it too, at the level the CLI set).
+    assert [line for line in pushed["lines"] if "a force-push?" in line] == [
+        f"{source}: the commit the last run loaded, {loaded[:12]}, is no longer on "
+        "this history (a force-push?): walked it whole again; versions already loaded are skipped"
+    ]
     assert (pushed["files_new"], pushed["files_skipped"]) == (1, 4)
     assert ("econ.md", "econ", date(2024, 3, 7), "commit") in digests_of(wh)
     assert sql(wh, "SELECT count(*) FROM runs WHERE status <> 'ok'") == [(0,)]

@@ -18,17 +18,13 @@ import pyarrow as pa
 from warehouse import extensions
 from warehouse.identity import catalog_identity
 from warehouse.journal import interrupted, private_folder, remove, rolled_back_copy
-from warehouse.location import Catalog, S3Access, hide_passwords
+from warehouse.location import Catalog, S3Access, hide_passwords, sql_literal
 from warehouse.readonly import ReadOnlyConnection
 from warehouse.store import ALIAS, DATA_NAME, Warehouse, WarehouseDamaged, WarehouseError
 
 METADATA = f"__ducklake_metadata_{ALIAS}"  # DuckLake's own tables, as the catalog holds them
 META = f"{METADATA}.ducklake_metadata"  # DuckLake's own settings table
 AUTHOR = "arxiv-digests"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
@@ -68,7 +64,7 @@ def attach_script(store: Warehouse) -> str:
     extensions loaded from their wheels, the lake attached read-only and in use. An object
     store's credentials are read from the shell's own AWS variables, and a PostgreSQL
     catalog's password from its PGPASSWORD: never printed."""
-    loads = [f"LOAD {_quote(str(extensions.extension_file(m)))};" for m in store.extensions()]
+    loads = [f"LOAD {sql_literal(str(extensions.extension_file(m)))};" for m in store.extensions()]
     secret = [S3Access.from_env().secret_sql(from_shell=True) + ";"] if store.remote else []
     shown = copy.copy(store)
     shown.catalog = store.catalog.without_password()

@@ -19,6 +19,7 @@ from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.connection import METADATA
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import statements as identity_statements
+from warehouse.location import sql_literal
 from warehouse.store import ALIAS
 
 # Convenience views for analysts, over the tables only.
@@ -72,10 +73,6 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     raise TypeError(f"no DuckDB type for {arrow_type}")
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _column_comment(column: Column) -> str:
     rule = rules(column)
     return f"{column.doc} ({rule})" if rule else column.doc
@@ -88,7 +85,7 @@ def table_statements(table: Table, present: set[str] | None) -> list[str]:
     if present is None:
         columns = ", ".join(f'"{c.name}" {duckdb_type(c.type)}' for c in table.columns)
         out.append(f'CREATE TABLE "{table.name}" ({columns})')
-        out.append(f'COMMENT ON TABLE "{table.name}" IS {_quote(table.doc)}')
+        out.append(f'COMMENT ON TABLE "{table.name}" IS {sql_literal(table.doc)}')
     for column in table.columns:
         if present is None or column.name not in present:
             if present is not None:
@@ -96,7 +93,7 @@ def table_statements(table: Table, present: set[str] | None) -> list[str]:
                 out.append(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
                 if column.filled is not None:
                     out.append(f'UPDATE "{table.name}" SET "{column.name}" = {column.filled}')
-            comment = _quote(_column_comment(column))
+            comment = sql_literal(_column_comment(column))
             out.append(f'COMMENT ON COLUMN "{table.name}"."{column.name}" IS {comment}')
     return out
 
@@ -114,7 +111,7 @@ def view_statements(existing: dict[str, str | None]) -> list[str]:
         if (existing.get(name) or "").endswith(f"[{tag}]"):
             continue
         out.append(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
-        out.append(f'COMMENT ON VIEW "{name}" IS {_quote(f"{doc} [{tag}]")}')
+        out.append(f'COMMENT ON VIEW "{name}" IS {sql_literal(f"{doc} [{tag}]")}')
     return out
 
 
@@ -142,8 +139,8 @@ def option_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
     present = {t for (t,) in con.execute(_TABLES, [ALIAS]).fetchall()}
     done = dict(con.execute(_COMPRESSED).fetchall())
     return [
-        f"CALL {ALIAS}.set_option('parquet_compression', {_quote(t.compression)}, "
-        f"table_name => {_quote(t.name)})"
+        f"CALL {ALIAS}.set_option('parquet_compression', {sql_literal(t.compression)}, "
+        f"table_name => {sql_literal(t.name)})"
         for t in TABLES.values()
         if t.compression is not None and t.name in present and done.get(t.name) != t.compression
     ]

@@ -24,7 +24,9 @@ def is_remote(location: str) -> bool:
     return location.startswith(REMOTE)
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal (for the statements DuckDB takes no parameters in:
+    ATTACH, SET, CREATE SECRET…)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -58,18 +60,17 @@ class S3Access:
         """A DuckDB `CREATE SECRET` for these credentials (temporary: never written to disk).
         `from_shell`: the credentials are the shell's own `getenv(...)`, not printed values.
         A custom endpoint is addressed path-style, as local S3 servers expect."""
-        options = ["TYPE s3", f"REGION {_quote(self.region)}"]
+        options = ["TYPE s3", f"REGION {sql_literal(self.region)}"]
         for option, variable, value in (
             ("KEY_ID", "AWS_ACCESS_KEY_ID", self.key_id),
             ("SECRET", "AWS_SECRET_ACCESS_KEY", self.secret),
             ("SESSION_TOKEN", "AWS_SESSION_TOKEN", self.session_token),
         ):
             if value:
-                options.append(
-                    f"{option} {f'getenv({_quote(variable)})' if from_shell else _quote(value)}"
-                )
+                given = f"getenv({sql_literal(variable)})" if from_shell else sql_literal(value)
+                options.append(f"{option} {given}")
         if self.endpoint:
-            options += [f"ENDPOINT {_quote(self.endpoint)}", "URL_STYLE 'path'"]
+            options += [f"ENDPOINT {sql_literal(self.endpoint)}", "URL_STYLE 'path'"]
         options.append(f"USE_SSL {'true' if self.use_ssl else 'false'}")
         return f"CREATE OR REPLACE SECRET arxiv_digests_s3 ({', '.join(options)})"
 

@@ -16,6 +16,7 @@ import duckdb
 
 from warehouse.check import verify_files
 from warehouse.connection import open_connection, pin, scalar
+from warehouse.location import sql_literal
 from warehouse.readonly import ReadOnlyConnection, ReadOnlyViolation, read_only_statement
 from warehouse.store import ALIAS, Warehouse, WarehouseError
 
@@ -71,10 +72,6 @@ def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnectio
     return con
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadOnlyConnection:
     """A read-only connection to the warehouse at `path`, as it was when it opened (or right
     after the run `as_of_run`): one snapshot for the connection's life, so open a new one to
@@ -83,7 +80,7 @@ def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadO
     con = _pinned(store, as_of_run)
     try:
         files = verify_files(con, store)  # damage is named at once, not by whichever query meets it
-        allowed = ", ".join(_quote(f) for f in sorted(files))
+        allowed = ", ".join(sql_literal(f) for f in sorted(files))
         con.execute(f"SET allowed_paths = [{allowed}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from schemas.errors import ArxivDigestsError
-from warehouse.location import Catalog, filesystem, is_remote, joined
+from warehouse.location import Catalog, filesystem, is_remote, joined, sql_literal
 
 CATALOG_NAME = "catalog.sqlite"
 DATA_NAME = "data"
@@ -35,10 +35,6 @@ SYSTEM_FOLDERS = frozenset(
     ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
      "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var"]
 )  # fmt: skip
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class WarehouseError(ArxivDigestsError):
@@ -149,12 +145,13 @@ class Warehouse:
     def attach_sql(self, read_only: bool, snapshot: int | None = None) -> str:
         """The ATTACH statement for this warehouse. The data path is given, and overrides the
         one the catalog recorded, so that a moved or copied folder reads its own files."""
-        options = [f"DATA_PATH {_quote(self.data_location)}", "OVERRIDE_DATA_PATH true"]
+        options = [f"DATA_PATH {sql_literal(self.data_location)}", "OVERRIDE_DATA_PATH true"]
         if read_only:
             options.insert(0, "READ_ONLY")
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-        return f"ATTACH {_quote(self.catalog.ducklake_uri())} AS {ALIAS} ({', '.join(options)})"
+        catalog = sql_literal(self.catalog.ducklake_uri())
+        return f"ATTACH {catalog} AS {ALIAS} ({', '.join(options)})"
 
     def extensions(self) -> list[str]:
         """The wheel modules of the DuckDB extensions this warehouse needs."""
@@ -187,8 +184,7 @@ class Warehouse:
                 raise lost
             return None
         root = Path(self.location)
-        if not self.exists():
-            self._refuse_new_lake_here(root)
+        self.refuse_new_lake_here()
         if root.exists() and not root.is_dir():
             raise WarehouseError(
                 f"{root} is not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "
@@ -209,9 +205,13 @@ class Warehouse:
                 f"{root} is not writable: fix its permissions or choose another --warehouse"
             )
 
-    def _refuse_new_lake_here(self, root: Path) -> None:
+    def refuse_new_lake_here(self) -> None:
         """A new lake is made only in a new or empty folder (or a 0.1 warehouse's), never in a
-        system folder, and never beside data files whose catalog was lost."""
+        system folder, and never beside data files whose catalog was lost (a folder on this
+        machine; nothing to refuse where a warehouse is made already)."""
+        if self.remote or self.exists():
+            return
+        root = Path(self.location)
         if str(root) in SYSTEM_FOLDERS or root == Path.home():
             raise WarehouseError(
                 f"{root} is a system folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "

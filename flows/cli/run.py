@@ -144,6 +144,10 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         return  # a run is recorded, even with nothing new: its row says what it looked at
     if (lost := store.lost_catalog()) is not None:
         raise fail(str(lost))
+    try:  # a system folder, or one holding a user's files: one line before a server starts
+        store.refuse_new_lake_here()
+    except WarehouseError as exc:
+        raise fail(str(exc)) from None
     if histories:
         return
     files, problems = discover(inputs)
