@@ -163,6 +163,23 @@ def test_a_writer_killed_mid_commit_leaves_readers_the_last_commit_and_writes_no
     assert count(wh, "runs") == expected["runs"] + 1
 
 
+def test_a_connection_open_when_a_writer_is_killed_mid_commit_reads_on(wh):
+    """A dashboard's connection outlives a writer killed mid-commit: its next queries read the
+    same snapshot again (from a private rolled-back copy), write nothing and leave nothing."""
+    query = "SELECT (SELECT count(*) FROM digest_entries), (SELECT count(*) FROM runs)"
+    con = warehouse.connect(wh)
+    expected = con.execute(query).fetchall()
+    subprocess.run([sys.executable, "-c", INTERRUPTED_COMMIT, str(wh / "catalog.sqlite")])
+    assert (wh / "catalog.sqlite-journal").stat().st_size > 0
+    before = tree_hash(wh)
+    assert con.execute(query).fetchall() == expected
+    assert con.sql(query).fetchall() == expected
+    assert tree_hash(wh) == before
+    con.close()
+    del con
+    assert not list(Path(tempfile.gettempdir()).glob("arxiv-digests-catalog-*"))
+
+
 def test_connect_refuses_every_write(wh):
     target = data_files(wh)[0]
     before = tree_hash(wh)

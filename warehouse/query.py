@@ -55,8 +55,9 @@ def newest_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 _DECLARED = "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'runs'"
 
 
-def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnection:
-    """A connection to the lake at one snapshot: the newest, or the one a run committed."""
+def _pinned(store: Warehouse, as_of_run: str | None) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """A connection to the lake at one snapshot (the newest, or the one a run committed), and
+    that snapshot."""
     con = open_connection(store, read_only=True)
     try:
         snapshot = newest_snapshot(con) if as_of_run is None else snapshot_of_run(con, as_of_run)
@@ -69,7 +70,7 @@ def _pinned(store: Warehouse, as_of_run: str | None) -> duckdb.DuckDBPyConnectio
     except BaseException:
         con.close()
         raise
-    return con
+    return con, snapshot
 
 
 def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadOnlyConnection:
@@ -77,7 +78,19 @@ def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadO
     after the run `as_of_run`): one snapshot for the connection's life, so open a new one to
     see later runs. It reads that snapshot's files and nothing else, and writes nothing."""
     store = path if isinstance(path, Warehouse) else Warehouse(path)
-    con = _pinned(store, as_of_run)
+    con, snapshot = _pinned(store, as_of_run)
+
+    def reopened() -> duckdb.DuckDBPyConnection:
+        # A writer killed mid-commit after this connection opened left a hot journal that a
+        # read-only catalog connection cannot read past: the same snapshot, opened again
+        # (from a private rolled-back copy of the catalog, see `warehouse.journal`).
+        return _guarded(open_connection(store, read_only=True, snapshot=snapshot), store)
+
+    return ReadOnlyConnection(_guarded(con, store), reopened)
+
+
+def _guarded(con: duckdb.DuckDBPyConnection, store: Warehouse) -> duckdb.DuckDBPyConnection:
+    """`con` limited to reading its snapshot's files, its configuration locked."""
     try:
         files = verify_files(con, store)  # damage is named at once, not by whichever query meets it
         allowed = ", ".join(sql_literal(f) for f in sorted(files))
@@ -87,4 +100,4 @@ def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadO
     except BaseException:
         con.close()
         raise
-    return ReadOnlyConnection(con)
+    return con

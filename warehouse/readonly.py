@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import duckdb
 
+from warehouse.journal import HOT_JOURNAL
 from warehouse.store import WarehouseError
+
+T = TypeVar("T")
 
 # Functions a SELECT could call to change files: refused by name (any catalog prefix).
 # `query` and `query_table` run a statement given as text, which no check here would see.
@@ -198,19 +202,38 @@ class ReadOnlyConnection:
     """A DuckDB connection that runs reading statements only (see the module's note). Its
     results are read as a DuckDB connection's are: `execute(...).fetchall()`, `sql(...).df()`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        reopen: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+    ):
         self._con = con
+        self._reopen = reopen  # the same snapshot again, past a writer's interrupted commit
 
     def execute(self, query: str, parameters: Any = None) -> ReadOnlyConnection:
         """Run one SELECT; read its result from this connection (`fetchall()`…)."""
-        self._con.execute(read_only_statement(query), parameters or [])
+        statement = read_only_statement(query)
+        self._read(lambda con: con.execute(statement, parameters or []))
         return self
 
     def sql(self, query: str, *, params: Any = None, alias: str = "") -> ReadOnlyRelation:
         """One SELECT as a relation."""
+        statement = read_only_statement(query)
         return ReadOnlyRelation(
-            self._con.sql(read_only_statement(query), params=params, alias=alias)
+            self._read(lambda con: con.sql(statement, params=params, alias=alias))
         )
+
+    def _read(self, call: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`call` on the connection; once more on a connection opened again at the same
+        snapshot when a writer killed mid-commit has left the catalog unreadable read-only."""
+        try:
+            return call(self._con)
+        except duckdb.Error as exc:
+            if self._reopen is None or HOT_JOURNAL not in str(exc):
+                raise
+        self._con.close()
+        self._con = self._reopen()
+        return call(self._con)
 
     query = sql
 
