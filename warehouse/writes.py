@@ -208,3 +208,19 @@ def resolve_loaded_rejects(lake: Lake, rows: pa.Table, run_id: str) -> int:
     found = lake.query(f"SELECT count(*) AS n FROM rejects WHERE {where}", _r=keys)
     lake.execute(f"UPDATE rejects SET resolved_by = ? WHERE {where}", [run_id], _r=keys)
     return int(found.column("n")[0].as_py())
+
+
+def resolve_read_rejects(lake: Lake, sources: list[str], run_id: str) -> int:
+    """Mark resolved by `run_id` the unresolved rejects of versions that could not be read
+    once and were read now (`sources`: their paths as shown)."""
+    if not sources:
+        return 0
+    where = (
+        "resolved_by IS NULL AND stage = 'read' AND rule = 'unreadable' AND source IN "
+        "(SELECT source FROM _r)"
+    )
+    read = pa.table({"source": pa.array(sources, pa.string())})
+    found = lake.query(f"SELECT count(*) AS n FROM rejects WHERE {where}", _r=read)
+    if found.column("n")[0].as_py():
+        lake.execute(f"UPDATE rejects SET resolved_by = ? WHERE {where}", [run_id], _r=read)
+    return int(found.column("n")[0].as_py())

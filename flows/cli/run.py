@@ -167,9 +167,9 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
 def _histories_readable(inputs: list[str]) -> bool:
     """Whether a git source is among the inputs (each a readable one, or one line: exit 2).
     A remote one is mirrored by the run itself."""
+    from flows.digests.git import GitSourceError
     from flows.digests.history import (
         GitSource,
-        GitSourceError,
         head_commit,
         is_git,
         repository_folder,

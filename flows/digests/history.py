@@ -14,39 +14,34 @@ before each run). Listing and reading are the `git` command's: `git log --raw` a
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import functools
 import hashlib
 import os
 import posixpath
 import re
-import shutil
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from flows.digests.git import (
+    FETCH_ENV,
+    FETCH_OVERRIDES,
+    GIT_ENV,
+    GIT_PREFIX,
+    GitSourceError,
+    MissingBlob,
+    git_command,
+    reader,
+)
 from flows.digests.names import path_facts
 from flows.digests.text import DIGEST_SUFFIXES
 
-GIT_PREFIX = "git+"
 REMOTE_SCHEMES = ("https", "http", "ssh", "git")
 NO_BLOB = "0" * 40  # a path's side in a change where it does not exist (deleted)
 BLOB_MODES = ("100644", "100755")  # a file (a link or a submodule is not read)
-
-
-class GitSourceError(Exception):
-    """A git source that cannot be read: its one line says which and what to do."""
-
-    @property
-    def why(self) -> str:
-        """The line without the source it begins with (for a line that names it already)."""
-        text = str(self)
-        return text.split(": ", 1)[1] if text.startswith(GIT_PREFIX) and ": " in text else text
 
 
 def is_git(text: object) -> bool:
@@ -125,6 +120,8 @@ class GitVersion:
 
     def stat(self) -> os.stat_result:
         """The blob's size, and the commit's time as its modification time."""
+        if self.size < 0:
+            raise MissingBlob(f"the repository has no object {self.blob} (missing or damaged)")
         t = self.committed
         return os.stat_result(
             (0o100644, 0, 0, 1, 0, 0, self.size, t, t, t, float(t), float(t), float(t))
@@ -133,67 +130,21 @@ class GitVersion:
 
     def read_bytes(self) -> bytes:
         """The version's bytes (an OSError, as for a file, when they cannot be read)."""
-        return _reader(self.repository).read(self.blob)
+        return reader(self.repository).read(self.blob)
 
 
-class _BlobReader:
-    """One `git cat-file --batch` process for a repository: a blob per request, no process
-    start per file."""
-
-    def __init__(self, repository: str):
-        self.repository = repository
-        self.lock = threading.Lock()
-        self.process = subprocess.Popen(
-            [*_git_command(repository), "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=_GIT_ENV,
-        )
-
-    def read(self, blob: str) -> bytes:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        with self.lock:
-            self.process.stdin.write(blob.encode() + b"\n")
-            self.process.stdin.flush()
-            header = self.process.stdout.readline().split()
-            if len(header) != 3 or header[1] != b"blob":
-                raise OSError(f"git has no blob {blob} in {self.repository}")
-            data = self.process.stdout.read(int(header[2]) + 1)[:-1]
-        return data
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-@functools.lru_cache(maxsize=8)
-def _reader(repository: str) -> _BlobReader:
-    reader = _BlobReader(repository)
-    atexit.register(reader.close)
-    return reader
-
-
-# Read-only invocations: no prompt for a password, no optional lock or index refresh
-# (`git status` would write the index of a checkout), any owner's repository read.
-_GIT_ENV = os.environ | {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-
-
-def _git_command(repository: str) -> list[str]:
-    git = shutil.which("git")
-    if git is None:
-        raise GitSourceError("a git source needs the `git` command: install git")
-    return [git, "-c", "safe.directory=*", "-C", repository]
-
-
-def _run(source: GitSource, repository: str, *args: str, stdin: str = "") -> str:
+def _run(
+    source: GitSource, repository: str, *args: str, stdin: str = "", fetching: bool = False
+) -> str:
     """A git command's output; its last error line in one GitSourceError when it fails."""
+    command = git_command(repository)
+    if fetching:
+        command = [*command, *FETCH_OVERRIDES]
     done = subprocess.run(
-        [*_git_command(repository), *args],
+        [*command, *args],
         input=stdin.encode(),
         capture_output=True,
-        env=_GIT_ENV,
+        env=FETCH_ENV if fetching else GIT_ENV,
         check=False,
     )
     if done.returncode != 0:
@@ -211,14 +162,32 @@ def repository_folder(source: GitSource, cache: Path) -> str:
     if not Path(path).is_dir():
         raise GitSourceError(f"{source}: no such folder {path}: give a repository's folder")
     inside = subprocess.run(
-        [*_git_command(path), "rev-parse", "--git-dir"], capture_output=True, env=_GIT_ENV
+        [*git_command(path), "rev-parse", "--absolute-git-dir"], capture_output=True, env=GIT_ENV
     )
     if inside.returncode != 0:
         raise GitSourceError(
             f"{source}: {path} is not a git repository: give a repository's folder (a "
             "checkout or a bare repository)"
         )
+    if _partial(path, inside.stdout.decode("utf-8", "surrogateescape").strip()):
+        raise GitSourceError(
+            f"{source}: {path} is a partial clone (objects left on a remote, fetched on "
+            "demand, which would write into it and run its remote's programs): give a full "
+            "clone (`git clone --mirror URL`) or the remote's URL"
+        )
     return path
+
+
+def _partial(path: str, git_dir: str) -> bool:
+    """Whether a repository is a partial clone: its config names a promisor remote, or its
+    packs came from one."""
+    config = subprocess.run(
+        [*git_command(path), "config", "--get-regexp",
+         r"^(extensions\.partialclone|remote\..*\.promisor|remote\..*\.partialclonefilter)$"],
+        capture_output=True, env=GIT_ENV,
+    )  # fmt: skip
+    packs = Path(git_dir, "objects", "pack")
+    return bool(config.stdout.strip()) or any(packs.glob("*.promisor"))
 
 
 def mirror_folder(source: GitSource, cache: Path) -> Path:
@@ -232,11 +201,11 @@ def _mirror(source: GitSource, cache: Path) -> Path:
     nothing half made), or fetch what it gained since the last run."""
     folder = mirror_folder(source, cache)
     if folder.is_dir():
-        _run(source, str(folder), "fetch", "--prune", "--quiet", "origin")
+        _run(source, str(folder), "fetch", "--prune", "--quiet", "origin", fetching=True)
         return folder
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".cloning-") as scratch:
-        _run(source, scratch, "clone", "--mirror", "--quiet", source.url, "repo.git")
+        _run(source, scratch, "clone", "--mirror", "--quiet", source.url, "repo.git", fetching=True)
         os.replace(f"{scratch}/repo.git", folder)
     return folder
 
@@ -270,6 +239,7 @@ class Walk:
     versions: list[GitVersion]
     others: int = 0  # versions of files named for no category and no date: not read
     rewound: bool = False  # the recorded commit is not on the history: walked whole
+    unnamed: list[str] = dataclasses.field(default_factory=list)  # paths not UTF-8, shown
 
 
 def walk(source: GitSource, repository: str, since: str | None) -> Walk:
@@ -292,17 +262,31 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
         if path_facts(Path(path)) == (None, None):
             found.others += 1
             continue
-        found.versions.append(GitVersion(repository, source.name, commit, path, blob, 0, time))
+        version = GitVersion(repository, source.name, commit, path, blob, 0, time)
+        if not _utf8(path):  # a path no table can record: one reject, the others load
+            found.unnamed.append(
+                str(version).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            )
+            continue
+        found.versions.append(version)
     sizes = _sizes(source, repository, [v.blob for v in found.versions])
-    found.versions = [dataclasses.replace(v, size=sizes[v.blob]) for v in found.versions]
+    found.versions = [dataclasses.replace(v, size=sizes.get(v.blob, -1)) for v in found.versions]
     return found
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of the tree's path that are not UTF-8
+        return False
+    return True
 
 
 def _on_history(repository: str, commit: str, head: str) -> bool:
     done = subprocess.run(
-        [*_git_command(repository), "merge-base", "--is-ancestor", commit, head],
+        [*git_command(repository), "merge-base", "--is-ancestor", commit, head],
         capture_output=True,
-        env=_GIT_ENV,
+        env=GIT_ENV,
     )
     return done.returncode == 0
 
@@ -343,7 +327,8 @@ def _changes(
 
 
 def _sizes(source: GitSource, repository: str, blobs: list[str]) -> dict[str, int]:
-    """Each blob's size, from one `git cat-file --batch-check`."""
+    """Each blob's size, from one `git cat-file --batch-check` (-1 for a blob the repository
+    does not have: reading it says so, as a reject of its own)."""
     if not blobs:
         return {}
     out = _run(
@@ -351,4 +336,4 @@ def _sizes(source: GitSource, repository: str, blobs: list[str]) -> dict[str, in
         stdin="\n".join(blobs) + "\n",
     )  # fmt: skip
     pairs = (line.split() for line in out.splitlines())
-    return {blob: int(size) for blob, size in pairs}
+    return {p[0]: int(p[1]) if len(p) == 2 and p[1].isdigit() else -1 for p in pairs if p}

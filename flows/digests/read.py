@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=2)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNREADABLE = "unreadable"  # the rule of a file (or a history's version) that could not be read
 
 
 def read_batch(
@@ -141,7 +142,7 @@ def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Proble
             return too_large(info.st_size, limits)
         return path.read_bytes(), info
     except OSError as exc:
-        return Problem("unreadable", f"cannot read: {exc.strerror or exc}; fix and re-run")
+        return Problem(UNREADABLE, f"cannot read: {exc.strerror or exc}; fix and re-run")
 
 
 def still_written(path: Source, before: os.stat_result, data: bytes) -> Problem | None:

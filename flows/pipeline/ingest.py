@@ -31,7 +31,7 @@ from flows.digests.guard import Limits
 from flows.digests.history import is_git
 from flows.digests.parsed import ParsedBatch, ValidBatch, validate_batch
 from flows.digests.pool import ParsePool
-from flows.digests.read import read_batch
+from flows.digests.read import UNREADABLE, read_batch
 from flows.digests.rejects import name_rejects, unknown, validation_problems
 from flows.digests.text import FileProblem
 from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
@@ -47,7 +47,7 @@ from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
 from warehouse.location import is_remote
 from warehouse.queue import pending_count
-from warehouse.writes import commit_run, date_undated, record_positions
+from warehouse.writes import commit_run, date_undated, record_positions, resolve_read_rejects
 
 K = TypeVar("K")
 
@@ -255,8 +255,10 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
     with run_folder() as folder:
         sightings = Spill(SIGHTINGS.schema, folder)
         gathered = {table: Spill(table.schema, folder) for table in (DIGESTS, SEEN_FILES)}
+        unread: set[str] = set()  # versions of a history that could not be read
         with ParsePool(settings.parse_workers, settings.limits()) as pool:
             for done, parsed in _parsed(files, known, stats, settings, pool):
+                unread.update(p.path for p in parsed.problems if p.problem.rule == UNREADABLE)
                 batch_sightings, batch_digests, batch_seen = _load_batch(
                     lake, parsed, known, known_rejects, stats
                 )
@@ -269,7 +271,11 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
         for table, spill in gathered.items():
             if spill.rows:
                 lake.insert(table, spill.reader())
+        for line in walked.hold_back(unread):
+            say(stats, line)
         record_positions(lake, positions_table(walked))
+        read_now = [str(v) for v in walked.versions if str(v) not in unread]
+        resolve_read_rejects(lake, read_now, stats.run_id)
         stats.papers_pending = queue_task(lake, sightings)
         stats.load_seconds += time.perf_counter() - started
 

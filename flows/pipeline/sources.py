@@ -14,10 +14,10 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.digests.discover import Source, discover, unchanged
+from flows.digests.discover import UNDECODABLE_NAME, Source, discover, unchanged
+from flows.digests.git import GitSourceError
 from flows.digests.history import (
     GitSource,
-    GitSourceError,
     GitVersion,
     is_git,
     repository_folder,
@@ -28,6 +28,10 @@ from flows.settings import Settings
 from schemas.tables import GIT_SOURCES
 
 DEFAULT_REV = "HEAD"
+UNDECODABLE_IN_HISTORY = (
+    "the path is not valid UTF-8, so it cannot be recorded; this version is not loaded (a "
+    "commit that renames the file loads its next versions)"
+)
 
 
 @task(name="discover", cache_policy=NO_CACHE)
@@ -96,6 +100,27 @@ class Walked:
     positions: list[dict[str, Any]] = field(default_factory=list)  # `git_sources` rows
     problems: list[FileProblem] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # one each: a history walked whole again
+    found: list[list[GitVersion]] = field(default_factory=list)  # each position's versions
+
+    def hold_back(self, unread: set[str]) -> list[str]:
+        """Record no source's head past a version that could not be read (`unread`: their
+        paths as shown), so the next run walks from before it and reads it again; a line for
+        each source held back."""
+        lines = []
+        for position, versions in zip(self.positions, self.found, strict=True):
+            failed = [i for i, v in enumerate(versions) if str(v) in unread]
+            if not failed:
+                continue
+            first = versions[failed[0]]
+            before = [v.commit for v in versions[: failed[0]] if v.commit != first.commit]
+            position["head_commit"] = before[-1] if before else None
+            position["versions"] = len(before)
+            lines.append(
+                f"{position['source']}: {len(failed)} version(s) could not be read (the first: "
+                f"{first.path} at {first.commit[:12]}): the next run reads them again"
+            )
+        self.positions = [p for p in self.positions if p["head_commit"] is not None]
+        return lines
 
 
 def walk_sources(
@@ -115,6 +140,9 @@ def walk_sources(
             walked.problems.append(FileProblem(text, Problem("git_source", exc.why)))
             continue
         walked.versions += found.versions
+        walked.found.append(found.versions)
+        unnamed = Problem(UNDECODABLE_NAME, UNDECODABLE_IN_HISTORY)
+        walked.problems += [FileProblem(path, unnamed) for path in found.unnamed]
         walked.positions.append(
             {"source": source.name, "rev": rev, "head_commit": found.head,
              "versions": len(found.versions), "run_id": run_id, "walked_at": now}
