@@ -4,19 +4,21 @@ the rows it affects, in one snapshot; an unchanged parser must write nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import cli_output, count, hash_rows, sql, table_hashes, tree_hash
+from helpers import cli_output, count, hash_rows, one_line, sql, table_hashes, tree_hash
 
 import flows.digests.details as details
 import flows.digests.parse as parse
 from flows.digests.guard import Limits
 from flows.digests.synthetic import generate
 from flows.pipeline.ingest import ingest_flow
-from flows.pipeline.reparse import reparse
+from flows.pipeline.reparse import reparse, verified
 from warehouse.lake import Lake, Warehouse
+from warehouse.store import WarehouseDamaged
 
 VOLATILE = ("ingested_at", "run_id", "started_at", "ended_at", "first_seen", "last_seen")
 
@@ -110,6 +112,8 @@ def test_rows_that_fail_now_are_rejected_then_load_again(wh, monkeypatch):
     done = run(wh)
     assert (done.updated, done.loaded, done.rejected) == (0, 0, len(failing))
     assert count(wh, "digest_entries") == entries - len(failing)
+    code, output = cli_output("check", "-w", str(wh))  # rows a reparse moved are counted
+    assert code == 0 and "rows were lost" not in output, output
     rejected = set(
         sql(
             wh,
@@ -146,8 +150,9 @@ CHANGED_RULE = """
 import sys
 import flows.digests.details as details
 from flows.digests.guard import Limits
-from flows.pipeline.reparse import reparse
+from flows.pipeline.reparse import reparse, verified
 from warehouse.lake import Lake, Warehouse
+from warehouse.store import WarehouseDamaged
 
 details.OLD_MARKERS[None] = None
 with Lake(Warehouse(sys.argv[1])) as lake:
@@ -186,3 +191,33 @@ def test_a_reparse_killed_at_any_moment_leaves_nothing_of_itself(tmp_path, prefe
             after["digest_entries"],
         )
     assert killer.killed >= 3
+
+
+@pytest.mark.slow
+def test_a_flipped_bit_in_the_kept_bytes_is_refused_in_one_line(tmp_path, prefect):
+    generate(tmp_path / "inbox", 16, 10, seed=31)  # more rows than the catalog keeps inline
+    wh = tmp_path / "wh"
+    ingest_flow(paths=[str(tmp_path / "inbox")], warehouse=str(wh), enrich=False)
+    files, rows = tree_hash(wh), rows_by_key(wh)
+    kept = max((wh / "data").rglob("digest_bytes/*.parquet"), key=lambda p: p.stat().st_size)
+    data = bytearray(kept.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    kept.write_bytes(bytes(data))
+    damaged = tree_hash(wh)
+    line = one_line(*cli_output("reparse", "-w", str(wh)))
+    assert "digest_bytes" in line and "its bytes changed since it was written" in line, line
+    assert "nothing was parsed again" in line
+    assert tree_hash(wh) == damaged and files != damaged  # nothing written
+    kept.write_bytes(bytes(data[: len(data) // 2]) + bytes([data[len(data) // 2] ^ 0x10]) + bytes(
+        data[len(data) // 2 + 1 :]
+    ))  # fmt: skip
+    assert tree_hash(wh) == files and rows_by_key(wh) == rows
+
+
+def test_kept_bytes_that_are_not_their_id_are_never_parsed():
+    good = b"# cs.AI\n"
+    digest_id = hashlib.sha256(good).hexdigest()
+    assert verified({"digest_id": digest_id, "source_path": "/in/cs.AI.md", "data": good}) == good
+    flipped = bytes([good[0] ^ 1]) + good[1:]
+    with pytest.raises(WarehouseDamaged, match=f"digest {digest_id} \\(/in/cs.AI.md\\)"):
+        verified({"digest_id": digest_id, "source_path": "/in/cs.AI.md", "data": flipped})

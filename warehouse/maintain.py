@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warehouse.checksums import changed, recorded
-from warehouse.files import accounted_for, snapshot_files
+from warehouse.files import accounted_for
 from warehouse.identity import lake_made
 from warehouse.lake import Lake
 from warehouse.location import filesystem, object_key
-from warehouse.store import ALIAS, WarehouseDamaged
+from warehouse.store import ALIAS
+from warehouse.writes import refuse_changed_files
 
 
 @dataclass
@@ -68,19 +68,11 @@ def _delete_orphans(lake: Lake, grace: str) -> tuple[int, int]:
     return len(doomed), len(candidates) - len(doomed)
 
 
-def _refuse_changed_files(lake: Lake) -> None:
-    fs = filesystem(lake.store.data_location)[0]
-    damage = changed(snapshot_files(lake.con), recorded(lake.con), fs)
-    if damage:
-        more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
-        raise WarehouseDamaged(f"{damage[0]}{more}; nothing was merged or deleted")
-
-
 def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     """Merge small files, expire old snapshots, delete files no snapshot needs. A file whose
     bytes changed since it was written stops it first: merging would copy the damage into a
     file with a new, matching hash."""
-    _refuse_changed_files(lake)
+    refuse_changed_files(lake, "nothing was merged or deleted")
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     merged = _rows(lake, f"CALL ducklake_merge_adjacent_files('{ALIAS}')")

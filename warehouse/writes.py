@@ -17,8 +17,11 @@ from schemas.tables import (
     PAPERS,
     RUNS,
 )
+from warehouse.checksums import changed, recorded
+from warehouse.files import snapshot_files
 from warehouse.lake import Lake
-from warehouse.store import WriteConflict
+from warehouse.location import filesystem
+from warehouse.store import WarehouseDamaged, WriteConflict
 
 
 def commit_run(lake: Lake, row: dict[str, Any], message: str) -> bool:
@@ -224,3 +227,14 @@ def resolve_read_rejects(lake: Lake, sources: list[str], run_id: str) -> int:
     if found.column("n")[0].as_py():
         lake.execute(f"UPDATE rejects SET resolved_by = ? WHERE {where}", [run_id], _r=read)
     return int(found.column("n")[0].as_py())
+
+
+def refuse_changed_files(lake: Lake, consequence: str) -> None:
+    """WarehouseDamaged, naming the first, when a file of the lake's snapshot no longer has
+    the hash recorded when it was written: a command that would copy its rows into new files
+    (merge, reparse) would give the damage a new, matching hash."""
+    fs = filesystem(lake.store.data_location)[0]
+    damage = changed(snapshot_files(lake.con), recorded(lake.con), fs)
+    if damage:
+        more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
+        raise WarehouseDamaged(f"{damage[0]}{more}; {consequence}")

@@ -16,6 +16,7 @@ import posixpath
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,12 +29,14 @@ from flows.pipeline.run_stats import RunStats
 from schemas.tables import DIGEST_BYTES, REJECTS, RUNS
 from warehouse.lake import Lake
 from warehouse.queue import pending_count
+from warehouse.store import WarehouseDamaged
 from warehouse.writes import (
     digests_without_bytes,
     entry_changes,
     held_keys,
     kept_bytes,
     kept_digests,
+    refuse_changed_files,
     replace_entries,
     resolve_loaded_rejects,
     update_digests,
@@ -91,9 +94,23 @@ def recover(lacking: pa.Table) -> tuple[pa.Table, list[str]]:
     return table.cast(DIGEST_BYTES.schema), missing
 
 
+def verified(kept: dict[str, Any]) -> bytes:
+    """A kept digest's bytes, if they are still the bytes its id is the sha256 of; else
+    WarehouseDamaged naming it (parsed, damaged bytes would replace good rows)."""
+    digest_id, source_path, data = kept["digest_id"], kept["source_path"], bytes(kept["data"])
+    if hashlib.sha256(data).hexdigest() != digest_id:
+        raise WarehouseDamaged(
+            f"digest {digest_id} ({source_path}): its kept bytes no longer have the sha256 that "
+            "is its id (damaged in digest_bytes): nothing was parsed again; restore the "
+            "warehouse from a backup, then run reparse"
+        )
+    return data
+
+
 def reparse(lake: Lake, run_id: str, limits: Limits) -> Reparse:
     """Parse every kept digest again; commit one transaction if anything changed."""
     started, result = datetime.now(UTC), Reparse()
+    refuse_changed_files(lake, "nothing was parsed again")
     lake.begin()
     try:
         recovered, result.missing = recover(digests_without_bytes(lake))
@@ -123,7 +140,7 @@ def _batch(lake: Lake, ids: list[str], run_id: str, limits: Limits, result: Repa
     now = datetime.now(UTC)
     kept = kept_bytes(lake, ids).to_pylist()
     files: list[NewFile] = [
-        (Kept(k["source_path"]), k["digest_id"], bytes(k["data"]))  # type: ignore[misc]
+        (Kept(k["source_path"]), k["digest_id"], verified(k))  # type: ignore[misc]
         for k in kept
     ]
     valid = validate_batch(parse_files(files, run_id, now, limits), run_id, now)
