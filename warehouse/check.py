@@ -12,6 +12,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -24,6 +25,7 @@ from warehouse.declare import WRITER
 from warehouse.files import SnapshotFile, accounted_for, snapshot_files
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import lake_made
+from warehouse.journal import HOT_JOURNAL, journal_beside, private_folder, remove, rolled_back_copy
 from warehouse.location import filesystem, object_key
 from warehouse.store import ALIAS, Warehouse, WarehouseDamaged, WarehouseError, data_file_sizes
 
@@ -41,23 +43,43 @@ class Report:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def _catalog_damage(store: Warehouse) -> str | None:
+def _catalog_damage(store: Warehouse, report: Report) -> str | None:
     if store.catalog.shared:
         return None  # PostgreSQL checks its own pages; a catalog it cannot serve fails attach
     if not store.exists():
         lost = store.lost_catalog()
         return str(lost) if lost else f"no warehouse at {store.location} (no catalog, no data)"
-    try:
-        with sqlite3.connect(f"file:{store.catalog_path}?mode=ro", uri=True) as db:
-            verdict = db.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.Error as exc:
-        verdict = (str(exc),)
+    verdict = _quick_check(store.catalog_path)
+    if verdict[0] == HOT_JOURNAL and journal_beside(store.catalog_path):
+        # A writer killed mid-commit: readers read the committed state from a rolled-back
+        # private copy, and so does `check`; the next writer rolls the catalog back itself.
+        folder = private_folder()
+        try:
+            copy = rolled_back_copy(store.catalog_path, folder)
+            verdict = _quick_check(copy) if copy is not None else ("ok",)
+        finally:
+            remove(folder)
+        report.notes.append(
+            f"{store.catalog_path}: a writer was stopped while it committed (its journal is "
+            "beside the catalog): readers see the last finished commit, and the next run "
+            "puts the catalog back as that commit left it; nothing to do"
+        )
     if verdict != ("ok",):
         return (
-            f"{store.catalog_path}: the catalog is damaged ({verdict[0] if verdict else '?'}): "
-            "restore catalog.sqlite from a backup (the data files are untouched)"
+            f"{store.catalog_path}: the catalog is damaged ({verdict[0]}): restore "
+            "catalog.sqlite from a backup (the data files are untouched)"
         )
     return None
+
+
+def _quick_check(catalog: Path) -> tuple[str]:
+    """SQLite's own verdict on a catalog file opened read-only ("ok" when it is whole)."""
+    try:
+        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+            row = db.execute("PRAGMA quick_check").fetchone()
+        return (str(row[0]),) if row else ("?",)
+    except sqlite3.Error as exc:
+        return (str(exc),)
 
 
 class Files:
@@ -151,7 +173,7 @@ def _check_counts(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 def check(store: Warehouse) -> Report:
     """Look at every file the warehouse refers to, and at the catalog's counts."""
     report = Report()
-    problem = _catalog_damage(store)
+    problem = _catalog_damage(store, report)
     if problem:
         report.damage.append(problem)
         return report

@@ -24,6 +24,11 @@ def interrupted(catalog: Path, error: Exception) -> bool:
     return HOT_JOURNAL in str(error) and Path(str(catalog) + JOURNAL_SUFFIX).exists()
 
 
+def journal_beside(catalog: Path) -> bool:
+    """Whether a writer's journal lies beside `catalog` (a commit it did not finish)."""
+    return Path(str(catalog) + JOURNAL_SUFFIX).exists()
+
+
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         info = path.stat()
