@@ -183,8 +183,9 @@ def test_a_connection_open_when_a_writer_is_killed_mid_commit_reads_on(wh):
     assert not list(Path(tempfile.gettempdir()).glob("arxiv-digests-catalog-*"))
 
 
-def test_connect_refuses_every_write(wh):
-    target = data_files(wh)[0]
+def test_connect_refuses_every_write(wh, tmp_path):
+    target, logs = data_files(wh)[0], tmp_path / "logs"
+    logs.mkdir()
     before = tree_hash(wh)
     con = warehouse.connect(wh)
     attacks = [
@@ -208,6 +209,18 @@ def test_connect_refuses_every_write(wh):
         lambda: con.table("digests").filter("digest_id IN (SELECT * FROM query('SELECT 1'))"),
         lambda: con.sql("SELECT 1 AS x").query("t", f"COPY t TO '{target}'"),
         lambda: con.register("x", None),
+        lambda: con.execute(  # hidden SQL, serialized: a checkpoint
+            "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('CHECKPOINT'))"
+        ),
+        lambda: con.execute(
+            "SELECT * FROM ducklake_set_option('lake', 'data_inlining_row_limit', 0)"
+        ),
+        lambda: con.execute(
+            f"SELECT * FROM enable_logging(storage = 'file', storage_path = '{logs}')"
+        ),
+        lambda: con.execute("SELECT current_setting('s3_secret_access_key')"),
+        lambda: con.execute("SELECT * FROM duckdb_secrets()"),
+        lambda: con.sql("SELECT 1 AS x").filter("x = write_log('x')"),
     ]
     for attack in attacks:
         with pytest.raises(ReadOnlyViolation):
@@ -217,8 +230,10 @@ def test_connect_refuses_every_write(wh):
     assert con.sql("SELECT count(*) AS n FROM papers").fetchall() == [(0,)]
     assert con.table("digests").filter("entry_count > 0").count("*").fetchone()[0] == 6
     assert len(con.sql("SELECT * FROM ducklake_snapshots('lake')").fetchall()) >= 2
+    assert con.execute("SELECT count(*) FROM ducklake_options('lake')").fetchone()[0] > 0
+    assert con.execute("SELECT sum(x) FROM range(4) t(x)").fetchone() == (6,)
     con.close()
-    assert tree_hash(wh) == before
+    assert tree_hash(wh) == before and list(logs.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -227,6 +242,9 @@ def test_connect_refuses_every_write(wh):
         "SELECT * FROM query('SELECT * FROM ducklake_merge_adjacent_files(''lake'')')",
         "SELECT * FROM ducklake_flush_inlined_data('lake')",
         "COPY (SELECT 1) TO 'x.parquet'",
+        "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('CHECKPOINT'))",
+        "SELECT * FROM ducklake_set_option('lake', 'parquet_compression', 'gzip')",
+        "SELECT * FROM enable_logging(storage = 'file', storage_path = '.')",
     ],
 )
 def test_sql_refuses_the_write_paths_in_one_line(wh, query):

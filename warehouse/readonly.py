@@ -9,6 +9,7 @@ their reading methods only.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -21,74 +22,78 @@ from warehouse.store import WarehouseError
 
 T = TypeVar("T")
 
-# Functions a SELECT could call to change files: refused by name (any catalog prefix).
-# `query` and `query_table` run a statement given as text, which no check here would see.
-WRITING_FUNCTIONS = (
-    "ducklake_",
-    "checkpoint",
-    "force_checkpoint",
-    "attach",
-    "detach",
-    "sqlite_attach",
-    "postgres_attach",
-    "postgres_execute",
-    "postgres_query",
-    "cleanup_old_files",
-    "delete_orphaned_files",
-    "expire_snapshots",
-    "merge_adjacent_files",
-    "rewrite_data_files",
-    "flush_inlined_data",
-    "add_data_files",
-    "set_option",
-    "set_commit_message",
-    "query",
-    "query_table",
-)
-_WRITING_WORDS = re.compile(
-    r"\b(" + "|".join(re.escape(f.rstrip("_")) for f in WRITING_FUNCTIONS) + r")\w*\s*\(",
-    re.IGNORECASE,
-)
+# What a query may call, as an allow-list: a function that runs SQL given as text or serialized,
+# changes a setting, logs to a file or writes cannot be named by accident in a deny-list then.
+# Table functions (a FROM's sources) are listed one by one: the lake's tables and history,
+# DuckDB's own catalog, generated rows, and the file readers (which DuckDB's guards confine to
+# the snapshot's files).
+TABLE_FUNCTIONS = frozenset(
+    ["ducklake_snapshots", "ducklake_table_info", "ducklake_list_files", "ducklake_table_changes",
+     "ducklake_table_insertions", "ducklake_table_deletions", "ducklake_current_snapshot",
+     "ducklake_last_committed_snapshot", "ducklake_options", "ducklake_settings",
+     "range", "generate_series", "unnest", "repeat", "repeat_row", "json_each", "json_tree",
+     "summary", "read_parquet", "parquet_scan", "parquet_metadata", "parquet_schema",
+     "parquet_file_metadata", "parquet_kv_metadata", "read_csv", "read_csv_auto", "read_json",
+     "read_json_auto", "read_ndjson", "read_ndjson_auto", "read_text", "read_blob", "glob",
+     "sniff_csv", "duckdb_tables", "duckdb_columns", "duckdb_views", "duckdb_schemas",
+     "duckdb_databases", "duckdb_types", "duckdb_functions", "duckdb_keywords",
+     "duckdb_constraints", "duckdb_indexes", "duckdb_sequences", "duckdb_dependencies",
+     "duckdb_extensions", "pragma_table_info", "pragma_show", "pragma_version",
+     "pragma_platform", "pragma_database_size", "icu_calendar_names", "pg_timezone_names"]
+)  # fmt: skip
+# DuckDB's scalar and aggregate functions are allowed but for these: one writes to the log,
+# and one reads settings, which may hold an object store's keys.
+REFUSED_FUNCTIONS = frozenset(["write_log", "current_setting", "json_execute_serialized_sql"])
+# Forms the SQL parser writes as functions that the catalog does not list.
+_PARSER_FORMS = frozenset(["row", "struct_pack", "list_value", "coalesce", "ifnull", "nullif"])
+
+
+@functools.cache
+def scalar_functions() -> frozenset[str]:
+    """DuckDB's own scalar, aggregate and macro functions (with json, parquet and icu), less
+    the refused ones."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+            "WHERE function_type IN ('scalar', 'aggregate', 'macro')"
+        ).fetchall()
+    return frozenset(name for (name,) in rows) - REFUSED_FUNCTIONS | _PARSER_FORMS
 
 
 class ReadOnlyViolation(WarehouseError):
     """A statement given to the query layer could change something."""
 
 
-def _functions(tree: object) -> set[str]:
-    names: set[str] = set()
-    stack = [tree]
+def _calls(tree: object) -> tuple[set[str], set[str]]:
+    """The names of the table functions and of the other functions a serialized statement
+    calls."""
+    tables: set[str] = set()
+    others: set[str] = set()
+    stack = [(tree, False)]
     while stack:
-        node = stack.pop()
+        node, in_from = stack.pop()
         if isinstance(node, dict):
             name = node.get("function_name")
             if isinstance(name, str):
-                names.add(name.lower())
-            stack.extend(node.values())
+                (tables if in_from else others).add(name.lower())
+            table = node.get("type") == "TABLE_FUNCTION"
+            stack.extend((v, table and k == "function") for k, v in node.items())
         elif isinstance(node, list):
-            stack.extend(node)
-    return names
+            stack.extend((item, False) for item in node)
+    return tables, others
 
 
-# DuckLake's functions that only read the catalog: what analysts ask of its history.
-READING_FUNCTIONS = frozenset(
-    ["ducklake_snapshots", "ducklake_table_info", "ducklake_list_files",
-     "ducklake_table_changes", "ducklake_table_insertions", "ducklake_table_deletions",
-     "ducklake_current_snapshot", "ducklake_last_committed_snapshot"]
-)  # fmt: skip
-
-
-def _writes(name: str) -> bool:
-    if name in READING_FUNCTIONS:
-        return False
-    return any(
-        name == f or (f.endswith("_") and name.startswith(f)) or name.startswith(f + "_")
-        for f in WRITING_FUNCTIONS
-    )
+def _refused_call(tables: set[str], others: set[str]) -> str | None:
+    """The first call not allowed, as a refusal line; None when every call is allowed."""
+    for name in sorted(tables - TABLE_FUNCTIONS):
+        return _refusal(name)
+    for name in sorted(others - scalar_functions() - TABLE_FUNCTIONS):
+        return _refusal(name)
+    return None
 
 
 def read_only_statement(query: str) -> str:
-    """`query` if it is one SELECT that calls no writing function, else ReadOnlyViolation."""
+    """`query` if it is one SELECT that calls only allowed functions, else ReadOnlyViolation."""
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
@@ -105,23 +110,42 @@ def read_only_statement(query: str) -> str:
     with duckdb.connect() as con:
         row = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()
     tree = json.loads(row[0]) if row else {}
-    for name in sorted(_functions(tree)):
-        if _writes(name):
-            raise ReadOnlyViolation(_refusal(name))
+    if isinstance(tree, dict) and tree.get("error"):
+        raise ReadOnlyViolation(f"query failed: {tree.get('error_message', 'cannot be parsed')}")
+    refusal = _refused_call(*_calls(tree))
+    if refusal:
+        raise ReadOnlyViolation(refusal)
     return query
 
 
 def _refusal(name: str) -> str:
-    if name in ("query", "query_table"):
+    if name in ("query", "query_table", "json_execute_serialized_sql"):
         return f"refused: {name}() runs SQL given as text, which cannot be checked; write it out"
-    return f"refused: {name}() can change the warehouse"
+    return (
+        f"refused: {name}() is not among the functions a query may call here (those that "
+        "could change the warehouse, run hidden SQL, change settings or write files are "
+        "not; docs/querying.md lists what is)"
+    )
+
+
+_CALL = re.compile(r"\b([A-Za-z_][\w]*)\s*\(")
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT lower(keyword_name) FROM duckdb_keywords()").fetchall()
+    return frozenset(name for (name,) in rows)
 
 
 def _checked_text(value: Any) -> Any:
-    """A relation method's text argument (an expression, a condition), refused when it names a
-    writing function: such text is SQL this module would not see otherwise."""
-    if isinstance(value, str) and (found := _WRITING_WORDS.search(value)):
-        raise ReadOnlyViolation(_refusal(found.group(1).lower()))
+    """A relation method's text argument (an expression, a condition), refused when it calls
+    a function a query may not: such text is SQL this module would not see otherwise."""
+    if isinstance(value, str):
+        allowed = scalar_functions() | TABLE_FUNCTIONS | _keywords()
+        for name in (m.lower() for m in _CALL.findall(value)):
+            if name not in allowed:
+                raise ReadOnlyViolation(_refusal(name))
     return value
 
 
