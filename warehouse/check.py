@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +23,12 @@ from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import changed, recorded
 from warehouse.connection import open_connection, scalar
 from warehouse.declare import WRITER
-from warehouse.files import SnapshotFile, accounted_for, snapshot_files
+from warehouse.files import SnapshotFile, accounted_for, file_written_at, snapshot_files
 from warehouse.identity import TABLE as IDENTITY
-from warehouse.identity import lake_made
+from warehouse.identity import lake_id, lake_made
 from warehouse.journal import HOT_JOURNAL, journal_beside, private_folder, remove, rolled_back_copy
 from warehouse.location import filesystem, object_key
+from warehouse.sessions import Writers, damage_line, newest_snapshot, sessions
 from warehouse.store import ALIAS, Warehouse, WarehouseDamaged, WarehouseError, data_file_sizes
 
 META = f"__ducklake_metadata_{ALIAS}"
@@ -188,7 +190,9 @@ def check(store: Warehouse) -> Report:
         _check_hashes(con, listed, files, report)
         _check_counts(con, report)
         made = lake_made(con)
-    _note_strays(store, files, known, made, report)
+        writers = Writers(lake_id(con), sessions(store))
+        newest = newest_snapshot(con)  # read after the sessions: a commit since is in both
+    _note_strays(store, files, known, made, report, (writers, newest))
     return report
 
 
@@ -207,15 +211,28 @@ def _check_hashes(
 
 
 def _note_strays(
-    store: Warehouse, files: Files, known: set[str], made: datetime, report: Report
+    store: Warehouse,
+    files: Files,
+    known: set[str],
+    made: datetime,
+    report: Report,
+    writers: tuple[Writers, int],
 ) -> None:
     """Files under data/ that no snapshot refers to: the lake's own (interrupted runs), which
-    `maintain` removes, and any other, which it never touches."""
+    `maintain` removes, and any other, which it never touches. Files another lake's writers
+    wrote, or a catalog older than the snapshots its writers committed, are damage."""
     strays = [p for p in files.sizes if os.path.basename(p) not in known]
-    if not strays:
-        return
     tables = {f"main.{t}" for t in TABLES} | {CHECKSUMS, IDENTITY, WRITER}
     data = object_key(store.data_location)
+    foreign: Counter[str] = Counter()
+    for path in strays:
+        when = file_written_at(path, data)
+        other = writers[0].foreign(when) if when is not None else None
+        if other is not None:
+            foreign[other] += 1
+    if line := damage_line(*writers, dict(foreign)):
+        report.damage.append(line)
+        return
     own = [p for p in strays if accounted_for(p, data, tables, made)]
     if own:
         report.notes.append(

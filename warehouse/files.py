@@ -64,6 +64,13 @@ def written_at(uuid_text: str) -> datetime:
     return datetime.fromtimestamp((uuid.UUID(uuid_text).int >> 80) / 1000, UTC)
 
 
+def file_written_at(path: str, data_location: str) -> datetime | None:
+    """When DuckLake wrote a file of the lake (its name's UUIDv7); None for another file."""
+    relative = object_key(path).removeprefix(object_key(data_location))
+    match = _DUCKLAKE_FILE.match(relative.lstrip("/"))
+    return written_at(match["uuid"]) if match else None
+
+
 def accounted_for(path: str, data_location: str, tables: set[str], made: datetime) -> bool:
     """Whether a file no snapshot refers to is one this lake's writers wrote: named as DuckLake
     names its files, in the folder of one of `tables` (`schema.table`), and written after the

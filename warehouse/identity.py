@@ -40,6 +40,12 @@ def catalog_identity(con: duckdb.DuckDBPyConnection) -> tuple[str, datetime] | N
     return (str(row[0]), row[1]) if row else None
 
 
+def lake_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The catalog's lake id (None for a catalog from before identities)."""
+    identity = catalog_identity(con)
+    return identity[0] if identity else None
+
+
 def lake_made(con: duckdb.DuckDBPyConnection) -> datetime:
     """When the lake was made: as its identity says, else its oldest snapshot (later than the
     truth once `maintain` expired the first ones, which only makes `maintain` keep more)."""

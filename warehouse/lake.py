@@ -30,6 +30,8 @@ from warehouse.checksums import unrecorded_rows
 from warehouse.connection import AUTHOR, arrow, as_stream, open_connection, registered
 from warehouse.declare import WRITER, option_statements, pending_statements
 from warehouse.identity import catalog_identity
+from warehouse.sessions import Session, newest_snapshot
+from warehouse.sessions import now as session_start
 from warehouse.store import (
     ALIAS,
     CATALOG_NAME,
@@ -61,6 +63,8 @@ class Lake:
     def __init__(self, store: Warehouse, holder: str = "arxiv-digests"):
         self.store = store
         self.holder = holder  # who writes: recorded in the writer row of each transaction
+        self.session: Session | None = None  # recorded once the lake's id is known
+        started = session_start()
         store.prepare()
         self.con = open_connection(store, read_only=False)
         # One thread: a run's writes are small statements, and the other core parses (two
@@ -79,10 +83,12 @@ class Lake:
                     if attempt == 10:
                         raise
                     time.sleep(0.1 * attempt)
+            identity = catalog_identity(self.con)
+            assert identity is not None  # declared above
             if store.identity() is None:  # a new lake, or one made before release 0.3
-                identity = catalog_identity(self.con)
-                assert identity is not None  # declared above
                 store.record_identity(identity[0])
+            self.session = Session(identity[0], started, holder)
+            self._record_session()
             self.record_checksums()  # files a crash left without one
         except BaseException:
             self.close()
@@ -157,6 +163,9 @@ class Lake:
                 f"CALL ducklake_set_commit_message('{ALIAS}', ?, ?)", [AUTHOR, message]
             )
             self.con.commit()
+            if self.session is not None:  # which snapshot this writer reached, for `check`
+                self.session.snapshot_id = newest_snapshot(self.con)
+                self._record_session()
         except duckdb.Error as exc:
             if "Transaction conflict" not in str(exc):
                 raise
@@ -165,6 +174,13 @@ class Lake:
             raise WriteConflict(
                 f"another writer committed to {self.store.location} first ({detail})"
             ) from None
+
+    def _record_session(self) -> None:
+        """Leave this writer's session record (evidence for `check` and `maintain`, never a
+        reason to fail a run: a full disk here leaves the record out)."""
+        assert self.session is not None
+        with contextlib.suppress(OSError):
+            self.session.record(self.store)
 
     def rollback(self) -> None:
         """Abandon the transaction, if one is open."""

@@ -18,13 +18,15 @@ the same before and after.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from warehouse.files import accounted_for
-from warehouse.identity import lake_made
+from warehouse.files import accounted_for, file_written_at
+from warehouse.identity import lake_id, lake_made
 from warehouse.lake import Lake
 from warehouse.location import filesystem, object_key
-from warehouse.store import ALIAS
+from warehouse.sessions import Writers, damage_line, newest_snapshot, sessions
+from warehouse.store import ALIAS, WarehouseDamaged
 from warehouse.writes import refuse_changed_files
 
 
@@ -44,7 +46,37 @@ def _rows(lake: Lake, sql: str) -> int:
     return len(lake.con.execute(sql).fetchall())
 
 
-def _delete_orphans(lake: Lake, grace: str) -> tuple[int, int]:
+def _orphans(lake: Lake, older_than: str) -> list[str]:
+    """The files under data/ no snapshot refers to, written before `older_than`."""
+    return [
+        path
+        for (path,) in lake.con.execute(
+            f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => {older_than}, "
+            "dry_run => true)"
+        ).fetchall()
+    ]
+
+
+def refuse_another_catalog(lake: Lake) -> Writers:
+    """WarehouseDamaged when the catalog is not the one the data belongs to: files no snapshot
+    lists were written by another lake's writers, or a writer of this lake committed a
+    snapshot the catalog does not have (an older copy). Else who wrote what."""
+    writers = Writers(lake_id(lake.con), sessions(lake.store))
+    newest = newest_snapshot(lake.con)  # read after the sessions: a commit since is in both
+    data = lake.store.data_location
+    foreign: Counter[str] = Counter()
+    for path in _orphans(lake, "now()"):
+        when = file_written_at(path, data)
+        other = writers.foreign(when) if when is not None else None
+        if other is not None:
+            foreign[other] += 1
+    line = damage_line(writers, newest, dict(foreign))
+    if line:
+        raise WarehouseDamaged(f"{line}; nothing was merged or deleted")
+    return writers
+
+
+def _delete_orphans(lake: Lake, grace: str, writers: Writers) -> tuple[int, int]:
     """Delete the unreferenced files older than `grace` that this lake wrote; (deleted, kept)."""
     made = lake_made(lake.con)
     tables = {
@@ -53,19 +85,22 @@ def _delete_orphans(lake: Lake, grace: str) -> tuple[int, int]:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
         ).fetchall()
     }
-    candidates = [
-        path
-        for (path,) in lake.con.execute(
-            f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => {grace}, "
-            "dry_run => true)"
-        ).fetchall()
-    ]
+    candidates = _orphans(lake, grace)
     data = lake.store.data_location
-    doomed = [p for p in candidates if accounted_for(p, data, tables, made)]
+    doomed = [
+        p for p in candidates if accounted_for(p, data, tables, made) and _own(p, data, writers)
+    ]
     fs = filesystem(data)[0]
     for path in doomed:
         fs.delete_file(object_key(path))
     return len(doomed), len(candidates) - len(doomed)
+
+
+def _own(path: str, data: str, writers: Writers) -> bool:
+    """Whether a writer of this lake wrote the file, as far as the sessions recorded tell
+    (a file from before the first recorded session is judged by its name and time alone)."""
+    when = file_written_at(path, data)
+    return when is not None and writers.foreign(when) is None
 
 
 def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
@@ -73,12 +108,13 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     bytes changed since it was written stops it first: merging would copy the damage into a
     file with a new, matching hash."""
     refuse_changed_files(lake, "nothing was merged or deleted")
+    writers = refuse_another_catalog(lake)
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     merged = _rows(lake, f"CALL ducklake_merge_adjacent_files('{ALIAS}')")
     rewritten = _rows(lake, f"CALL ducklake_rewrite_data_files('{ALIAS}')")
     expired = _rows(lake, f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older})")
     removed = _rows(lake, f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {grace})")
-    orphans, kept = _delete_orphans(lake, grace)
+    orphans, kept = _delete_orphans(lake, grace, writers)
     lake.record_checksums()  # of the merged and rewritten files
     return Upkeep(merged, rewritten, expired, removed, orphans, kept)

@@ -21,7 +21,7 @@ ALIAS = "lake"  # the name the lake is attached under in every connection
 # commit leaves, what sits beside a warehouse, and release 0.1's layout (the first run
 # migrates it). Anything else means the folder is not a warehouse's.
 OWN_NAMES = {
-    CATALOG_NAME, DATA_NAME, IDENTITY_NAME, ".lock", "legacy", "report", "export",
+    CATALOG_NAME, DATA_NAME, IDENTITY_NAME, ".lock", "legacy", "report", "export", ".writers",
     # SQLite's own files beside a catalog another run is making at this moment
     f"{CATALOG_NAME}-journal", f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm",
     f"{IDENTITY_NAME}.partial",
