@@ -14,6 +14,8 @@ from flows.digests.objects import ObjectFile
 from flows.digests.pool import POOL_MIN_BYTES, POOL_MIN_FILES, ParsePool
 from flows.pipeline.sources import file_batches
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def listed(sizes: list[int]) -> list[ObjectFile]:
     """Files of these sizes, as an object-store listing gives them (no disk needed)."""
@@ -61,3 +63,36 @@ def test_parse_workers_start_for_many_files_or_many_bytes():
     assert pool.worth_it(2 * POOL_MIN_FILES, 0)
     assert pool.worth_it(3, 2 * POOL_MIN_BYTES)
     assert not ParsePool(1).worth_it(10_000, 10**10)
+
+
+ORPHAN = """
+import sys, time
+from flows.digests.pool import ParsePool
+workers = ParsePool(3).started()
+for future in [workers.submit(int, "1") for _ in range(4)]:
+    future.result()  # both workers up
+print(" ".join(str(p) for p in workers._processes), flush=True)
+time.sleep(60)
+"""
+
+
+def test_parse_workers_exit_when_their_run_is_killed():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert parent.stdout is not None
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(Path(f"/proc/{p}").exists() for p in workers)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+        time.sleep(0.1)
+    alive = [p for p in workers if Path(f"/proc/{p}/status").exists()]
+    zombies = [p for p in alive if "zombie" in Path(f"/proc/{p}/status").read_text()]
+    assert alive == zombies, f"workers {alive} outlived their run"

@@ -3,8 +3,15 @@ for them."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
@@ -19,6 +26,30 @@ POOL_MIN_BYTES = 4 * 1024 * 1024
 
 
 log = logging.getLogger(__name__)
+
+
+def worker_start(parent: int) -> None:
+    """A parse worker's set-up: lean (no pandas), and gone when the process that started it
+    is, even killed with SIGKILL (it would hold its memory, and the resource tracker, for ever:
+    the pool's own shutdown never runs then)."""
+    without_pandas()
+    if sys.platform == "linux":  # the kernel sends SIGKILL when the parent dies
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before the line above ran
+        os._exit(1)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _exit_with(parent: int) -> None:
+    """Exit once the parent is gone (where no kernel signal says so): its child is adopted."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class ParsePool:
@@ -43,18 +74,12 @@ class ParsePool:
     ) -> list[ParsedBatch]:
         """Parse `files` in slices, one per process, the flow's own included."""
         limits = limits or self.limits
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                self.workers - 1, mp_context=context, initializer=without_pandas
-            )
+        pool = self.started()
         size = -(-len(files) // self.workers)
         slices = [files[i : i + size] for i in range(0, len(files), size)]
         mine: ParsedBatch | None = None
         try:
-            futures = [
-                self._pool.submit(parse_files, part, run_id, now, limits) for part in slices[1:]
-            ]
+            futures = [pool.submit(parse_files, part, run_id, now, limits) for part in slices[1:]]
             # The flow's process parses the first slice itself instead of waiting idle.
             mine = parse_files(slices[0], run_id, now, limits)
             return [mine, *(f.result() for f in futures)]
@@ -63,6 +88,17 @@ class ParsePool:
             self.workers = 1
             mine = mine or parse_files(slices[0], run_id, now, limits)
             return [mine, *(parse_files(part, run_id, now, limits) for part in slices[1:])]
+
+    def started(self) -> ProcessPoolExecutor:
+        """The worker processes, started now if they were not."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers - 1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_start,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
 
     def __enter__(self) -> ParsePool:
         return self
