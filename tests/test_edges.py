@@ -603,3 +603,18 @@ def test_a_lake_whose_first_run_died_before_its_tables_says_so_then_loads(tmp_pa
         warehouse.connect(wh)
     ingest_flow(paths=[str(EXAMPLES)], warehouse=str(wh), enrich=False)
     assert count(wh, "digest_entries") == 5
+
+
+@pytest.mark.parametrize("inside", ["data/exported", "data", "."])
+def test_an_export_into_the_warehouse_is_refused_before_anything_is_written(
+    wh, tmp_path, monkeypatch, inside
+):
+    before, folder = tree_hash(wh), (wh / inside).resolve()
+    line = one_line(*cli("export", str(folder), "-w", str(wh)))
+    assert "inside the warehouse" in line and "export to a folder outside it" in line, line
+    assert tree_hash(wh) == before
+    monkeypatch.setenv("ARXIV_DIGESTS_EXPORT_DIR", str(folder))
+    generate(tmp_path / "more", 1, 5, seed=8)
+    code, output = cli("ingest", str(tmp_path / "more"), "--no-enrich", "-w", str(wh))
+    assert code == 1 and "inside the warehouse" in output, output
+    assert "Traceback" not in output and tree_hash(wh) == before

@@ -62,6 +62,7 @@ def _write_tables(con: duckdb.DuckDBPyConnection, staging: Path) -> None:
 def export(store: Warehouse, folder: Path) -> Path:
     """Write the newest snapshot of every table as plain Parquet under `folder`."""
     folder = Path(folder).expanduser().resolve()
+    refuse_export_into(store, folder)
     made = not folder.exists()
     try:
         return _export(store, folder)
@@ -69,6 +70,19 @@ def export(store: Warehouse, folder: Path) -> Path:
         if made:  # a failed first export leaves no folder behind
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def refuse_export_into(store: Warehouse, folder: Path) -> None:
+    """An export is never written into the warehouse itself: in its data folder, its files
+    would be taken for the lake's own (strays `check` names, or worse)."""
+    if store.remote:
+        return
+    root, data = store.root.resolve(), Path(store.data_location).resolve()
+    if folder == root or folder == data or data in folder.parents:
+        raise WarehouseError(
+            f"{folder}: inside the warehouse {root}, whose files are the lake's own: export "
+            f"to a folder outside it (for example {root / 'export'})"
+        )
 
 
 def _export(store: Warehouse, folder: Path) -> Path:

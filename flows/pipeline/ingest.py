@@ -42,7 +42,7 @@ from flows.pipeline.sources import file_batches, find_inputs, places, positions_
 from flows.pipeline.stages import Shell, committed
 from flows.settings import Settings
 from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
-from warehouse.export import export
+from warehouse.export import export, refuse_export_into
 from warehouse.lake import Lake, Warehouse
 from warehouse.legacy import migrate
 from warehouse.location import is_remote
@@ -212,6 +212,8 @@ def _run_lake(
     lock held in its name, the lake open (a warehouse of the old layout migrated first); the
     run's artifact published when its work is done."""
     store = Warehouse(warehouse or settings.warehouse, settings.catalog)
+    if settings.export_dir is not None:  # refused before the run, not after its commit
+        refuse_export_into(store, settings.export_dir.expanduser().resolve())
     now = datetime.now(UTC)
     run_id, flow_run_id = new_run_id(now), str(flow_run.id or "")
     stats = RunStats(run_id=run_id, started_at=now, flow_run_id=flow_run_id, kind=kind)
