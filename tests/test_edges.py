@@ -517,6 +517,7 @@ def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):
     wh = full / "wh"
     generate(full / "inbox", 2, 30, seed=8)
     ingest_flow(paths=[str(full / "inbox")], warehouse=str(wh), enrich=False)
+    generate(full / "more", 3, 30, seed=9)
     with open(full / "filler", "wb") as filler, contextlib.suppress(OSError):
         while True:
             filler.write(b"\0" * 65536)
@@ -529,6 +530,10 @@ def test_commands_on_a_full_disk_are_one_line_and_leave_nothing(full, prefect):
         assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
     assert tree_hash(wh) == before
     assert not (full / "x").exists()
+    runs = sql(wh, "SELECT * FROM runs")
+    line = one_line(*cli("ingest", str(full / "more"), "--no-enrich", "-w", str(wh)))
+    assert "is full" in line and " new" not in line, line  # no count of what did not load
+    assert sql(wh, "SELECT * FROM runs") == runs
     assert not (full / "report").exists() or list((full / "report").iterdir()) == []
 
 
@@ -618,3 +623,28 @@ def test_an_export_into_the_warehouse_is_refused_before_anything_is_written(
     code, output = cli("ingest", str(tmp_path / "more"), "--no-enrich", "-w", str(wh))
     assert code == 1 and "inside the warehouse" in output, output
     assert "Traceback" not in output and tree_hash(wh) == before
+
+
+def test_a_failed_stage_counts_nothing_it_did_not_commit(tmp_path):
+    from datetime import UTC, datetime
+
+    from flows.pipeline.run_stats import RunStats
+    from flows.pipeline.stages import Shell, committed
+    from flows.settings import Settings
+    from warehouse.lake import Lake, Warehouse
+
+    stats = RunStats(run_id="20990101T000000Z-failed", started_at=datetime.now(UTC))
+    stats.files_new = 1  # from a stage committed before
+
+    def load() -> None:
+        stats.files_new += 200
+        stats.entries_loaded += 4000
+        stats.note(["inbox/cs.AI.md:3: a problem line"])
+        raise OSError(28, "No space left on device")
+
+    with Lake(Warehouse(tmp_path / "wh")) as lake, pytest.raises(OSError):
+        committed(lake, stats, "load", load, Settings(), Shell(lambda line: None))
+    assert (stats.files_new, stats.entries_loaded, stats.status) == (1, 0, "failed")
+    assert stats.problems == ["inbox/cs.AI.md:3: a problem line"]
+    row = sql(tmp_path / "wh", "SELECT status, files_new, entries_loaded FROM runs")
+    assert row == [("failed", 1, 0)]

@@ -87,8 +87,7 @@ class Lake:
             assert identity is not None  # declared above
             if store.identity() is None:  # a new lake, or one made before release 0.3
                 store.record_identity(identity[0])
-            self.session = Session(identity[0], started, holder)
-            self._record_session()
+            self.session = Session(identity[0], started, holder)  # recorded at its commits
             self.record_checksums()  # files a crash left without one
         except BaseException:
             self.close()

@@ -3,8 +3,8 @@
 `.lake-id` says which lake the data folder belongs to, but a catalog copied over a warehouse
 with its `.lake-id` carries both along: every data file of the warehouse then looks like a
 leftover of an interrupted run. So each writer also leaves a record of its session beside the
-data, `.writers/<start>-<pid>-<random>.json`: the lake it wrote for, when it started, and the
-newest snapshot it committed. A file no snapshot lists was written by the session that had
+data once it commits, `.writers/<start>-<pid>-<random>.json`: the lake it wrote for, when it
+started, and the newest snapshot it committed. A file no snapshot lists was written by the session that had
 started last before it (its UUIDv7 time), and is a leftover of this lake only if that session
 was this lake's. A session that committed a snapshot the catalog does not have means the
 catalog is older than the data: damage, never leftovers.
@@ -13,6 +13,7 @@ catalog is older than the data: damage, never leftovers.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import os
 import uuid
@@ -52,10 +53,15 @@ class Session:
              "holder": self.holder, "snapshot_id": self.snapshot_id}
         )  # fmt: skip
         written = path if store.remote else path + ".partial"
-        with fs.open_output_stream(written) as stream:
-            stream.write(text.encode())
-        if written != path:
-            fs.move(written, path)
+        try:
+            with fs.open_output_stream(written) as stream:
+                stream.write(text.encode())
+            if written != path:
+                fs.move(written, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                fs.delete_file(written)
+            raise
 
 
 def newest_snapshot(con: duckdb.DuckDBPyConnection) -> int:

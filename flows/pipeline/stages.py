@@ -78,6 +78,10 @@ def committed(
                     "SECONDS sets how long to keep trying)"
                 )
         except Exception as exc:
+            # Nothing of the stage was kept: its counts go too (its problem lines stay).
+            kept = (stats.problems, stats.problems_total, stats.lines)
+            stats.restore(before)
+            stats.problems, stats.problems_total, stats.lines = kept
             undone()
             record_failure(lake, stats, exc, shell)
             raise
