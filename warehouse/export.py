@@ -78,7 +78,7 @@ def refuse_export_into(store: Warehouse, folder: Path) -> None:
     if store.remote:
         return
     root, data = store.root.resolve(), Path(store.data_location).resolve()
-    if folder == root or folder == data or data in folder.parents:
+    if folder in (root, data) or data in folder.parents:
         raise WarehouseError(
             f"{folder}: inside the warehouse {root}, whose files are the lake's own: export "
             f"to a folder outside it (for example {root / 'export'})"

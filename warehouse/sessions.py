@@ -4,10 +4,10 @@
 with its `.lake-id` carries both along: every data file of the warehouse then looks like a
 leftover of an interrupted run. So each writer also leaves a record of its session beside the
 data once it commits, `.writers/<start>-<pid>-<random>.json`: the lake it wrote for, when it
-started, and the newest snapshot it committed. A file no snapshot lists was written by the session that had
-started last before it (its UUIDv7 time), and is a leftover of this lake only if that session
-was this lake's. A session that committed a snapshot the catalog does not have means the
-catalog is older than the data: damage, never leftovers.
+started, and the newest snapshot it committed. A file no snapshot lists was written by the
+session that had started last before it (its UUIDv7 time), and is a leftover of this lake
+only if that session was this lake's. A session that committed a snapshot the catalog does
+not have means the catalog is older than the data: damage, never leftovers.
 """
 
 from __future__ import annotations
