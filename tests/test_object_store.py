@@ -107,8 +107,13 @@ def test_same_tables_on_the_object_store(s3, catalog, api, folder_corpus, tmp_pa
     assert_consistent(remote)
     # The data is in the bucket, under the prefix; nothing of it on local disk.
     keys = s3.keys(bucket)
-    # Under the prefix: the data, and which lake it belongs to (`.lake-id`).
-    assert keys and all(k.startswith("team/lake/data/") for k in keys if k != "team/lake/.lake-id")
+    # Under the prefix: the data, which lake it belongs to (`.lake-id`), its writers' records.
+    others = [k for k in keys if k != "team/lake/.lake-id" and not k.startswith("team/lake/data/")]
+    assert (
+        keys
+        and others
+        and all(k.startswith("team/lake/.writers/") and k.endswith(".json") for k in others)
+    ), others
     assert "team/lake/.lake-id" in keys
     assert any(k.endswith(".parquet") for k in keys)
     if not catalog.startswith("postgresql://"):  # beside the catalog: its writer lock only

@@ -104,7 +104,7 @@ def test_no_command_makes_a_warehouse_it_does_not_write(tmp_path):
     wh = tmp_path / "wh"
     line = one_line(*cli("ingest", str(tmp_path / "no" / "such"), "-w", str(wh)), 2)
     assert "no such file or folder" in line and "no digest files (*.md, *.markdown" in line
-    for command in (["migrate"], ["check"], ["sql", "SELECT 1"], ["status"], ["runs"]):
+    for command in (["migrate"], ["check"], ["sql", "SELECT 1"], ["status"], ["runs"], ["enrich"]):
         assert "no warehouse at" in one_line(*cli(*command, "-w", str(wh)))
     inbox = tmp_path / "inbox"
     inbox.mkdir()

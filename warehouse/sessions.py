@@ -47,7 +47,8 @@ class Session:
             stamp = int(self.started_at.timestamp() * 1000)
             self.name = f"{stamp:013d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         fs, path = filesystem(joined(store.location, FOLDER, self.name))
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if not store.remote:  # an object store has no folders (a marker would be a key)
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         text = json.dumps(
             {"lake_id": self.lake_id, "started_at": self.started_at.isoformat(),
              "holder": self.holder, "snapshot_id": self.snapshot_id}

@@ -14,6 +14,7 @@ import typer
 from flows.cli.common import (
     WarehouseOpt,
     app,
+    existing_store,
     fail,
     load_settings,
     print_problems,
@@ -305,6 +306,7 @@ def enrich_command(
     from flows.cli.runner import run_flow
 
     root = warehouse_of(warehouse)
+    existing_store(warehouse)  # a mistyped path is one line, not a new, empty warehouse
 
     def call() -> dict[str, Any]:
         from flows.pipeline.ingest import enrich_flow
