@@ -162,14 +162,14 @@ def repository_folder(source: GitSource, cache: Path) -> str:
     if not Path(path).is_dir():
         raise GitSourceError(f"{source}: no such folder {path}: give a repository's folder")
     inside = subprocess.run(
-        [*git_command(path), "rev-parse", "--absolute-git-dir"], capture_output=True, env=GIT_ENV
+        [*git_command(path), "rev-parse", "--git-dir"], capture_output=True, env=GIT_ENV
     )
     if inside.returncode != 0:
         raise GitSourceError(
             f"{source}: {path} is not a git repository: give a repository's folder (a "
             "checkout or a bare repository)"
         )
-    if _partial(path, inside.stdout.decode("utf-8", "surrogateescape").strip()):
+    if _partial(path):
         raise GitSourceError(
             f"{source}: {path} is a partial clone (objects left on a remote, fetched on "
             "demand, which would write into it and run its remote's programs): give a full "
@@ -178,16 +178,16 @@ def repository_folder(source: GitSource, cache: Path) -> str:
     return path
 
 
-def _partial(path: str, git_dir: str) -> bool:
-    """Whether a repository is a partial clone: its config names a promisor remote, or its
-    packs came from one."""
+def _partial(path: str) -> bool:
+    """Whether a repository is a partial clone: its config names a promisor remote, which git
+    would fetch missing objects from (`.promisor` packs alone, as a copy of one holding every
+    object has, make git fetch nothing)."""
     config = subprocess.run(
         [*git_command(path), "config", "--get-regexp",
          r"^(extensions\.partialclone|remote\..*\.promisor|remote\..*\.partialclonefilter)$"],
         capture_output=True, env=GIT_ENV,
     )  # fmt: skip
-    packs = Path(git_dir, "objects", "pack")
-    return bool(config.stdout.strip()) or any(packs.glob("*.promisor"))
+    return bool(config.stdout.strip())
 
 
 def mirror_folder(source: GitSource, cache: Path) -> Path:
