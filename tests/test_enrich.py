@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from flows.enrichment.api import ApiError, parse_answer
 from flows.enrichment.enrich import paper_row
-from flows.enrichment.queue import SIGHTINGS, add_sightings, due_ids, newest_versions
+from flows.enrichment.queue import SIGHTINGS, add_sightings, newest_versions
 from flows.pipeline.ingest import enrich_flow, ingest_flow
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
@@ -536,9 +536,10 @@ def test_newest_versions_keeps_one_row_per_id_with_its_highest_version():
     ]
 
 
-def test_due_ids_are_sorted_and_capped_by_the_time_budget(lake):
+def test_due_ids_come_sorted_a_commit_at_a_time_within_the_limit(lake):
     from datetime import UTC, datetime, timedelta
 
+    from flows.enrichment.enrich import Enrichment
     from flows.settings import Settings
 
     now = datetime.now(UTC)
@@ -556,13 +557,18 @@ def test_due_ids_are_sorted_and_capped_by_the_time_budget(lake):
         ],
         schema=ENRICHMENT.schema,
     )
-    budget = Settings(arxiv_max_seconds=6, arxiv_delay_seconds=3, arxiv_batch_size=100)
+    settings = Settings(arxiv_batch_size=30)  # 600 IDs between two commits
     lake.begin()
     try:
         lake.insert(ENRICHMENT, queue)
-        capped = due_ids(lake, now, budget)
-        unlimited = due_ids(lake, now, Settings(arxiv_delay_seconds=0))
+        whole = Enrichment(settings)
+        first = whole.next_ids(lake, now)
+        whole.retried.update(first[:5])  # asked and still pending: not asked again
+        second = whole.next_ids(lake, now)
+        limited = Enrichment(settings, limit=650)
+        chunks = [limited.next_ids(lake, now) for _ in range(3)]
     finally:
         lake.rollback()
-    assert capped == sorted(ids)[:300]  # 3 requests' worth
-    assert unlimited == sorted(ids)  # neither the one waiting nor the enriched one
+    assert first == sorted(ids)[:600]  # neither the one waiting nor the enriched one
+    assert second == sorted(ids)[5:605]
+    assert [len(c) for c in chunks] == [600, 50, 0]

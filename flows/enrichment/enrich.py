@@ -22,12 +22,13 @@ import pyarrow.compute as pc
 
 from flows.digests.rejects import WHOLE_ROW, Where, failure_rejects
 from flows.enrichment.api import Answer, ApiError, ArxivApi, ArxivClient, BadIdError, Limiter
-from flows.enrichment.queue import answers_table, due_ids
+from flows.enrichment.queue import answers_table
 from flows.enrichment.recorded import RecordedArxiv
 from flows.settings import Settings
 from schemas.ids import versionless
 from schemas.tables import PAPER_AUTHORS, PAPER_CATEGORIES, PAPERS, REJECTS
 from schemas.validate import validate
+from warehouse import queue as statements
 from warehouse.lake import Lake
 from warehouse.queue import pending_count, record_answers
 from warehouse.writes import replace_papers
@@ -118,13 +119,24 @@ class Batcher:
     not one per batch that had one), and stops early when the API is unreachable or the time
     budget is spent (what is left stays pending for the next run)."""
 
-    def __init__(self, api: ArxivClient, settings: Settings, sleep: Callable[[float], None]):
+    def __init__(
+        self,
+        api: ArxivClient,
+        settings: Settings,
+        sleep: Callable[[float], None],
+        budget: float | None = None,
+    ):
         self.api, self.settings, self.sleep = api, settings, sleep
         self.found: dict[str, arxiv.Result] = {}
         self.outcome: dict[str, tuple[str, str | None]] = {}  # id -> (state, error)
-        self.deadline = time.monotonic() + settings.arxiv_max_seconds
+        seconds = settings.arxiv_max_seconds if budget is None else budget
+        self.deadline = time.monotonic() + seconds
         self.stopped: str | None = None
         self.absent: list[str] = []  # left out of a first answer: asked once more at the end
+
+    def clear(self) -> None:
+        """Forget the answers of the IDs worked so far (committed), keeping the deadline."""
+        self.found, self.outcome, self.absent = {}, {}, []
 
     def run(self, ids: list[str]) -> None:
         """Work `ids` through the API in batches, then confirm the absent ones, until done or
@@ -171,6 +183,9 @@ class Batcher:
 
     def _work(self, ids: list[str], confirming: bool) -> None:
         while ids and not self.stopped:
+            if time.monotonic() >= self.deadline:  # checked before every request
+                self.stopped = "the enrich stage's time budget is spent"
+                return
             try:
                 answer = self._request(ids, confirming)
             except BadIdError as exc:
@@ -198,6 +213,62 @@ class Batcher:
             return
 
 
+# IDs asked for between two commits of the enrich stage: a Ctrl-C or a lost connection loses
+# at most this many answers (20 requests: a minute at arXiv's polite rate, while a commit costs
+# a few hundred milliseconds and three small files, which `maintain` merges).
+REQUESTS_PER_COMMIT = 20
+
+
+class Enrichment:
+    """One enrich stage across its commits: the client, its time budget, and the IDs it asked
+    for that are still pending (not asked again in the same stage)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ArxivClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        budget: float | None = None,
+        limit: int | None = None,
+    ):
+        self.settings = settings
+        self.api = client or client_for(settings)
+        self.batcher = Batcher(self.api, settings, sleep, budget)
+        self.retried: set[str] = set()  # asked, and still pending
+        self.left = limit  # IDs it may still ask for (None: no limit)
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the stage stopped early (unreachable, failing, out of time), or None."""
+        return self.batcher.stopped
+
+    def next_ids(self, lake: Lake, now: datetime) -> list[str]:
+        """The next IDs to ask for: due, not asked in this stage, within the limit."""
+        most = REQUESTS_PER_COMMIT * self.settings.arxiv_batch_size
+        if self.left is not None:
+            most = min(most, self.left)
+        if most <= 0 or self.stopped:
+            return []
+        due = statements.due_ids(lake, now, most + len(self.retried))
+        fresh = [i for i in due if i not in self.retried][:most]
+        if self.left is not None:
+            self.left -= len(fresh)
+        return fresh
+
+    def work(self, lake: Lake, run_id: str, ids: list[str], now: datetime) -> EnrichStats:
+        """Ask for `ids`, store what came back and record each ID's outcome, inside the
+        caller's transaction."""
+        self.batcher.clear()
+        before = self.api.requests
+        self.batcher.run(ids)
+        stats = _store(lake, run_id, self.batcher, now, self.settings)
+        stats.requests = self.api.requests - before
+        self.retried.update(
+            i for i, (state, _) in self.batcher.outcome.items() if state == "pending"
+        )
+        return stats
+
+
 def enrich(
     lake: Lake,
     run_id: str,
@@ -205,18 +276,33 @@ def enrich(
     client: ArxivClient | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> EnrichStats:
-    """Ask `client` (default: the one the settings name) for every due ID of the queue, store
-    what it answered and record the outcome of each ID, all inside the caller's
-    transaction."""
+    """Ask `client` (default: the one the settings name) for every due ID of the queue within
+    the time budget, store what it answered and record the outcome of each ID, all inside the
+    caller's transaction (the flows commit as they go: `Enrichment`)."""
+    session = Enrichment(settings, client, sleep)
+    total = EnrichStats()
     now = datetime.now(UTC)
-    stats = EnrichStats()
-    api = client or client_for(settings)
-    batcher = Batcher(api, settings, sleep)
-    due = due_ids(lake, now, settings)
-    if due:
-        batcher.run(due)
-    stats.requests = api.requests
+    while ids := session.next_ids(lake, now):
+        done = session.work(lake, run_id, ids, now)
+        total.requests += done.requests
+        total.enriched += done.enriched
+        total.rejects += done.rejects
+    return finish(lake, session, total)
 
+
+def finish(lake: Lake, session: Enrichment, stats: EnrichStats) -> EnrichStats:
+    """The stage's closing figures: what waits, and why it stopped early if it did."""
+    stats.pending = pending_count(lake)
+    if session.stopped:
+        stats.warning = f"{session.stopped}: {stats.pending} paper(s) wait for the next run"
+    return stats
+
+
+def _store(
+    lake: Lake, run_id: str, batcher: Batcher, now: datetime, settings: Settings
+) -> EnrichStats:
+    """The answers of a batcher's IDs stored: papers, rejects, each ID's outcome."""
+    stats = EnrichStats()
     fetched = pa.Table.from_pylist(
         [paper_row(r, now) for r in batcher.found.values()], schema=PAPERS.schema
     )
@@ -229,15 +315,11 @@ def enrich(
         papers = valid.select(PAPERS.column_names)
         replace_papers(lake, papers, *flatten(papers))
     stats.enriched = valid.num_rows
-
     if batcher.outcome:
         retry_at = now + timedelta(seconds=settings.arxiv_backoff_seconds)
         ids, versions = valid.column("arxiv_id"), valid.column("latest_version")
         held = dict(zip(ids.to_pylist(), versions.to_pylist(), strict=True))
         record_answers(lake, answers_table(batcher.outcome, held), now, retry_at)
-    stats.pending = pending_count(lake)
-    if batcher.stopped:
-        stats.warning = f"{batcher.stopped}: {stats.pending} paper(s) wait for the next run"
     return stats
 
 

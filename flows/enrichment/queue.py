@@ -6,13 +6,11 @@ writer's lake inside the run's transaction."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.common.spill import Spill, run_folder
-from flows.settings import Settings
 from warehouse import queue as statements
 from warehouse.lake import Lake
 
@@ -101,10 +99,3 @@ def answers_table(outcome: dict[str, tuple[str, str | None]], fetched: dict[str,
             "_version": pa.array([fetched.get(i) for i in outcome], pa.int32()),
         }
     )
-
-
-def due_ids(lake: Lake, now: datetime, settings: Settings) -> list[str]:
-    """The pending IDs due by `now`, in order, no more than the time budget lets the limiter
-    send: a backlog of a million papers is never turned into Python strings."""
-    requests = settings.arxiv_max_seconds / max(settings.arxiv_delay_seconds, 1e-3) + 1
-    return statements.due_ids(lake, now, int(requests) * settings.arxiv_batch_size)
