@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     arxiv_max_seconds: float = Field(
         600, gt=0, description="time budget of the enrich stage per run; the rest waits"
     )
+    arxiv_commit_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="answers are committed once this long has passed since the last commit "
+        "(at arXiv's rate: after every request; 0: after every request)",
+    )
     arxiv_contact: str = Field(
         "https://github.com/arxiv-digests/arxiv-digests",
         description="contact address sent in the User-Agent, as arXiv asks",

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from flows.enrichment.api import ApiError, parse_answer
 from flows.enrichment.enrich import paper_row
 from flows.enrichment.queue import SIGHTINGS, add_sightings, newest_versions
-from flows.pipeline.ingest import enrich_flow, ingest_flow
+from flows.pipeline.enriching import enrich_flow
+from flows.pipeline.ingest import ingest_flow
 from schemas.tables import ENRICHMENT, PAPERS
 from schemas.validate import validate
 from warehouse.connection import open_connection

@@ -15,7 +15,8 @@ import pytest
 from conftest import DIGESTS, EXAMPLES, ROOT
 from helpers import VOLATILE, count, sql, table_hashes
 
-from flows.pipeline.ingest import ARTIFACT_KEY, ingest_flow
+from flows.pipeline.ingest import ingest_flow
+from flows.pipeline.shell import ARTIFACT_KEY
 from schemas import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect")

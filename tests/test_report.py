@@ -12,7 +12,8 @@ from conftest import CORPUS, DIGESTS
 from helpers import sql
 from test_cli import env, run  # noqa: F401  (env is a fixture)
 
-from flows.pipeline.ingest import enrich_flow, ingest_flow
+from flows.pipeline.enriching import enrich_flow
+from flows.pipeline.ingest import ingest_flow
 
 pytestmark = pytest.mark.corpus  # every test here reads the real corpus
 
@@ -173,7 +174,7 @@ def test_each_run_refreshes_the_report_and_links_it(prefect, tmp_path, monkeypat
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.pipeline.ingest import ARTIFACT_KEY
+    from flows.pipeline.shell import ARTIFACT_KEY
 
     folder = tmp_path / "pages"
     monkeypatch.setenv("ARXIV_DIGESTS_REPORT_DIR", str(folder))

@@ -211,7 +211,8 @@ def _ingest_call(
 
     def call() -> dict[str, Any]:
         from flows.pipeline.distributed import with_task_runner
-        from flows.pipeline.ingest import ingest_flow, reporting
+        from flows.pipeline.ingest import ingest_flow
+        from flows.pipeline.shell import reporting
 
         flow = with_task_runner(ingest_flow, load_settings())
         with reporting(progress):
@@ -299,21 +300,40 @@ def _location(inbox: str) -> str:
 @app.command("enrich")
 def enrich_command(
     warehouse: WarehouseOpt = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Ask for at most N papers.")
+    ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="No time budget: until the queue is empty, committing as it goes."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Work the enrichment queue (papers waiting for the arXiv API) without reading digests."""
+    """Work the enrichment queue (papers waiting for the arXiv API) without reading digests:
+    within ARXIV_DIGESTS_ARXIV_MAX_SECONDS, or `--all`. Answers are committed as they come:
+    Ctrl-C keeps them."""
     quiet_prefect(verbose)
+    from rich.progress import Progress
+
     from flows.cli.runner import run_flow
 
     root = warehouse_of(warehouse)
     existing_store(warehouse)  # a mistyped path is one line, not a new, empty warehouse
+    show = sys.stderr.isatty() and not quiet
+    with Progress(transient=True, disable=not show) as bar:
+        job = bar.add_task("papers", total=None)
 
-    def call() -> dict[str, Any]:
-        from flows.pipeline.ingest import enrich_flow
+        def call() -> dict[str, Any]:
+            from flows.pipeline.enriching import enrich_flow
+            from flows.pipeline.shell import reporting
 
-        return enrich_flow(warehouse=str(root))
+            with reporting(lambda done, total: bar.update(job, completed=done, total=total)):
+                return enrich_flow(warehouse=str(root), limit=limit, everything=everything)
 
-    result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
+        result = run_flow(call, lambda exc: run_failure(exc, root), verbose)
     print_problems(result, 20)
     typer.echo(
         f"{result['api_requests']} arXiv API request(s): {result['papers_enriched']} paper(s) "

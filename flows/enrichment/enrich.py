@@ -133,10 +133,17 @@ class Batcher:
         self.deadline = time.monotonic() + seconds
         self.stopped: str | None = None
         self.absent: list[str] = []  # left out of a first answer: asked once more at the end
+        self.pause_at = float("inf")  # no new request after this: the answers get committed
 
-    def clear(self) -> None:
-        """Forget the answers of the IDs worked so far (committed), keeping the deadline."""
+    def clear(self, pause_at: float = float("inf")) -> None:
+        """Forget the answers of the IDs worked so far (committed), keeping the deadline; ask
+        for nothing new after `pause_at`."""
         self.found, self.outcome, self.absent = {}, {}, []
+        self.pause_at = pause_at
+
+    def asked(self) -> set[str]:
+        """The IDs asked for since `clear`."""
+        return {*self.found, *self.outcome, *self.absent}
 
     def run(self, ids: list[str]) -> None:
         """Work `ids` through the API in batches, then confirm the absent ones, until done or
@@ -146,6 +153,8 @@ class Batcher:
             for start in range(0, len(todo), size):
                 if self.stopped:
                     return
+                if not confirming and start and time.monotonic() >= self.pause_at:
+                    break  # the rest come back due: asked after this commit
                 self._work(todo[start : start + size], confirming)
 
     def _request(self, ids: list[str], confirming: bool) -> Answer | None:
@@ -213,9 +222,9 @@ class Batcher:
             return
 
 
-# IDs asked for between two commits of the enrich stage: a Ctrl-C or a lost connection loses
-# at most this many answers (20 requests: a minute at arXiv's polite rate, while a commit costs
-# a few hundred milliseconds and three small files, which `maintain` merges).
+# Answers are committed once ARXIV_DIGESTS_ARXIV_COMMIT_SECONDS have passed since the last
+# commit (after every request at arXiv's polite 3 s: a Ctrl-C or a kill loses the one request
+# in flight), and at most this many requests apart (a fast local API).
 REQUESTS_PER_COMMIT = 20
 
 
@@ -258,9 +267,11 @@ class Enrichment:
     def work(self, lake: Lake, run_id: str, ids: list[str], now: datetime) -> EnrichStats:
         """Ask for `ids`, store what came back and record each ID's outcome, inside the
         caller's transaction."""
-        self.batcher.clear()
+        self.batcher.clear(time.monotonic() + self.settings.arxiv_commit_seconds)
         before = self.api.requests
         self.batcher.run(ids)
+        if self.left is not None:  # the IDs not asked come back due, and count then
+            self.left += len(set(ids) - self.batcher.asked())
         stats = _store(lake, run_id, self.batcher, now, self.settings)
         stats.requests = self.api.requests - before
         self.retried.update(

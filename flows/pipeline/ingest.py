@@ -10,20 +10,15 @@ stage visible, and the next run loads or asks for it again."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 
 from flows.common.spill import Spill, run_folder
 from flows.digests.discover import Source
@@ -34,43 +29,21 @@ from flows.digests.pool import ParsePool
 from flows.digests.read import UNREADABLE, read_batch
 from flows.digests.rejects import name_rejects, unknown, validation_problems
 from flows.digests.text import FileProblem
-from flows.enrichment.enrich import EnrichStats, enrich, rejects_table
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
 from flows.pipeline.distributed import drop_known, in_order
-from flows.pipeline.run_stats import RunStats, new_run_id
+from flows.pipeline.enriching import enrich_stage
+from flows.pipeline.run_stats import RunStats
+from flows.pipeline.shell import SHELL, report_progress, result_of, run_lake, say
 from flows.pipeline.sources import file_batches, find_inputs, places, positions_table
-from flows.pipeline.stages import Shell, committed
+from flows.pipeline.stages import committed
 from flows.settings import Settings
 from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
-from warehouse.export import export, refuse_export_into
-from warehouse.lake import Lake, Warehouse
-from warehouse.legacy import migrate
+from warehouse.lake import Lake
 from warehouse.location import is_remote
 from warehouse.queue import pending_count
-from warehouse.writes import commit_run, date_undated, record_positions, resolve_read_rejects
+from warehouse.writes import date_undated, record_positions, resolve_read_rejects
 
 K = TypeVar("K")
-
-
-def warn(line: str) -> None:
-    """One line in the run's log (and on the console, at the CLI's level)."""
-    get_run_logger().warning(line)
-
-
-@task(name="commit", cache_policy=NO_CACHE)
-def commit_task(lake: Lake, row: dict[str, Any], message: str) -> bool:
-    """Commit the stage with its `runs` row: visible to every reader at once (False: another
-    writer committed first, and nothing of the stage was kept)."""
-    return commit_run(lake, row, message)
-
-
-SHELL = Shell(warn, commit_task)
-
-
-def say(stats: RunStats, line: str) -> None:
-    """A line for the run's log and for the command that started it to print."""
-    get_run_logger().info(line)
-    stats.lines.append(line)
 
 
 class IdSet(Generic[K]):
@@ -81,24 +54,6 @@ class IdSet(Generic[K]):
 
     def __init__(self, ids: set[K]):
         self.ids = ids
-
-
-ARTIFACT_KEY = "arxiv-digests-run"
-
-Progress = Callable[[int, int], None]  # called with (files done, files total)
-_PROGRESS: ContextVar[Progress | None] = ContextVar("progress", default=None)
-
-
-@contextlib.contextmanager
-def reporting(progress: Progress) -> Iterator[None]:
-    """Runs started inside call `progress(files done, files total)` after each batch (the
-    CLI's progress bar). A context variable, not a flow parameter: Prefect records parameters,
-    and a function is not one."""
-    token = _PROGRESS.set(progress)
-    try:
-        yield
-    finally:
-        _PROGRESS.reset(token)
 
 
 @task(name="read-parse-check-entries", cache_policy=NO_CACHE)
@@ -142,26 +97,6 @@ def queue_task(lake: Lake, sightings: Spill) -> int:
     return pending_count(lake)
 
 
-@task(name="ask-arxiv", cache_policy=NO_CACHE)
-def enrich_task(lake: Lake, run_id: str, settings: Settings) -> EnrichStats:
-    """The enrich stage's work, inside the lake transaction the caller holds."""
-    return enrich(lake, run_id, settings)
-
-
-def _publish(lake: Lake, stats: RunStats, settings: Settings) -> None:
-    markdown = stats.markdown()
-    if settings.export_dir is not None:
-        export(lake.store, settings.export_dir)
-    if settings.report_dir is not None:
-        from flows.operations.report import build
-
-        page = build(lake.store, settings.report_dir)
-        markdown += f"\nReport: [{page.resolve()}](file://{page.resolve()})\n"
-    create_markdown_artifact(
-        key=ARTIFACT_KEY, markdown=markdown, description=f"arxiv-digests run {stats.run_id}"
-    )
-
-
 @flow(name="ingest-digests", log_prints=False)
 def ingest_flow(
     paths: list[str] | None = None,
@@ -173,7 +108,7 @@ def ingest_flow(
     `digest_date` (YYYY-MM-DD) dates the digests read from `paths` whose path names none."""
     settings = Settings()
     inputs = [p if is_remote(p) or is_git(p) else Path(p) for p in (paths or [settings.inbox])]
-    with _run_lake(settings, warehouse, "ingest") as (lake, stats):
+    with run_lake(settings, warehouse, "ingest") as (lake, stats):
 
         def forget() -> None:
             stats.entries_loaded = stats.rejects = 0
@@ -191,7 +126,7 @@ def ingest_flow(
         committed(lake, stats, "load", load, settings, SHELL, forget)
         if enrich:
             stats.status = "ok"
-            _enrich(lake, stats, settings)
+            enrich_stage(lake, stats, settings)
     get_run_logger().info(
         "run %s: %d file(s) new, %d skipped, %d rejected; %d entries loaded, %d rejects",
         stats.run_id,
@@ -201,37 +136,7 @@ def ingest_flow(
         stats.entries_loaded,
         stats.rejects,
     )
-    return _result(stats)
-
-
-@contextlib.contextmanager
-def _run_lake(
-    settings: Settings, warehouse: str | None, kind: str
-) -> Iterator[tuple[Lake, RunStats]]:
-    """A run's set-up, for every flow: its figures (with its id and flow run), the warehouse's
-    lock held in its name, the lake open (a warehouse of the old layout migrated first); the
-    run's artifact published when its work is done."""
-    store = Warehouse(warehouse or settings.warehouse, settings.catalog)
-    if settings.export_dir is not None:  # refused before the run, not after its commit
-        refuse_export_into(store, settings.export_dir.expanduser().resolve())
-    now = datetime.now(UTC)
-    run_id, flow_run_id = new_run_id(now), str(flow_run.id or "")
-    stats = RunStats(run_id=run_id, started_at=now, flow_run_id=flow_run_id, kind=kind)
-    name = "run" if kind == "ingest" else f"{kind} run"
-    holder = f"{name} {run_id} (pid {os.getpid()}, started {now:%Y-%m-%d %H:%M:%S} UTC)"
-    with store.lock(settings.lock_timeout_seconds, holder, warn), Lake(store, holder) as lake:
-        migrate(lake)
-        yield lake, stats
-        _publish(lake, stats, settings)
-
-
-def _result(stats: RunStats) -> dict[str, Any]:
-    """What a flow returns: its `runs` row, and every problem kept for the command to print."""
-    result = stats.row()
-    result["problems"] = stats.problems
-    result["problems_total"] = stats.problems_total
-    result["lines"] = stats.lines
-    return result
+    return result_of(stats)
 
 
 def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Settings) -> None:
@@ -267,8 +172,7 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
                 sightings.append(batch_sightings)
                 gathered[DIGESTS].append(batch_digests)
                 gathered[SEEN_FILES].append(batch_seen)
-                if (progress := _PROGRESS.get()) is not None:
-                    progress(done, len(files))
+                report_progress(done, len(files))
         started = time.perf_counter()
         for table, spill in gathered.items():
             if spill.rows:
@@ -362,34 +266,3 @@ def _load_batch(
     pa.default_memory_pool().release_unused()
     sightings = sightings.rename_columns(SIGHTINGS.column_names).cast(SIGHTINGS.schema)
     return sightings, digests, seen
-
-
-def _enrich(lake: Lake, stats: RunStats, settings: Settings) -> None:
-    """The enrich stage, in a transaction of its own: the run's entries are committed
-    before the first request, so the API can only add to them, never lose them."""
-    started = time.perf_counter()
-
-    def work() -> None:
-        result = enrich_task(lake, stats.run_id, settings)
-        stats.api_requests += result.requests
-        stats.papers_enriched += result.enriched
-        stats.papers_pending = result.pending
-        if result.rejects:
-            rejects = rejects_table(result)
-            lake.insert(REJECTS, rejects)
-            stats.rejects += rejects.num_rows
-            stats.rejects_by_rule.update(rejects.column("rule").to_pylist())
-        if result.warning:
-            warn(result.warning)  # the run's one warning line
-        stats.enrich_seconds += time.perf_counter() - started
-
-    committed(lake, stats, "enrich", work, settings, SHELL)
-
-
-@flow(name="enrich-papers")
-def enrich_flow(warehouse: str | None = None) -> dict[str, Any]:
-    """Work the enrichment queue alone (no digest files are read)."""
-    settings = Settings()
-    with _run_lake(settings, warehouse, "enrich") as (lake, stats):
-        _enrich(lake, stats, settings)
-    return _result(stats)
