@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import count, sql
+from helpers import cli_output, count, sql
 
 from flows.digests.synthetic import generate
 from flows.pipeline.enriching import enrich_flow
@@ -99,10 +99,18 @@ def test_the_time_budget_holds_with_slow_answers(tmp_path, api, monkeypatch):
     ]
 
 
-def test_limit_asks_for_at_most_that_many_papers(tmp_path, api):
+def test_limit_asks_for_at_most_that_many_papers(tmp_path, api, monkeypatch):
     wh, waiting = queued(tmp_path, 6, 100)
     server = api()
     result = enrich_flow(warehouse=str(wh), limit=250)
     assert result["papers_enriched"] == 250 == count(wh, "papers")
     assert [len(r.ids) for r in server.log] == [100, 100, 50]
     assert sql(wh, PENDING) == [(waiting - 250,)]
+    monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_DELAY_SECONDS", "3")
+    code, output = cli_output("status", "-w", str(wh))
+    left = waiting - 250
+    assert (
+        code == 0
+        and f"{left} paper(s) wait for the arXiv API: {-(-left // 100)} request(s)" in output
+    )
+    assert "enrich --all" in output

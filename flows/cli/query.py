@@ -87,6 +87,23 @@ def status(
     for dated_by, digests, entries, *_ in sections["digest dates"][1]:
         if dated_by == "no date":
             typer.echo(f"\n{undated_note(digests, entries)}")
+    pending = sum(n for state, n in sections["enrichment"][1] if state == "pending")
+    if pending:
+        typer.echo(f"\n{queue_note(pending)}")
+
+
+def queue_note(pending: int) -> str:
+    """How long the papers waiting for the API take at the configured rate."""
+    settings = load_settings()
+    requests = -(-pending // settings.arxiv_batch_size)
+    seconds = requests * max(settings.arxiv_delay_seconds, 0.0)
+    hours, minutes = divmod(round(seconds / 60), 60)
+    took = f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+    return (
+        f"{pending} paper(s) wait for the arXiv API: {requests} request(s), about {took} at "
+        f"one request every {settings.arxiv_delay_seconds:g} s; `arxiv-digests enrich --all` "
+        "works through them, committing as it goes (Ctrl-C keeps what it fetched)"
+    )
 
 
 @app.command()
