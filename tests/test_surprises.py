@@ -298,3 +298,25 @@ def test_a_catalog_that_refuses_the_connection_fails_at_once(tmp_path, monkeypat
     assert time.monotonic() - started < 5
     assert "Connection refused" in line and "PostgreSQL server is up" in line
     assert "s3cret" not in line and not (tmp_path / "wh").exists()
+
+
+def test_mistakes_before_a_run_are_one_line_and_make_nothing(tmp_path):
+    import subprocess
+
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "cs.AI.md").write_text("# cs.AI\n")
+    line = one_line(*cli("ingest", str(inbox), "-w", str(afile)))
+    assert "is a file, not a folder" in line, line
+    assert afile.read_text() == "mine"
+    wh = tmp_path / "wh"
+    line = one_line(*cli("ingest", "git+https://127.0.0.1:9/nothing.git", "-w", str(wh)), 2)
+    assert "git ls-remote failed" in line and "nothing loaded" in line, line
+    assert not wh.exists()
+    repo = tmp_path / "repo.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    line = one_line(*cli("ingest", str(repo), "-w", str(wh)), 0)
+    assert f"is a git repository: `git+file://{repo}` reads its history" in line, line
+    assert not wh.exists()

@@ -212,6 +212,11 @@ class Warehouse:
         if self.remote or self.exists():
             return
         root = Path(self.location)
+        if root.exists() and not root.is_dir():
+            raise WarehouseError(
+                f"{root} is a file, not a folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at "
+                "a folder (it is created if missing)"
+            )
         if str(root) in SYSTEM_FOLDERS or root == Path.home():
             raise WarehouseError(
                 f"{root} is a system folder: point --warehouse / ARXIV_DIGESTS_WAREHOUSE at a "

@@ -117,7 +117,9 @@ def _said_what_was_read(result: dict[str, Any], paths: list[str] | None) -> None
         if all(is_git(p) for p in given):
             typer.echo(f"no new digest versions on {', '.join(given)} since the last run", err=True)
         else:
-            typer.echo(f"no digest files ({looked}) in {', '.join(given)}", err=True)
+            typer.echo(
+                f"no digest files ({looked}) in {', '.join(given)}{_git_hint(given)}", err=True
+            )
 
 
 def _refuse_early(paths: list[str] | None, root: str) -> None:
@@ -160,9 +162,22 @@ def _refuse_early(paths: list[str] | None, root: str) -> None:
         raise fail(f"{problems[0]}{more}; no digest files ({looked}) to load: no warehouse made", 2)
     raise fail(
         f"no digest files ({looked}; hidden files skipped) in {', '.join(inputs)}: nothing "
-        "to load, and no warehouse was made",
+        f"to load, and no warehouse was made{_git_hint(inputs)}",
         0,
     )
+
+
+def _git_hint(inputs: list[str]) -> str:
+    """A hint for a git repository given as a folder: its history is read as `git+file://`."""
+    for text in inputs:
+        folder = Path(text)
+        if (folder / ".git").exists() or (
+            (folder / "HEAD").is_file() and (folder / "objects").is_dir()
+        ):
+            return (
+                f" ({text} is a git repository: `git+file://{folder.resolve()}` reads its history)"
+            )
+    return ""
 
 
 def _histories_readable(inputs: list[str]) -> bool:
@@ -171,6 +186,7 @@ def _histories_readable(inputs: list[str]) -> bool:
     from flows.digests.git import GitSourceError
     from flows.digests.history import (
         GitSource,
+        check_reachable,
         head_commit,
         is_git,
         repository_folder,
@@ -180,7 +196,9 @@ def _histories_readable(inputs: list[str]) -> bool:
     for text in histories:
         try:
             source = GitSource.parse(text)
-            if not source.remote:
+            if source.remote:
+                check_reachable(source)
+            else:
                 head_commit(source, repository_folder(source, Path()))
         except GitSourceError as exc:
             raise fail(f"{exc}; nothing loaded", 2) from None

@@ -190,6 +190,20 @@ def _partial(path: str) -> bool:
     return bool(config.stdout.strip())
 
 
+def check_reachable(source: GitSource) -> None:
+    """A remote that cannot be reached (or has no such revision) is one GitSourceError now,
+    before a run makes anything: `git ls-remote`, one round trip."""
+    refs = _run(source, tempfile.gettempdir(), "ls-remote", "--quiet", source.url, fetching=True)
+    if source.rev and not re.fullmatch(r"[0-9a-f]{7,64}", source.rev):
+        names = {line.split("\t", 1)[-1] for line in refs.splitlines()}
+        wanted = {f"refs/heads/{source.rev}", f"refs/tags/{source.rev}", source.rev}
+        if not names & wanted:
+            raise GitSourceError(
+                f"{source}: no branch or tag {source.rev!r} on the remote: `git ls-remote "
+                f"{source.url}` lists what there is"
+            )
+
+
 def mirror_folder(source: GitSource, cache: Path) -> Path:
     """Where a remote repository's mirror is kept: named for its URL, readable and unique."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", source.url.split("://", 1)[-1])[:80]
