@@ -157,7 +157,8 @@ def test_partial_warehouses_render_no_data_panels(prefect, tmp_path, env):  # no
     ingest_flow(paths=[str(DIGESTS / "7a0da70decb1accd.md")], warehouse=str(wh), enrich=False)
     built = run("report", "-w", str(wh), env=env)
     assert built.returncode == 0, built.stderr
-    page = tmp_path / "report" / "index.html"  # default: beside the warehouse
+    page = wh / "report" / "index.html"  # default: in the warehouse's own folder
+    assert f"from the warehouse {wh}" in page.read_text()
     seen = look(page, tmp_path / "partial.png")
     assert seen["errors"] == [] and seen["requests"] == [page.as_uri()]
     assert "Top authors of enriched papers" in seen["empty"]
@@ -230,3 +231,15 @@ def test_top_authors_longest_bar_first_and_stages_in_words():
     assert spec(_chart("top_authors"), rows)["encoding"]["y"]["sort"] == "-x"
     stages = REPORT_QUERIES["stage_seconds"]
     assert all(f"'{word}'" in stages for word in ("find files", "read and parse", "load"))
+
+
+def test_the_latest_digests_say_how_many_entries_were_left_out():
+    from datetime import date
+
+    from flows.operations.report import _latest
+
+    row = ("d1", "cs.AI.md", date(2024, 3, 1), "cs.AI")
+    shown = [(*row, ref, f"2403.0000{ref}", f"T{ref}", None, None, None, 32) for ref in (1, 2)]
+    whole = [("d2", "econ.md", date(2024, 3, 1), "econ", 1, "2403.00009", "E", None, None, None, 1)]
+    text = _latest(shown + whole)
+    assert text.count("more entries") == 1 and "… and 30 more entries" in text

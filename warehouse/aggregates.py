@@ -69,7 +69,7 @@ REPORT_QUERIES = {
 
 LATEST = f"""
 SELECT d.digest_id, d.file_name, d.digest_date, d.category, e.ref, e.arxiv_id, e.title, e.title_zh,
-       e.summary_zh, e.url
+       e.summary_zh, e.url, d.entry_count
 FROM (SELECT * FROM digests ORDER BY ingested_at DESC, digest_date DESC NULLS LAST, file_name
       LIMIT {LATEST_DIGESTS}) d
 LEFT JOIN digest_entries e USING (digest_id)

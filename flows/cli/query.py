@@ -111,7 +111,7 @@ def report(
     out: Annotated[
         Path | None,
         setting_option(
-            "Folder for index.html.", "report_dir", "report/ beside the warehouse", "--out"
+            "Folder for index.html.", "report_dir", "report/ in the warehouse's folder", "--out"
         ),
     ] = None,
     warehouse: WarehouseOpt = None,
@@ -122,7 +122,7 @@ def report(
     from warehouse.errors import STORAGE_ERRORS
 
     root = store_of(warehouse)
-    local = Path("report") if root.remote else root.root.parent / "report"
+    local = Path("report") if root.remote else root.root / "report"  # its own: one per warehouse
     folder = out if out is not None else local
     try:
         page = build(root, folder)

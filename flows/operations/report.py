@@ -171,11 +171,14 @@ def _latest(rows: list[tuple[Any, ...]]) -> str:
         return (
             '<section class="panel empty"><h2>Latest digests</h2><p>No digests yet.</p></section>'
         )
-    parts, current = ['<section class="panel"><h2>Latest digests</h2>'], None
-    for digest_id, name, day, category, ref, ident, title, title_zh, summary, _url in rows:
+    parts, current, left = ['<section class="panel"><h2>Latest digests</h2>'], None, ""
+    for digest_id, name, day, category, ref, ident, title, title_zh, summary, _url, n in rows:
         if digest_id != current:
             if current is not None:
-                parts.append("</ol>")
+                parts.append("</ol>" + left)
+            shown = sum(1 for r in rows if r[0] == digest_id and r[4] is not None)
+            more = (n or 0) - shown
+            left = f'<p class="more">… and {more} more entries</p>' if more > 0 else ""
             said = [str(x) for x in (day, category) if x]
             label = " · ".join(said) if said else name  # a date and a category say more
             parts.append(f"<h3>{html.escape(label)}</h3><ol>")
@@ -189,7 +192,7 @@ def _latest(rows: list[tuple[Any, ...]]) -> str:
             f'<div class="zh">{html.escape(title_zh or "")}</div>'
             f'<div class="summary">{html.escape(summary or "")}</div></li>'
         )
-    parts.append("</ol></section>")
+    parts.append("</ol>" + left + "</section>")
     return "".join(parts)
 
 
@@ -211,7 +214,10 @@ def _undated(rows: list[dict[str, Any]]) -> str:
 
 
 def page(
-    rows: dict[str, list[dict[str, Any]]], latest: list[tuple[Any, ...]], built: datetime
+    rows: dict[str, list[dict[str, Any]]],
+    latest: list[tuple[Any, ...]],
+    built: datetime,
+    source: str = "the warehouse",
 ) -> str:
     """The whole page: each chart drawn from its query's `rows`, then the `latest` digests."""
     panels = [_panel(chart, _drawn(chart, rows[chart.query])) for chart in CHARTS]
@@ -221,7 +227,7 @@ def page(
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<style>{STYLE}</style></head><body><h1>arXiv digests</h1>"
-        f"<p>Built {built:%Y-%m-%d %H:%M} UTC from the warehouse.</p>"
+        f"<p>Built {built:%Y-%m-%d %H:%M} UTC from {html.escape(source)}.</p>"
         + _undated(rows["undated"])
         + "".join(panels)
         + _latest(latest)
@@ -232,7 +238,8 @@ def page(
 def build(root: Path | Warehouse, out: Path) -> Path:
     """Write `out/index.html` from the warehouse at `root`; returns its path."""
     rows, latest = report_rows(root)
-    text = page(rows, latest, datetime.now(UTC))
+    location = str(getattr(root, "location", root))
+    text = page(rows, latest, datetime.now(UTC), f"the warehouse {location}")
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
     with replaced(target) as stream:
