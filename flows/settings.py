@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="a file modified less than this long before a run reads it is looked at "
         "again once this has passed; one that changed meanwhile is left for the next run",
     )
+    server_watch_seconds: float = Field(
+        30,
+        gt=0,
+        description="a command whose Prefect API stops answering for this long says so in "
+        "one line and ends (exit 0 when its run had committed)",
+    )
     server_port: int = Field(
         4200,
         ge=1,

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -42,6 +43,60 @@ def _interrupt(signum: int, _frame: object) -> NoReturn:
     raise Interrupted(signum)
 
 
+def _exit_now(signum: int, _frame: object) -> NoReturn:
+    say(f"stopped by {signal.Signals(signum).name} after the run ended")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def watch(url: str, stop: threading.Event) -> None:
+    """Watch the Prefect API the run uses: when it stops answering for
+    ARXIV_DIGESTS_SERVER_WATCH_SECONDS, say so in one line and end the command (Prefect would
+    retry against nothing for minutes, its signals ignored): exit 0 when the run committed
+    its load, 1 when nothing of it was committed."""
+    import time
+
+    from flows.operations.server import healthy
+    from flows.settings import Settings
+
+    limit = Settings().server_watch_seconds
+
+    def loop() -> None:
+        answered = time.monotonic()
+        while not stop.wait(min(2.0, limit / 3)):
+            if healthy(url, timeout=min(5.0, limit / 3)):
+                answered = time.monotonic()
+            elif time.monotonic() - answered >= limit:
+                _api_lost(url, limit)
+
+    threading.Thread(target=loop, name="prefect-api-watch", daemon=True).start()
+
+
+def _api_lost(url: str, limit: float) -> NoReturn:
+    from flows.pipeline.stages import COMMITTED
+
+    runs = [(run, stages) for run, stages in COMMITTED.items() if "load" in stages]
+    if runs:
+        run, stages = runs[-1]
+        done = " and ".join(dict.fromkeys(stages))
+        say(
+            f"the Prefect API at {url} stopped answering for {limit:.0f} s after run {run} "
+            f"committed its {done}: its rows are in the warehouse (Prefect's record of the run "
+            "is incomplete); what was not committed waits for the next run"
+        )
+        code = 0
+    else:
+        say(
+            f"the Prefect API at {url} stopped answering for {limit:.0f} s: the run was "
+            "stopped and nothing of it was committed; start the server again (`arxiv-digests "
+            "server start`) and run again"
+        )
+        code = 1
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(code)
+
+
 def say(message: str) -> None:
     """One `arxiv-digests:` line on stderr."""
     typer.echo(f"arxiv-digests: {message}", err=True)
@@ -67,6 +122,13 @@ class _HandledFailures(logging.Filter):
         "prefect.task_runs",
         "prefect.flow_engine",
         "prefect.task_engine",
+        # A server gone: each retry of its queued events and logs is an error line of its own
+        # (thousands); the command's watch says it once.
+        "prefect.events",
+        "prefect._internal.concurrency",
+        "prefect.logging",
+        "EventsWorker",
+        "APILogWorker",
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -90,12 +152,13 @@ def run_flow(
     exception into the one line a user sees."""
     # Installed first, whatever was inherited (a background job starts with SIGINT ignored):
     # a signal while the temporary server starts stops the command too.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = threading.Event()  # the watch ends with the command's use of the API
     try:
-        with api_for_flows(say):
+        with api_for_flows(say) as url:
             if not verbose:
                 quiet_failures()
+            watch(url, stop)
             try:
                 return call()
             except Exception as exc:
@@ -103,8 +166,9 @@ def run_flow(
                     raise Interrupted(_received[0]) from None
                 raise failure(exc) from None
             finally:
+                # The run is over: a signal while Prefect's events drain ends the command now.
                 for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_IGN)
+                    signal.signal(sig, _exit_now)
     except ServerError as exc:
         raise typer.Exit(_fail_server(exc)) from None
     except BaseException as exc:
@@ -120,6 +184,10 @@ def run_flow(
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(128 + signum)
+    finally:
+        stop.set()
+        for sig, handler in previous.items():  # the command's caller's handlers back
+            signal.signal(sig, handler)
 
 
 def _fail_server(exc: ServerError) -> int:

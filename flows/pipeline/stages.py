@@ -49,6 +49,11 @@ def record_failure(lake: Lake, stats: RunStats, exc: BaseException, shell: Shell
         time.sleep(random.uniform(0.05, 0.5))
 
 
+# The stages committed by the runs of this process, by run id: what a command whose Prefect
+# API died mid-run reports (`flows.cli.runner`).
+COMMITTED: dict[str, list[str]] = {}
+
+
 def committed(
     lake: Lake,
     stats: RunStats,
@@ -70,6 +75,7 @@ def committed(
             work()
             stats.ended_at = datetime.now(UTC)
             if shell.commit(lake, stats.row(), f"run {stats.run_id}: {stage}"):
+                COMMITTED.setdefault(stats.run_id, []).append(stage)
                 return
             if time.monotonic() >= deadline:
                 raise WriteConflict(
