@@ -79,6 +79,7 @@ def test_a_malformed_api_url_fails_at_once(tmp_path, monkeypatch):
         (["serve", "--cron", "not a cron"], "--cron 'not a cron'"),
         (["serve", "--interval", "-5"], "--interval -5"),
         (["server", "start", "--port", "0"], "--port 0"),
+        (["serve", "--inbox", "/no/such/inbox"], "the inbox /no/such/inbox is not a folder"),
     ],
 )
 def test_serve_options_are_checked(args, expects):

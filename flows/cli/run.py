@@ -312,7 +312,14 @@ def _location(inbox: str) -> str:
 
     if _histories_readable([inbox]) or is_remote(inbox):
         return inbox
-    return str(Path(inbox).resolve())
+    folder = Path(inbox).expanduser().resolve()
+    if not folder.is_dir():  # every scheduled run would make an empty warehouse
+        raise fail(
+            f"the inbox {folder} is not a folder: create it, or point --inbox / "
+            "ARXIV_DIGESTS_INBOX at the folder the digests arrive in",
+            2,
+        )
+    return str(folder)
 
 
 @app.command("enrich")

@@ -142,7 +142,7 @@ def start(port: int = DEFAULT_PORT) -> tuple[Server, bool]:
         except OSError:
             raise ServerError(
                 f"port {port} on {HOST} is in use by another program: stop it, or choose "
-                "another port with --port (ARXIV_DIGESTS_SERVER_PORT)"
+                "another port with ARXIV_DIGESTS_SERVER_PORT (or `server start --port`)"
             ) from None
     folder = home()
     server = spawn(port, folder / "server.log", tied=False)

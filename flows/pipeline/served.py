@@ -64,13 +64,8 @@ def said_done(flow: Any, flow_run: Any, state: Any) -> None:
             _say(line)
         where = str(flow_run.parameters.get("warehouse", ""))
         _say(f"run {result['run_id']}: " + run_summary(result, where).replace("\n", "; "))
-    expected, started = flow_run.expected_start_time, flow_run.start_time
-    if expected is not None and started is not None and (started - expected).total_seconds() > 2:
-        late = (started - expected).total_seconds()
-        _say(
-            f"arxiv-digests: this run started {late:.0f} s after its scheduled time: it waited "
-            "for the run before it to end (runs never overlap)"
-        )
+    # A late start is the runner's polling (runs never wait for each other: one that would
+    # overlap the last is cancelled, and counted below), so it is not reported as a wait.
     skipped = _skipped_during(flow_run)
     if skipped:
         _say(
