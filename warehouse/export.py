@@ -50,12 +50,17 @@ def _prepare(folder: Path) -> Path:
 
 
 def _write_tables(con: duckdb.DuckDBPyConnection, staging: Path) -> None:
+    # A row group is held whole until it is compressed: bounded by bytes as well as rows (the
+    # raw layer's digests are large), which DuckDB honours only without insertion order; one
+    # thread. On qhduan's whole history (351 MB): 1,971 MB and 7.5 s before, 339 MB and 5.0 s.
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET threads = 1")
     for table in TABLES:
         (staging / table).mkdir(parents=True)
         out = str(staging / table / "data.parquet").replace("'", "''")
         con.execute(
-            f"COPY (SELECT * FROM \"{table}\") TO '{out}' "
-            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)"
+            f"COPY (SELECT * FROM \"{table}\") TO '{out}' (FORMAT parquet, COMPRESSION zstd, "
+            "ROW_GROUP_SIZE 131072, ROW_GROUP_SIZE_BYTES '32MB')"
         )
 
 
