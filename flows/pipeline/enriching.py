@@ -45,9 +45,14 @@ def enrich_stage(
     done = 0
     while ids := session.next_ids(lake, datetime.now(UTC)):
         stats.status = "running"  # until the stage's last commit
+        first = [ids]
 
-        def work(ids: list[str] = ids) -> None:
-            _add(lake, stats, enrich_task(lake, stats.run_id, session, ids))
+        def work(first: list[list[str]] = first) -> None:
+            # Done again after another writer committed first: the IDs due now, not those
+            # due before its answers came in (no paper asked for twice).
+            todo = first.pop() if first else session.next_ids(lake, datetime.now(UTC))
+            if todo:
+                _add(lake, stats, enrich_task(lake, stats.run_id, session, todo))
             stats.enrich_seconds = time.perf_counter() - started
 
         committed(lake, stats, "enrich", work, settings, SHELL)
