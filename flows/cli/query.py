@@ -98,7 +98,9 @@ def queue_note(pending: int) -> str:
     requests = -(-pending // settings.arxiv_batch_size)
     seconds = requests * max(settings.arxiv_delay_seconds, 0.0)
     hours, minutes = divmod(round(seconds / 60), 60)
-    took = f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+    took = (
+        f"{hours} h {minutes} min" if hours else f"{minutes} min" if minutes else f"{seconds:.0f} s"
+    )
     return (
         f"{pending} paper(s) wait for the arXiv API: {requests} request(s), about {took} at "
         f"one request every {settings.arxiv_delay_seconds:g} s; `arxiv-digests enrich --all` "
