@@ -219,4 +219,36 @@ def test_a_helper_killed_at_random_moments_then_the_next_run_has_the_whole_histo
         assert sql(wh, query) == expected, f"trial {trial}: {killer.killed} kill(s)"
         assert sql(wh, entries) == sql(reference, entries)
         assert sql(wh, "SELECT count(*) FROM rejects WHERE resolved_by IS NULL") == [(0,)]
-    assert held_back >= 1  # some trial lost a read twice: its head was held back
+    # How many trials lose a read twice depends on the machine's load (the killer shares the
+    # GIL); the held-back head is shown without chance by the test below.
+    print(f"{held_back} of 10 trials held their head back")
+
+
+def test_two_helpers_dying_in_turn_hold_the_head_back_and_the_next_run_reads_on(
+    tmp_path, prefect, monkeypatch
+):
+    repo = Repo(tmp_path / "repo")
+    for day in range(1, 5):
+        repo.commit(f"2024-02-{day:02d}", {"cs.AI.md": digest(day, 5), "cs.CL.md": digest(day + 9)})
+    # A `git` before the real one on PATH: its first two `cat-file` helpers die unanswered.
+    count, real = tmp_path / "count", subprocess.check_output(["which", "git"], text=True).strip()
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *"cat-file --batch")\n  echo x >> {count}\n'
+        f'  [ "$(wc -l < {count})" -le 2 ] && exit 1;;\nesac\nexec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    source, wh = f"git+file://{repo.path}", tmp_path / "wh"
+    first = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
+    [held] = [line for line in first["lines"] if "could not be read" in line]
+    assert ": 1 version(s) could not be read (the first: cs.AI.md at " in held
+    assert sql(wh, "SELECT count(*) FROM digests") == [(7,)]
+    assert sql(wh, "SELECT rule FROM rejects WHERE resolved_by IS NULL") == [("unreadable",)]
+    assert sql(wh, "SELECT count(*) FROM git_sources WHERE head_commit IS NOT NULL") == [(0,)]
+    second = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
+    assert second["files_new"] == 1 and not [x for x in second["lines"] if "could not" in x]
+    assert sql(wh, "SELECT count(*) FROM digests") == [(8,)]
+    assert sql(wh, "SELECT count(*) FROM rejects WHERE resolved_by IS NULL") == [(0,)]
+    assert sql(wh, "SELECT head_commit FROM git_sources") == [(repo.git("rev-parse", "HEAD"),)]
