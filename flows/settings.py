@@ -153,7 +153,11 @@ class Settings(BaseSettings):
         """The per-file guard these settings ask for."""
         from flows.digests.guard import Limits
 
-        return Limits(self.max_file_bytes, self.parse_timeout_seconds, self.quiet_seconds)
+        return Limits(
+            self.max_file_bytes,
+            seconds=self.parse_timeout_seconds,
+            quiet_seconds=self.quiet_seconds,
+        )
 
     @field_validator("export_dir", "report_dir", "dask_address", "catalog", mode="before")
     @classmethod

@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.ids import arxiv_id_pattern
+from schemas.columns import (
+    ANNOUNCE_TYPES,
+    DATE_SOURCES,
+    ENRICHMENT_STATES,
+    GENERATORS,
+    LAYOUTS,
+    REJECT_STAGES,
+    TS,
+    _arxiv_id,
+    _http_url,
+    _sha256,
+)
 from schemas.model import Column, Table
-
-TS = pa.timestamp("us", tz="UTC")
-SHA256 = r"^[0-9a-f]{64}$"
-SHA_DOC = "a sha256 hex digest"
-
-
-def _sha256(name: str, doc: str, required: bool = True) -> Column:
-    return Column(name, pa.string(), doc, required, SHA256, pattern_doc=SHA_DOC)
-
-
-ARXIV_DOC = "an arXiv ID as arXiv issues them (YYMM.NNNNN or archive/YYMMNNN, no version)"
-
-
-def _arxiv_id(doc: str) -> Column:
-    return Column("arxiv_id", pa.string(), doc, True, arxiv_id_pattern, pattern_doc=ARXIV_DOC)
-
-
-def _http_url(name: str, doc: str, required: bool = False) -> Column:
-    return Column(name, pa.string(), doc, required, r"^https?://", pattern_doc="an http(s) URL")
-
-
-ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
-LAYOUTS = ("new", "old", "early", "plain")
-ENRICHMENT_STATES = ("pending", "enriched", "not_found", "failed")
-REJECT_STAGES = ("read", "parse", "validate", "enrich")
-DATE_SOURCES = ("path", "commit", "given")
 
 DIGESTS = Table(
     name="digests",
@@ -57,6 +42,10 @@ DIGESTS = Table(
         ),
         Column("layout_plain", pa.int32(), "entries with neither marker (https link only)", True),
         Column(
+            "layout_ai_jsonl", pa.int32(), "daily-arXiv-ai-enhanced JSONL records", True, filled="0"
+        ),
+        Column("layout_ai_markdown", pa.int32(), "its Markdown `### [N]` papers", True, filled="0"),
+        Column(
             "digest_date",
             pa.date32(),
             "the digest's date: the date (YYYY-MM-DD) in its path; on a git history the "
@@ -72,6 +61,14 @@ DIGESTS = Table(
             "where digest_date came from: `path`, `commit` or `given` (null with no date)",
             enum=DATE_SOURCES,
             filled="CASE WHEN digest_date IS NOT NULL THEN 'path' END",  # the only one before
+        ),
+        Column(
+            "generator",
+            pa.string(),
+            "the generator family that wrote it, told by its name and bytes (docs/families.md)",
+            True,
+            enum=GENERATORS,
+            filled="'cn-chat-arxiv'",  # the only family before
         ),
     ),
 )
@@ -120,7 +117,13 @@ DIGEST_ENTRIES = Table(
     key=("digest_id", "ref"),
     columns=(
         _sha256("digest_id", "the digest (`digests.digest_id`)"),
-        Column("ref", pa.int32(), "footnote number `[^N]` within the digest", True),
+        Column(
+            "ref",
+            pa.int32(),
+            "the entry within its digest: cn-chat-arxiv's footnote number `[^N]`; for "
+            "daily-arXiv-ai-enhanced the line the record or the `### [N]` paper starts on",
+            True,
+        ),
         _arxiv_id("canonical arXiv ID, no version"),
         Column("arxiv_version", pa.int32(), "version the digest announced (`v2`), if it says"),
         Column("title", pa.string(), "English title as arXiv has it (TeX kept)", True),
@@ -159,10 +162,44 @@ DIGEST_ENTRIES = Table(
             "null where the digest says nothing",
             enum=ANNOUNCE_TYPES,
         ),
-        Column("listed_category", pa.string(), "category in the old `[cs.RO]` title suffix"),
+        Column(
+            "listed_category",
+            pa.string(),
+            "the paper's category as the digest gives it: the old `[cs.RO]` title suffix; "
+            "daily-arXiv-ai-enhanced's `Main category:` or first of `categories`",
+        ),
         Column("layout", pa.string(), "layout of this entry", True, enum=LAYOUTS),
-        _http_url("url", "link as the digest gave it", required=True),
-        Column("line", pa.int32(), "1-based line of the table row in the file", True),
+        _http_url(
+            "url",
+            "link as the digest gave it (a JSONL record without `abs`: its arXiv abstract page)",
+            required=True,
+        ),
+        Column(
+            "line",
+            pa.int32(),
+            "1-based line of the table row (or record, or paper) in the file",
+            True,
+        ),
+        Column(
+            "listed_authors",
+            pa.list_(pa.string()),
+            "authors as the digest lists them (daily-arXiv-ai-enhanced; `papers.authors` has "
+            "the arXiv API's)",
+        ),
+        Column("listed_categories", pa.list_(pa.string()), "categories as the digest lists them"),
+        Column(
+            "ai_fields",
+            pa.map_(pa.string(), pa.string()),
+            "the model's other fields by their key, text only (daily-arXiv-ai-enhanced's "
+            "`motivation`, `method`, `result`, `conclusion`, and any key a fork adds: "
+            "`ai_fields['method']`); a list is joined with `; `, other JSON kept as JSON",
+        ),
+        Column(
+            "record_fields",
+            pa.map_(pa.string(), pa.string()),
+            "the JSONL record's other keys by name (`comment`, `pdf`, `code_url`, …), as "
+            "`ai_fields`",
+        ),
     ),
 )
 

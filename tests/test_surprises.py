@@ -111,7 +111,8 @@ def test_no_command_makes_a_warehouse_it_does_not_write(tmp_path):
     inbox.mkdir()
     (inbox / "paper.pdf").write_bytes(b"%PDF")
     line = one_line(*cli("ingest", str(inbox), "-w", str(wh)), 0)
-    assert f"no digest files (*.md, *.markdown, *.txt; hidden files skipped) in {inbox}" in line
+    looked = "*.md, *.markdown, *.txt, *.jsonl"
+    assert f"no digest files ({looked}; hidden files skipped) in {inbox}" in line
     assert not wh.exists()
 
 

@@ -65,6 +65,8 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         return _SCALARS[arrow_type]
     if pa.types.is_timestamp(arrow_type):
         return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_map(arrow_type):
+        return f"MAP({duckdb_type(arrow_type.key_type)}, {duckdb_type(arrow_type.item_type)})"
     if pa.types.is_list(arrow_type):
         return f"{duckdb_type(arrow_type.value_type)}[]"
     if pa.types.is_struct(arrow_type):

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from flows.digests.families import is_crawl_only
 from flows.digests.git import (
     FETCH_ENV,
     FETCH_OVERRIDES,
@@ -254,6 +255,7 @@ class Walk:
     others: int = 0  # versions of files named for no category and no date: not read
     rewound: bool = False  # the recorded commit is not on the history: walked whole
     unnamed: list[str] = dataclasses.field(default_factory=list)  # paths not UTF-8, shown
+    crawl_only: int = 0  # versions of crawl files (`flows.digests.families`): not digests
 
 
 def walk(source: GitSource, repository: str, since: str | None) -> Walk:
@@ -275,6 +277,9 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
         met.add(blob)
         if path_facts(Path(path)) == (None, None):
             found.others += 1
+            continue
+        if is_crawl_only(path.rsplit("/", 1)[-1]):
+            found.crawl_only += 1
             continue
         version = GitVersion(repository, source.name, commit, path, blob, 0, time)
         if not _utf8(path):  # a path no table can record: one reject, the others load

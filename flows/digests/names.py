@@ -55,12 +55,15 @@ def path_facts(path: Any) -> tuple[date | None, str | None]:
     return found, None
 
 
-def digest_facts(path: Any) -> tuple[date | None, str | None, str | None]:
+def digest_facts(
+    path: Any, dated_by_name: bool = False
+) -> tuple[date | None, str | None, str | None]:
     """A digest's date, where the date came from (`path` or `commit`), and its category: a
-    version on a git history is dated by its first commit, a file by a date in its path."""
+    version on a git history is dated by its first commit, a file by a date in its path; a
+    family that names each day's file (`dated_by_name`) by that date wherever it is."""
     day, category = path_facts(path)
     committed_on: date | None = getattr(path, "committed_on", None)
-    if committed_on is not None:
+    if committed_on is not None and not (dated_by_name and day is not None):
         return committed_on, "commit", category
     return day, None if day is None else "path", category
 

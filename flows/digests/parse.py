@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.digests.details import Block, block_text, detail_fields
+from flows.digests.details import Block, block_text, detail_fields, raw_with_detail
 from flows.digests.guard import Limits, ParseTimeout, too_large
-from flows.digests.text import Problem, clean, cut, decode
+from flows.digests.text import Problem, TextParser, clean, cut, decode
 from flows.digests.wrappers import unquoted, without_arxiv_leftover
 from schemas.ids import MAX_REF, MAX_VERSION, bounded, split_id
 
@@ -316,15 +316,6 @@ def _other_paper(entry: dict[str, Any], named: list[str]) -> str | None:
     return None
 
 
-def raw_with_detail(entry: dict[str, Any]) -> str:
-    """An entry's raw text as a reject keeps it: its table row, then its detail block (a
-    digest of one entry, for `rejects replay`). Built only for rows that fail: joining every
-    entry's block cost a quarter of the parse time and doubled a batch's text."""
-    detail = entry.get("_detail")
-    row = str(entry["_raw"])
-    return cut(f"{row}\n\n{block_text(detail)}") if isinstance(detail, Block) else row
-
-
 def _orphan(block: Block) -> Problem:
     return Problem(
         "orphan_detail",
@@ -370,18 +361,26 @@ def parse_text(
     return entries, problems, scan.seen
 
 
-def parse_digest(data: bytes, limits: Limits | None = None) -> ParsedDigest:
-    """A digest file's bytes -> its entries and the problems found. Never raises on content."""
+def parse_digest(
+    data: bytes,
+    limits: Limits | None = None,
+    text_parser: TextParser | None = None,
+    max_bytes: int | None = None,
+) -> ParsedDigest:
+    """A digest file's bytes -> its entries and the problems found, by `text_parser` (a
+    family's; cn-chat-arxiv's by default) within `max_bytes` (the limits' by default). Never
+    raises on content."""
     limits = limits or Limits()
-    if len(data) > limits.max_bytes:
-        return ParsedDigest(None, problems=[too_large(len(data), limits)], readable=False)
+    limit = limits.max_bytes if max_bytes is None else max_bytes
+    if len(data) > limit:
+        return ParsedDigest(None, problems=[too_large(len(data), limit)], readable=False)
     deadline = time.monotonic() + limits.seconds
     text, encoding, problem = decode(data)
     if text is None:
         assert problem is not None
         return ParsedDigest(encoding, problems=[problem], readable=False)
     try:
-        entries, problems, seen = parse_text(text, deadline)
+        entries, problems, seen = (text_parser or parse_text)(text, deadline)
     except ParseTimeout as stop:
         late = Problem(
             "parse_timeout",

@@ -10,13 +10,16 @@ from typing import Any
 
 import pyarrow as pa
 
+from flows.digests.details import raw_with_detail
 from flows.digests.discover import Source
+from flows.digests.families import ROW_RULES, Family, family_of
 from flows.digests.guard import Limits
 from flows.digests.names import digest_facts
-from flows.digests.parse import ROW_RULES, ParsedDigest, parse_digest, raw_with_detail
+from flows.digests.parse import ParsedDigest
 from flows.digests.rejects import Where, failure_rejects, problem_rejects
 from flows.digests.text import FileProblem
-from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, LAYOUTS, REJECTS, SEEN_FILES
+from schemas.columns import LAYOUTS
+from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, REJECTS, SEEN_FILES
 from schemas.validate import validate
 
 DEFAULT_LIMITS = Limits()
@@ -57,7 +60,8 @@ def parse_files(
     batch = ParsedBatch(DIGESTS.empty(), ENTRY_SCHEMA.empty_table())
     for path, digest_id, data in files:
         source = str(path)
-        parsed = parse_digest(data, limits)
+        family = family_of(path.name, data)
+        parsed = family.parse(path.name, data, limits)
         batch.problems += [FileProblem(source, problem) for problem in parsed.problems]
         where = Where("parse" if parsed.readable else "read", run_id, now)
         batch.rejects += problem_rejects(where, source, parsed.problems, digest_id)
@@ -66,7 +70,7 @@ def parse_files(
             continue
         batch.files_new += 1
         batch.entries_seen += parsed.rows_seen
-        digests.append(_digest_row(path, digest_id, len(data), parsed, run_id, now))
+        digests.append(_digest_row(path, digest_id, len(data), parsed, family, run_id, now))
         for entry in parsed.entries:
             entry["digest_id"] = digest_id
             entry["_source"] = source
@@ -96,7 +100,7 @@ def _with_blocks(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.T
     raws: dict[tuple[str, int], str] = {}
     for path, _, data in files:
         if str(path) in sources:
-            for entry in parse_digest(data, limits).entries:
+            for entry in family_of(path.name, data).parse(path.name, data, limits).entries:
                 raws[(str(path), entry["line"])] = raw_with_detail(entry)
     rows = failed.select(["_source", "line", "_raw"]).to_pylist()
     # A file that fails to parse the second time (its time budget) keeps the row alone.
@@ -106,9 +110,15 @@ def _with_blocks(failed: pa.Table, files: list[NewFile], limits: Limits) -> pa.T
 
 
 def _digest_row(
-    path: Source, digest_id: str, size: int, parsed: ParsedDigest, run_id: str, now: datetime
+    path: Source,
+    digest_id: str,
+    size: int,
+    parsed: ParsedDigest,
+    family: Family,
+    run_id: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    digest_date, date_source, category = digest_facts(path)
+    digest_date, date_source, category = digest_facts(path, family.dated_by_name)
     layouts = parsed.layouts
     return {
         "digest_id": digest_id,
@@ -118,6 +128,7 @@ def _digest_row(
         "encoding": parsed.encoding,
         "entry_count": parsed.rows_seen,
         **{f"layout_{name}": layouts[name] for name in LAYOUTS},
+        "generator": family.generator,
         "digest_date": digest_date,
         "date_source": date_source,
         "category": category,

@@ -138,8 +138,8 @@ def _read(path: Source, limits: Limits) -> tuple[bytes, os.stat_result] | Proble
     read again by the next run), or why it cannot be read."""
     try:
         info = path.stat()
-        if info.st_size > limits.max_bytes:
-            return too_large(info.st_size, limits)
+        if info.st_size > (limit := limits.max_for(path.name)):
+            return too_large(info.st_size, limit)
         return path.read_bytes(), info
     except OSError as exc:
         return Problem(UNREADABLE, f"cannot read: {exc.strerror or exc}; fix and re-run")

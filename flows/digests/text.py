@@ -6,8 +6,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 RAW_LIMIT = 10_000  # characters of raw text kept with a reject: enough to fix a row by hand
 
@@ -24,7 +25,10 @@ class Problem:
     severity: Literal["reject", "warning"] = "reject"
 
 
-DIGEST_SUFFIXES = (".md", ".markdown", ".txt")  # what a digest file's name ends with
+# A family's parser: text, a deadline -> (entries, problems, rows seen); docs/families.md.
+TextParser = Callable[[str, float | None], tuple[list[dict[str, Any]], list[Problem], int]]
+
+DIGEST_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl")  # what a digest file's name ends with
 
 
 @dataclass

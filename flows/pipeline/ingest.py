@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common.spill import Spill, run_folder
 from flows.digests.discover import Source
+from flows.digests.families import crawl_note
 from flows.digests.guard import Limits
 from flows.digests.history import is_git
 from flows.digests.parsed import ParsedBatch, ValidBatch, validate_batch
@@ -147,7 +148,7 @@ def _ingest(lake: Lake, inputs: list[Path | str], stats: RunStats, settings: Set
     files, stats.files_skipped, missing, walked = find_inputs(
         inputs, seen, lake.read(GIT_SOURCES), settings, stats.run_id
     )
-    for line in walked.lines:
+    for line in walked.lines + ([crawl_note(walked.crawl_only)] if walked.crawl_only else []):
         say(stats, line)
     stats.note([str(p) for p in missing])
     _reject_names(lake, missing, stats, known_rejects)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from flows.digests.parse import parse_text
+from flows.digests.families import family_of_path
 from flows.digests.parsed import ENTRY_SCHEMA
 from flows.enrichment.queue import add_sightings
 from flows.pipeline.run_stats import RunStats
@@ -42,12 +42,15 @@ def reparse(rejects: pa.Table, still: Counter[str]) -> pa.Table:
     where the reject was (its digest, line and file). Counts the others in `still`."""
     rows = []
     for reject in rejects.to_pylist():
-        entries, problems, seen = parse_text(reject["raw"])
+        family = family_of_path(reject["source"], reject["raw"][:4096].encode())
+        entries, problems, seen = family.parse_text(reject["raw"], None)
         failed = [p.rule for p in problems if p.severity == "reject"]
         if failed or seen != 1 or len(entries) != 1:
             still.update(failed[:1] or ["not_one_row"])
             continue
         entry = entries[0]
+        if family.ref_is_line:
+            entry["ref"] = reject["line"]
         entry.update(
             digest_id=reject["digest_id"],
             line=reject["line"],

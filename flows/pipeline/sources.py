@@ -15,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.digests.discover import UNDECODABLE_NAME, Source, discover, unchanged
+from flows.digests.families import is_crawl_only
 from flows.digests.git import GitSourceError
 from flows.digests.history import (
     GitSource,
@@ -37,11 +38,12 @@ UNDECODABLE_IN_HISTORY = (
 @task(name="discover", cache_policy=NO_CACHE)
 def discover_task(
     paths: list[Path | str], seen: pa.Table
-) -> tuple[list[Source], int, list[FileProblem]]:
+) -> tuple[list[Source], int, list[FileProblem], int]:
     """The files to read, how many others are unchanged since they were loaded (`seen`, the
-    `seen_files` rows), problems."""
-    files, problems = discover(paths)
-    return *unchanged(files, seen), problems
+    `seen_files` rows), problems, and how many crawl-only files were left unread."""
+    found, problems = discover(paths)
+    files = [f for f in found if not is_crawl_only(f.name)]
+    return *unchanged(files, seen), problems, len(found) - len(files)
 
 
 def find_inputs(
@@ -51,11 +53,12 @@ def find_inputs(
     the problems, and what the git sources' walks found (their heads, to record)."""
     histories = [str(p) for p in inputs if is_git(p)]
     plain = [p for p in inputs if not is_git(p)]
-    files, skipped, problems = discover_task(plain, seen) if plain else ([], 0, [])
+    files, skipped, problems, crawl = discover_task(plain, seen) if plain else ([], 0, [], 0)
     walked = Walked()
     if histories:
         cache = settings.git_cache.expanduser()
         walked = walk_task(histories, recorded, cache, run_id, datetime.now(UTC))
+    walked.crawl_only += crawl
     return [*files, *walked.versions], skipped, [*problems, *walked.problems], walked
 
 
@@ -101,6 +104,7 @@ class Walked:
     problems: list[FileProblem] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # one each: a history walked whole again
     found: list[list[GitVersion]] = field(default_factory=list)  # each position's versions
+    crawl_only: int = 0  # crawl files left unread (the plain inputs' too: one line for all)
 
     def hold_back(self, unread: set[str]) -> list[str]:
         """Record no source's head past a version that could not be read (`unread`: their
@@ -141,6 +145,7 @@ def walk_sources(
             continue
         walked.versions += found.versions
         walked.found.append(found.versions)
+        walked.crawl_only += found.crawl_only
         unnamed = Problem(UNDECODABLE_NAME, UNDECODABLE_IN_HISTORY)
         walked.problems += [FileProblem(path, unnamed) for path in found.unnamed]
         walked.positions.append(

@@ -1,0 +1,174 @@
+"""The daily-arXiv-ai-enhanced family's Markdown digests (`YYYY-MM-DD.md`): a table of contents
+by category, then per paper a `### [N] [Title](https://arxiv.org/abs/ID)` heading, the authors in
+italics, `Main category:`, `TL;DR:` and a `<details>` block with the model's other fields and
+the abstract. Forks change the template (`> **TL;DR:** …`, `**Keywords:** …`, a translated
+title in a quote, labels in Chinese), so a block is read as labelled fields, not as fixed
+lines: known labels fill their columns, other bold labels are kept in `ai_fields`, and lines
+without a label continue the field before them. Pure: text in, entries and problems out."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from flows.digests.ai_enhanced import names_of, with_ai_fields
+from flows.digests.guard import ParseTimeout
+from flows.digests.text import Problem, clean, cut
+from schemas.ids import split_id
+
+# A paper's heading, `### [N] [`: its title and link are split off by hand (`_title_link`).
+_HEADING = re.compile(r"#{2,4}[ \t]*+\[(?P<n>[0-9]{1,9})\][ \t]*+\[")
+_HEADING_BYTES = re.compile(rb"(?m)^#{2,4}[ \t]*+\[[0-9]{1,9}\][ \t]*+\[")
+# `Label: value`, `**Label:** value`, `**Label**: value`, a full-width colon alike.
+_LABEL = re.compile(
+    r"(?P<bold>\*\*)?(?P<label>[^:：*\n]{1,40}?)(?:\*\*)?[ \t]*+[:：][ \t]*+(?:\*\*)?[ \t]*+"
+)
+_ARXIV = re.compile(
+    r"https?://(?:[a-z]++\.)?arxiv\.org/(?:abs|pdf)/(?P<id>[^?#\s]+?)(?:\.pdf)?/?(?:[?#].*)?",
+    re.IGNORECASE,
+)
+# Labels as the generator and its forks write them (lowercased, spaces and `_` removed) ->
+# the key the JSONL gives the same field.
+LABELS = {
+    "tl;dr": "tldr", "tldr": "tldr", "task": "task", "motivation": "motivation",
+    "method": "method", "methods": "method", "result": "result", "results": "result",
+    "conclusion": "conclusion", "abstract": "summary", "摘要": "summary",
+    "maincategory": "category", "category": "category", "主要类别": "category",
+    "translation": "translation", "abstracttranslation": "translation",
+    "摘要翻译": "translation", "中文摘要": "translation", "titletranslation": "title_translation",
+    "标题翻译": "title_translation", "中文标题": "title_translation", "authors": "authors",
+    "作者": "authors", "keywords": "keywords", "关键词": "keywords", "comments": "comments",
+}  # fmt: skip
+_SKIPPED = ("<details", "</details", "<summary", "</summary", "<div", "</div", "[[back]]")
+
+
+def looks_like_markdown(head: bytes) -> bool:
+    """The family's Markdown: a paper heading `### [N] [` near the top (after the contents)."""
+    return _HEADING_BYTES.search(head) is not None
+
+
+def parse_markdown(
+    text: str, deadline: float | None = None
+) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """Markdown text -> (entries, problems, papers seen): each `### [N]` heading is a paper,
+    an entry or a reject naming its line."""
+    entries: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    block: list[str] = []
+    start = 0
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if deadline is not None and number % 1024 == 0 and time.monotonic() > deadline:
+            raise ParseTimeout(number)
+        heading = _HEADING.match(line)
+        if heading is None and not line.startswith("# "):
+            if start:
+                block.append(line)
+            continue
+        if start:
+            _add(_entry(block, start), entries, problems)
+        block, start = ([line], number) if heading else ([], 0)
+    if start:
+        _add(_entry(block, start), entries, problems)
+    seen = len(entries) + len(problems)
+    if not seen:
+        problems.append(Problem("not_a_digest", "no `### [N] [title](link)` paper heading"))
+    return entries, problems, seen
+
+
+def _add(made: dict[str, Any] | Problem, entries: list[Any], problems: list[Problem]) -> None:
+    if isinstance(made, Problem):
+        problems.append(made)
+    else:
+        entries.append(made)
+
+
+def _entry(block: list[str], number: int) -> dict[str, Any] | Problem:
+    """A paper's lines (its heading first) as an entry whose `ref` is the heading's line:
+    unique in the file whatever a fork numbers, and what a reject keeps to replay it."""
+    raw = cut("\n".join(block).rstrip())
+    title, url = _title_link(block[0])
+    found = _ARXIV.fullmatch(url) if url else None
+    if title is None or found is None:
+        return Problem(
+            "not_arxiv_url",
+            "the paper heading is not `### [N] [title](https://arxiv.org/abs/ID)`; fix the "
+            "heading and re-ingest",
+            number,
+            raw,
+        )
+    raw_id = found.group("id")
+    parts = split_id(raw_id)
+    arxiv_id, version = parts if parts else (raw_id, None)
+    fields = _fields(block[1:])
+    entry = {
+        "ref": number,
+        "arxiv_id": arxiv_id,
+        "arxiv_version": version,
+        "title": clean(title) or "",
+        "abstract_excerpt": fields.pop("summary", None),
+        "listed_authors": names_of(fields.pop("authors", None)),
+        "listed_categories": None,
+        "listed_category": fields.pop("category", None),
+        "layout": "ai_markdown",
+        "url": url,
+        "line": number,
+        "_raw": raw,
+    }
+    return with_ai_fields(entry, fields, {})
+
+
+def _title_link(heading: str) -> tuple[str | None, str | None]:
+    """`### [N] [Title](url)` -> (title, url): the link is the last `](…)` of the line, so a
+    title may hold brackets of its own."""
+    line = heading.rstrip()
+    opened = _HEADING.match(line)
+    at = line.rfind("](")
+    if opened is None or at < opened.end() - 1 or not line.endswith(")"):
+        return None, None
+    return line[opened.end() : at], line[at + 2 : -1].strip()
+
+
+def _fields(lines: list[str]) -> dict[str, str]:
+    """A paper's labelled fields, keyed as the JSONL keys them; an unknown bold label by its
+    own name. The italic line before any label is the authors, a quote the translated title."""
+    fields: dict[str, list[str]] = {}
+    key: str | None = None
+    for line in lines:
+        text = line.strip().lstrip(">").strip()
+        if not text or text.lower().startswith(_SKIPPED):
+            continue
+        label = _LABEL.match(text)
+        name = _key(label) if label else None
+        if name is not None and label is not None:
+            key, text = name, text[label.end() :]
+        elif key is None and text.startswith("*") and "authors" not in fields:
+            key = "authors"
+        elif key is None and line.lstrip().startswith(">") and "title_translation" not in fields:
+            key = "title_translation"
+        elif key is None:
+            continue  # text before any field that is neither: the template's own words
+        fields.setdefault(key, []).append(_unmarked(text))
+        if key in ("authors", "title_translation"):
+            key = None
+    return {k: v for k, parts in fields.items() if (v := clean(" ".join(parts))) is not None}
+
+
+def _key(label: re.Match[str]) -> str | None:
+    """The field a label names: a known one, or any bold label (a fork's own field)."""
+    name = label.group("label").strip()
+    known = LABELS.get(name.lower().replace(" ", "").replace("_", ""))
+    if known is not None:
+        return known
+    if label.group("bold") and len(name.split()) <= 4:
+        return name.lower().replace(" ", "_")
+    return None
+
+
+def _unmarked(text: str) -> str:
+    """A value without the template's emphasis around it (`*authors*`, `**…**`)."""
+    for mark in ("**", "*", "_"):
+        if len(text) > 2 * len(mark) and text.startswith(mark) and text.endswith(mark):
+            return text[len(mark) : -len(mark)].strip()
+    return text
