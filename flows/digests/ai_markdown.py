@@ -141,6 +141,8 @@ def _fields(lines: list[str]) -> dict[str, str]:
             continue
         label = _LABEL.match(text)
         name = _key(label) if label else None
+        if key == "summary" and label is not None and not _marked(label, line):
+            name = None  # the abstract's own `Results:` lines: only a marked label ends it
         if name is not None and label is not None:
             key, text = name, text[label.end() :]
         elif key is None and text.startswith("*") and "authors" not in fields:
@@ -153,6 +155,11 @@ def _fields(lines: list[str]) -> dict[str, str]:
         if key in ("authors", "title_translation"):
             key = None
     return {k: v for k, parts in fields.items() if (v := clean(" ".join(parts))) is not None}
+
+
+def _marked(label: re.Match[str], line: str) -> bool:
+    """A label set apart as the template's (bold, or quoted), not a word of running text."""
+    return bool(label.group("bold")) or line.lstrip().startswith(">")
 
 
 def _key(label: re.Match[str]) -> str | None:

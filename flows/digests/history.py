@@ -272,14 +272,14 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
     changes = _changes(source, repository, [found.head, *exclude])
     met: set[str] = set()
     for commit, time, path, blob in changes:
+        if is_crawl_only(path.rsplit("/", 1)[-1]):  # before `met`: a digest may hold the bytes
+            found.crawl_only += blob not in met
+            continue
         if blob in met:
             continue
         met.add(blob)
         if path_facts(Path(path)) == (None, None):
             found.others += 1
-            continue
-        if is_crawl_only(path.rsplit("/", 1)[-1]):
-            found.crawl_only += 1
             continue
         version = GitVersion(repository, source.name, commit, path, blob, 0, time)
         if not _utf8(path):  # a path no table can record: one reject, the others load

@@ -1,0 +1,160 @@
+"""The second generator family, daily-arXiv-ai-enhanced, beside the first: detection per file,
+its JSONL and Markdown read to the same fields, its hostile lines each one reject, and both
+families side by side in one inbox and one repository."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from ai_days import forked, jsonl, markdown, papers
+from helpers import sql
+from test_git_source import Repo, digest
+
+from flows.digests.ai_enhanced import parse_jsonl
+from flows.digests.ai_markdown import parse_markdown
+from flows.digests.families import (
+    AI_ENHANCED_JSONL,
+    AI_ENHANCED_MARKDOWN,
+    CN_CHAT_ARXIV,
+    family_of,
+    is_crawl_only,
+)
+from flows.digests.guard import Limits
+from flows.pipeline.ingest import ingest_flow
+
+FIELDS = ("arxiv_id", "title", "summary_zh", "title_zh", "abstract_excerpt", "abstract_zh")
+
+
+def test_each_family_is_told_by_its_name_and_first_bytes():
+    records = papers(1, 3)
+    assert family_of("2025-03-19_AI_enhanced_Chinese.jsonl", jsonl(records)) is AI_ENHANCED_JSONL
+    assert family_of("2025-03-19.md", markdown(records)) is AI_ENHANCED_MARKDOWN
+    assert family_of("notes.md", markdown(forked(records), fork=True)) is AI_ENHANCED_MARKDOWN
+    assert family_of("cs.AI.md", digest(1)) is CN_CHAT_ARXIV
+    assert family_of("README.md", b"# Data Branch\n### not a paper\n") is CN_CHAT_ARXIV
+    assert is_crawl_only("2025-03-19.jsonl") and is_crawl_only("data/x.JSONL")
+    assert not is_crawl_only("2025-03-19_AI_enhanced_English.jsonl")
+    assert not is_crawl_only("2025-03-19.md")
+
+
+def _by_id(entries: list[dict]) -> dict[str, tuple]:
+    return {e["arxiv_id"]: tuple(e[f] for f in FIELDS) for e in entries}
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_the_jsonl_and_its_markdown_give_the_same_fields(fork):
+    records = forked(papers(2, 12)) if fork else papers(2, 12)
+    from_jsonl, problems, seen = parse_jsonl(jsonl(records).decode())
+    assert (problems, seen) == ([], 12)
+    from_md, problems, seen = parse_markdown(markdown(records, fork).decode())
+    assert (problems, seen) == ([], 12)
+    assert _by_id(from_md) == _by_id(from_jsonl)
+    first = from_jsonl[0]
+    r = records[0]
+    assert first["title"] == r["title"]  # TeX kept
+    assert first["summary_zh"] == r["AI"]["tldr"]
+    assert first["abstract_excerpt"] == " ".join(r["summary"].split())  # a line break: a space
+    assert first["listed_authors"] == r["authors"] and first["listed_categories"] == r["categories"]
+    assert first["listed_category"] == r["categories"][0] == from_md[0]["listed_category"]
+    ai = dict(first["ai_fields"])
+    assert ai["novelty"] == "key 0" and ai["method"] == r["AI"]["method"]  # a new key is kept
+    assert dict(first["record_fields"])["comment"] == "8 pages"
+    assert {"tldr", "title_translation", "translation"}.isdisjoint(ai)
+    if fork:
+        assert first["title_zh"] == "中文标题" + r["id"] and first["abstract_zh"] == "中文摘要。"
+        assert dict(from_md[0]["ai_fields"])["keywords"] == ai["keywords"] == "graph; video"
+    # No template markup is left in a value.
+    for entry in from_md:
+        for value in [*(entry[f] for f in FIELDS), *dict(entry["ai_fields"]).values()]:
+            assert value is None or not any(m in value for m in ("**", "<details", "> "))
+
+
+def test_older_days_task_is_the_summary():
+    [entry], _, _ = parse_jsonl(jsonl(papers(3, 1, old=True)).decode())
+    assert entry["summary_zh"] == papers(3, 1, old=True)[0]["AI"]["task"]
+    assert "task" not in dict(entry["ai_fields"])
+
+
+HOSTILE = [
+    ("[" * 10_000 + "]" * 10_000, "malformed_record", "nested too deep"),
+    ('{"id": "2501.00001", "title": "' + "x" * (2 * 1024 * 1024) + '"}', "record_too_large", ""),
+    ('{"id": "2501.00002", "title": "Big", "n": 1' + "0" * 100_000 + "}", "malformed_record", ""),
+    ('{"id": "2501.00003", "title": "Inf", "n": 1e999999}', None, ""),
+    ("this is not JSON {", "malformed_record", "not a JSON object"),
+    ('{"title": "no id at all"}', "no_arxiv_id", "no `id`"),
+    ('["2501.00004"]', "malformed_record", "a JSON list"),
+]
+
+
+def test_each_hostile_record_is_one_reject_with_its_line_and_the_others_load():
+    good = [json.dumps(r, ensure_ascii=False) for r in papers(4, 3)]
+    lines = [good[0], *(h[0] for h in HOSTILE), good[1], "", good[2]]
+    started = time.perf_counter()
+    entries, problems, seen = parse_jsonl("\n".join(lines))
+    assert time.perf_counter() - started < 5  # linear: no hostile line costs more than a read
+    assert seen == len(lines) - 1  # the blank line is no record
+    expected = [(i + 2, rule) for i, (_, rule, _) in enumerate(HOSTILE) if rule]
+    assert [(p.line, p.rule) for p in problems] == expected
+    for problem, (_, _rule, words) in zip(problems, [h for h in HOSTILE if h[1]], strict=True):
+        assert words in problem.message and problem.raw is not None
+        assert len(problem.raw) <= 10_000
+    loaded = [e["arxiv_id"] for e in entries]
+    assert loaded == [
+        json.loads(good[0])["id"],
+        "2501.00003",
+        *(json.loads(g)["id"] for g in good[1:]),
+    ]
+
+
+def test_a_jsonl_digest_may_pass_the_markdown_size_limit():
+    limits = Limits(max_bytes=1000)
+    data = jsonl(papers(5, 20))
+    assert len(data) > 1000
+    parsed = AI_ENHANCED_JSONL.parse("2025-01-02_AI_enhanced_Chinese.jsonl", data, limits)
+    assert parsed.readable and len(parsed.entries) == 20
+    too_big = CN_CHAT_ARXIV.parse("cs.AI.md", digest(1, 40), limits)
+    assert not too_big.readable and too_big.problems[0].rule == "file_too_large"
+
+
+@pytest.mark.slow
+def test_both_families_in_one_inbox_and_one_repository(tmp_path, prefect):
+    day1, day2 = papers(6, 8), forked(papers(7, 5, old=True))
+    files = {
+        "data/2025-03-19_AI_enhanced_Chinese.jsonl": jsonl(day1),
+        "data/2025-03-19.md": markdown(day1),
+        "data/2025-03-19.jsonl": jsonl(day1),  # the crawl: never loaded
+        "data/2025-03-20_AI_enhanced_Chinese.jsonl": jsonl(day2),
+        "data/2025-03-20.md": markdown(day2, fork=True),
+        "data/README.md": b"# Data Branch\n",
+        "cs.AI.md": digest(1),
+    }
+    repo = Repo(tmp_path / "repo")
+    repo.git("checkout", "-q", "-b", "data")
+    repo.commit("2025-03-21", files)  # committed days after the dates the names give
+    inbox = repo.path
+    for source in (str(inbox), f"git+file://{repo.path}@data"):
+        wh = tmp_path / ("folder" if "git" not in source else "git")
+        result = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
+        assert any(line.startswith("1 crawl-only file(s) skipped") for line in result["lines"])
+        assert result["files_new"] == 5 and result["entries_rejected"] == 0
+        # A README in a folder is a file reject (not a digest); on a history, not a version.
+        assert result["files_rejected"] == (0 if "git" in source else 1)
+        assert sql(wh, "SELECT generator, count(*) FROM digests GROUP BY 1 ORDER BY 1") == [
+            ("cn-chat-arxiv", 1), ("daily-arxiv-ai-enhanced", 4)
+        ]  # fmt: skip
+        dated = """SELECT DISTINCT digest_date::VARCHAR, date_source FROM digests
+                   WHERE generator <> 'cn-chat-arxiv' ORDER BY 1"""
+        assert sql(wh, dated) == [("2025-03-19", "path"), ("2025-03-20", "path")]
+        assert sql(wh, "SELECT count(*) FROM digest_entries") == [(2 * 8 + 2 * 5 + 4,)]
+        counts = """SELECT digest_date::VARCHAR, entries, papers FROM daily_counts
+                    WHERE category IS NULL ORDER BY 1"""
+        assert sql(wh, counts) == [("2025-03-19", 16, 8), ("2025-03-20", 10, 5)]
+        same = """SELECT count(*) FROM digest_entries j JOIN digest_entries m USING (arxiv_id)
+                  WHERE j.layout = 'ai_jsonl' AND m.layout = 'ai_markdown'
+                    AND j.title = m.title AND j.summary_zh = m.summary_zh
+                    AND j.title_zh IS NOT DISTINCT FROM m.title_zh"""
+        assert sql(wh, same) == [(13,)]
+        novelty = "SELECT ai_fields['novelty'] FROM digest_entries WHERE ref = 1 AND line = 1"
+        assert sql(wh, novelty) == [("key 0",), ("key 0",)]
