@@ -122,3 +122,60 @@ def forked(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ai["keywords"] = ["graph", "video"]
         out.append(dict(r, AI=ai))
     return out
+
+
+# Templates in the styles forks use (written here): bold labels; a quoted translated title and
+# fields on the authors' line; labels in another language with the English in parentheses,
+# as list items; sub-headings above their text; fields apart on one line and a fork's own.
+FORK_TEMPLATES = {
+    "bold": "### [{idx}] [{title}]({url})\n\n*{authors}*\n\n**Main category:** {cate}\n\n"
+    "**TL;DR:** {tldr}\n\n<details>\n  <summary>Details</summary>\n\n"
+    "**Motivation:** {motivation}\n\n**Method:** {method}\n\n**Result:** {result}\n\n"
+    "**Conclusion:** {conclusion}\n\n**Abstract:** {summary}\n\n</details>\n",
+    "quoted": "### [{idx}] [{title}]({url})\n> *{title_translation}*\n\n"
+    "*{authors}* | **Category: {cate}** | **Updated: 2025-03-19**\n\n"
+    "**Keywords:** {keywords}\n\n> **TL;DR:** {tldr}\n\n<details>\n  <summary>Details"
+    "</summary>\n\n**Motivation:** {motivation}\n\n**Method:** {method}\n\n"
+    "**Result:** {result}\n\n**Conclusion:** {conclusion}\n\n**Abstract:** {summary}\n\n"
+    "> **摘要翻译:** {translation}\n\n</details>\n",
+    "korean": "### [{idx}] [{title}]({url})\n*{authors}*\n\n분류 (Category): {cate}\n\n"
+    "**핵심 요약 (TL;DR)**: {tldr}\n\n<details>\n  <summary>상세 (Details)</summary>\n\n"
+    "- **연구 동기 (Motivation)**: {motivation}\n- **방법 (Method)**: {method}\n"
+    "- **결과 (Result)**: {result}\n- **결론 (Conclusion)**: {conclusion}\n\n"
+    "**원문 초록 (Abstract)**: {summary}\n\n</details>\n",
+    "headings": "### [{idx}] [{title}]({url})\n*{authors}*\n\n#### 🧩 TL;DR\n{tldr}\n\n---\n\n"
+    "#### 📘 In detail\n**Motivation:** {motivation}\n\n**Method:** {method}\n\n"
+    "**Result:** {result}\n\n**Conclusion:** {conclusion}\n\n---\n\n#### 📄 Abstract\n"
+    "{summary}\n",
+    "extra": "### [{idx}] [{title}]({url})\n*{authors}*\n\nMain category: {cate} | Domain: "
+    "vision | Importance: high\n\nTL;DR: {tldr}\n\nReader Relevance: strong\n\n<details>\n"
+    "  <summary>Details</summary>\nMotivation: {motivation}\n\nMethod: {method}\n\n"
+    "Result: {result}\n\nConclusion: {conclusion}\n\n与视频交叉: 无\n\n"
+    "Abstract (英文): {summary}\n\n</details>\n",
+}
+
+
+def fork_markdown(records: list[dict[str, Any]], template: str) -> bytes:
+    """The day rendered with one of `FORK_TEMPLATES`, under a contents list."""
+    lines = ["<div id=toc></div>", "", "# Table of Contents", "", "# cs.CV [[Back]](#toc)", ""]
+    for n, r in enumerate(records, 1):
+        ai = r["AI"]
+        lines.append(
+            FORK_TEMPLATES[template].format(
+                idx=n,
+                title=r["title"],
+                url=r["abs"],
+                authors=", ".join(r["authors"]),
+                cate=r["categories"][0],
+                tldr=ai.get("tldr") or ai.get("task"),
+                motivation=ai["motivation"],
+                method=ai["method"],
+                result=ai["result"],
+                conclusion=ai["conclusion"],
+                summary=r["summary"],
+                title_translation=ai.get("title_translation", ""),
+                translation=ai.get("translation", ""),
+                keywords="; ".join(ai.get("keywords", [])),
+            )
+        )
+    return "\n".join(lines).encode()

@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from ai_days import forked, jsonl, markdown, papers
+from ai_days import fork_markdown, forked, jsonl, markdown, papers
 from helpers import sql
 from test_git_source import Repo, digest
 
@@ -71,6 +71,31 @@ def test_the_jsonl_and_its_markdown_give_the_same_fields(fork):
             assert value is None or not any(m in value for m in ("**", "<details", "> "))
 
 
+@pytest.mark.parametrize("template", ["bold", "quoted", "korean", "headings", "extra"])
+def test_forks_templates_give_the_jsonls_fields(template):
+    records = forked(papers(8, 6))
+    from_jsonl, _, _ = parse_jsonl(jsonl(records).decode())
+    from_md, problems, seen = parse_markdown(fork_markdown(records, template).decode())
+    assert (problems, seen) == ([], 6)
+    shown = ("title_zh", "abstract_zh") if template == "quoted" else ()
+    for j, m in zip(from_jsonl, from_md, strict=True):
+        for f in ("arxiv_id", "title", "summary_zh", "abstract_excerpt", *shown):
+            assert m[f] == j[f], (template, f)
+        assert m["listed_authors"] == j["listed_authors"]
+        if template != "headings":
+            assert m["listed_category"] == j["listed_category"]
+        ai, jai = dict(m["ai_fields"]), dict(j["ai_fields"])
+        assert {k: ai[k] for k in ("motivation", "method", "result", "conclusion")} == {
+            k: jai[k] for k in ("motivation", "method", "result", "conclusion")
+        }
+    first = dict(from_md[0]["ai_fields"])
+    if template == "extra":  # a fork's own fields, kept by their labels
+        assert first["domain"] == "vision" and first["reader_relevance"] == "strong"
+        assert first["与视频交叉"] == "无" and first["importance"] == "high"
+    if template == "quoted":
+        assert first["keywords"] == "graph; video" and first["updated"] == "2025-03-19"
+
+
 def test_older_days_task_is_the_summary():
     [entry], _, _ = parse_jsonl(jsonl(papers(3, 1, old=True)).decode())
     assert entry["summary_zh"] == papers(3, 1, old=True)[0]["AI"]["task"]
@@ -106,6 +131,19 @@ def test_each_hostile_record_is_one_reject_with_its_line_and_the_others_load():
         "2501.00003",
         *(json.loads(g)["id"] for g in good[1:]),
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["### [1] [" + "](x" * 300_000, "**" + "a:" * 300_000, "x | " * 300_000, "> " * 300_000],
+)
+def test_a_hostile_markdown_line_costs_a_read(line):
+    good = markdown(papers(9, 2)).decode()
+    started = time.perf_counter()
+    entries, problems, seen = parse_markdown(f"{good}\n{line}\n{good}")
+    assert time.perf_counter() - started < 2
+    assert len(entries) == 4 and seen == 4 + line.startswith("###")
+    assert [p.rule for p in problems] == (["not_arxiv_url"] if line.startswith("###") else [])
 
 
 def test_a_jsonl_digest_may_pass_the_markdown_size_limit():

@@ -40,6 +40,12 @@ LABELS = {
     "标题翻译": "title_translation", "中文标题": "title_translation", "authors": "authors",
     "作者": "authors", "keywords": "keywords", "关键词": "keywords", "comments": "comments",
 }  # fmt: skip
+_SUB_HEADING = re.compile(r"#{2,6}[ \t]++(.+)")
+_BULLET = re.compile(r"^(?:[-+]|\*(?= ))[ \t]++")
+_PARENS = re.compile(r"[(（]([^)）]*+)[)）]")
+_LEAD = re.compile(r"^[^\w(（]++")  # an emoji or a mark before a label
+_NOT_WORD = re.compile(r"\W++")
+_RULE = re.compile(r"(?:-[ \t]*+){3,}|(?:\*[ \t]*+){3,}|(?:_[ \t]*+){3,}")  # a `---` line
 _SKIPPED = ("<details", "</details", "<summary", "</summary", "<div", "</div", "[[back]]")
 
 
@@ -131,51 +137,94 @@ def _title_link(heading: str) -> tuple[str | None, str | None]:
 
 
 def _fields(lines: list[str]) -> dict[str, str]:
-    """A paper's labelled fields, keyed as the JSONL keys them; an unknown bold label by its
-    own name. The italic line before any label is the authors, a quote the translated title."""
+    """A paper's labelled fields, keyed as the JSONL keys them; a fork's own label by its
+    name. The italic line before any label is the authors, a quote the translated title; a
+    line of fields apart (`a | b`) is each; other lines continue the field before them."""
     fields: dict[str, list[str]] = {}
     key: str | None = None
+    blank = True  # a paragraph starts: a plain `Label:` there names a field
     for line in lines:
-        text = line.strip().lstrip(">").strip()
-        if not text or text.lower().startswith(_SKIPPED):
+        stripped = line.strip()
+        quoted = stripped.startswith(">")
+        text = stripped.lstrip(">").strip()
+        if key != "summary":  # a list item's label; in the abstract, its own text
+            text = _BULLET.sub("", text)
+        if not text or text.lower().startswith(_SKIPPED) or _RULE.fullmatch(text):
+            blank = True
             continue
-        label = _LABEL.match(text)
-        name = _key(label) if label else None
-        if key == "summary" and label is not None and not _marked(label, line):
-            name = None  # the abstract's own `Results:` lines: only a marked label ends it
-        if name is not None and label is not None:
-            key, text = name, text[label.end() :]
-        elif key is None and text.startswith("*") and "authors" not in fields:
-            key = "authors"
-        elif key is None and line.lstrip().startswith(">") and "title_translation" not in fields:
-            key = "title_translation"
-        elif key is None:
-            continue  # text before any field that is neither: the template's own words
-        fields.setdefault(key, []).append(_unmarked(text))
-        if key in ("authors", "title_translation"):
-            key = None
+        for part in _parts(text, key):
+            key = _take(fields, part.strip(), key, quoted, blank)
+        blank = False
     return {k: v for k, parts in fields.items() if (v := clean(" ".join(parts))) is not None}
 
 
-def _marked(label: re.Match[str], line: str) -> bool:
-    """A label set apart as the template's (bold, or quoted), not a word of running text."""
-    return bool(label.group("bold")) or line.lstrip().startswith(">")
+def _parts(text: str, key: str | None) -> list[str]:
+    """A line of fields apart (`*authors* | **Category: cs.CV**`, `Main category: cs.CV |
+    Domain: …`) as its fields; any other line (the abstract's `I(C;O | S)`) whole."""
+    if key == "summary" or " | " not in text:
+        return [text]
+    parts = text.split(" | ")
+    first = _LABEL.match(parts[0])
+    if first is not None and _known(first.group("label")) == "summary":
+        return [text]
+    return parts if all(_LABEL.match(part.strip()) for part in parts[1:]) else [text]
 
 
-def _key(label: re.Match[str]) -> str | None:
-    """The field a label names: a known one, or any bold label (a fork's own field)."""
+def _take(
+    fields: dict[str, list[str]], text: str, key: str | None, quoted: bool, blank: bool
+) -> str | None:
+    """Add a line (or a part of one) to `fields`; the field the next line continues."""
+    heading = _SUB_HEADING.match(text)
+    label = None if heading else _LABEL.match(text)
+    if heading is not None:  # `#### TL;DR` above its text
+        return _known(heading.group(1)) or _own_key(heading.group(1))
+    name = _key(label, quoted, blank, key) if label is not None else None
+    if name is not None and label is not None:
+        key, text = name, text[label.end() :]
+    elif key is None and quoted and "title_translation" not in fields:
+        key = "title_translation"
+    elif key is None and text.startswith("*") and "authors" not in fields:
+        key = "authors"
+    elif key is None:
+        return None  # text before any field that is neither: the template's own words
+    fields.setdefault(key, []).append(_unmarked(text))
+    return None if key in ("authors", "title_translation") else key
+
+
+def _key(label: re.Match[str], quoted: bool, blank: bool, current: str | None) -> str | None:
+    """The field a label names: a known one or a fork's own, when it is set apart as a
+    label (bold, quoted, or starting a paragraph) and not a word of the abstract's text."""
     name = label.group("label").strip()
-    known = LABELS.get(name.lower().replace(" ", "").replace("_", ""))
+    marked = bool(label.group("bold")) or quoted
+    if current == "summary" and not marked:
+        return None  # the abstract's own `Results:` lines
+    known = _known(name)
     if known is not None:
         return known
-    if label.group("bold") and len(name.split()) <= 4:
-        return name.lower().replace(" ", "_")
+    return _own_key(name) if (marked or blank) and len(name.split()) <= 4 else None
+
+
+def _known(label: str) -> str | None:
+    """A label the family's templates use, in any of its forms: `Abstract (英文)`,
+    `핵심 요약 (TL;DR)`, `🧩 TL;DR`."""
+    inside = _PARENS.findall(label)
+    for form in (label, *inside, _PARENS.sub("", label)):
+        text = _LEAD.sub("", form).lower().replace(" ", "").replace("_", "")
+        if text in LABELS:
+            return LABELS[text]
     return None
+
+
+def _own_key(label: str) -> str:
+    return _NOT_WORD.sub("_", label.lower()).strip("_") or "field"
 
 
 def _unmarked(text: str) -> str:
     """A value without the template's emphasis around it (`*authors*`, `**…**`)."""
-    for mark in ("**", "*", "_"):
-        if len(text) > 2 * len(mark) and text.startswith(mark) and text.endswith(mark):
-            return text[len(mark) : -len(mark)].strip()
+    text = text.strip()
+    while text.startswith("**") or text.endswith("**"):
+        text = text.removeprefix("**").removesuffix("**").strip()
+    for mark in ("*", "_"):
+        if len(text) > 2 and text.startswith(mark) and text.endswith(mark):
+            return text[1:-1].strip()
     return text
