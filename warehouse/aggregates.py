@@ -18,7 +18,8 @@ ENTRIES_PER_DIGEST = 30
 # the top ones kept and the rest `other`.
 _CATEGORIES = f"""
 WITH mentions AS (
-  SELECT d.digest_date AS day, coalesce(p.primary_category, d.category, 'unknown') AS category,
+  SELECT d.digest_date AS day,
+         coalesce(p.primary_category, d.category, e.listed_category, 'unknown') AS category,
          e.arxiv_id
   FROM digest_entries e JOIN digests d USING (digest_id) LEFT JOIN papers p USING (arxiv_id)
   WHERE d.digest_date IS NOT NULL
