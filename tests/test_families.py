@@ -5,7 +5,9 @@ families side by side in one inbox and one repository."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from ai_days import fork_markdown, forked, jsonl, markdown, papers
@@ -196,3 +198,57 @@ def test_both_families_in_one_inbox_and_one_repository(tmp_path, prefect):
         assert sql(wh, same) == [(13,)]
         novelty = "SELECT ai_fields['novelty'] FROM digest_entries WHERE ref = 1 AND line = 1"
         assert sql(wh, novelty) == [("key 0",), ("key 0",)]
+
+
+@pytest.fixture
+def ai_inbox(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    day = forked(papers(10, 12))
+    (inbox / "2025-04-01_AI_enhanced_Chinese.jsonl").write_bytes(jsonl(day))
+    (inbox / "2025-04-01.md").write_bytes(fork_markdown(day, "quoted"))
+    (inbox / "2025-04-02.md").write_bytes(markdown(papers(11, 7)))
+    return inbox
+
+
+@pytest.mark.slow
+def test_reparse_and_replay_take_the_family_of_each_digest(
+    tmp_path, prefect, ai_inbox, monkeypatch
+):
+    import dataclasses
+
+    import flows.digests.ai_enhanced as ai_enhanced
+    import flows.digests.parsed as parsed
+    from flows.pipeline.reparse import reparse
+    from flows.pipeline.replay import replay
+    from schemas.tables import DIGEST_ENTRIES
+    from warehouse.lake import Lake, Warehouse
+
+    fresh, old = tmp_path / "fresh", tmp_path / "old"
+    ingest_flow(paths=[str(ai_inbox)], warehouse=str(fresh), enrich=False)
+    entries = "SELECT * EXCLUDE (digest_id) FROM digest_entries ORDER BY ALL"
+    # Older code: the TL;DR was one more AI field, and no title could start with an A-F.
+    monkeypatch.setattr(ai_enhanced, "AI_COLUMNS", {"translation": "abstract_zh"})
+    columns = tuple(
+        dataclasses.replace(c, pattern=r"^[^A-F]") if c.name == "title" else c
+        for c in DIGEST_ENTRIES.columns
+    )
+    strict = dataclasses.replace(DIGEST_ENTRIES, columns=columns)
+    monkeypatch.setattr(parsed, "DIGEST_ENTRIES", strict)
+    ingest_flow(paths=[str(ai_inbox)], warehouse=str(old), enrich=False)
+    rejected = sql(old, "SELECT count(*) FROM rejects WHERE rule = 'pattern:title'")[0][0]
+    assert 0 < rejected < 31 and sql(old, "SELECT count(summary_zh) FROM digest_entries") == [(0,)]
+    monkeypatch.undo()
+
+    # Replay moves the rejected rows, each to the line its reject kept (ref = line).
+    replayed = Path(shutil.copytree(old, tmp_path / "replayed", symlinks=True))
+    with Lake(Warehouse(replayed)) as lake:
+        assert replay(lake, "20991231T000000Z-replay").moved == rejected
+    moved = "SELECT * EXCLUDE (digest_id) FROM digest_entries WHERE title < 'G' ORDER BY ALL"
+    assert len(sql(replayed, moved)) == rejected and sql(replayed, moved) == sql(fresh, moved)
+
+    with Lake(Warehouse(old)) as lake:
+        done = reparse(lake, "20991231T000000Z-reparse", Limits())
+    assert done.updated + done.loaded == 31  # every row changed, the rejected ones load now
+    assert sql(old, entries) == sql(fresh, entries)
+    assert sql(old, "SELECT count(*) FROM rejects WHERE resolved_by IS NULL") == [(0,)]
