@@ -252,3 +252,22 @@ def test_reparse_and_replay_take_the_family_of_each_digest(
     assert done.updated + done.loaded == 31  # every row changed, the rejected ones load now
     assert sql(old, entries) == sql(fresh, entries)
     assert sql(old, "SELECT count(*) FROM rejects WHERE resolved_by IS NULL") == [(0,)]
+
+
+@pytest.mark.slow
+def test_the_family_from_an_object_store_prefix(s3, prefect, ai_inbox, tmp_path):
+    from test_object_store import same_tables
+
+    bucket, client = s3.bucket(), s3.client()
+    (ai_inbox / "2025-04-01.jsonl").write_bytes(b'{"id": "2501.00001"}\n')  # the crawl
+    for path in sorted(ai_inbox.iterdir()):
+        client.put_object(Bucket=bucket, Key=f"data/{path.name}", Body=path.read_bytes())
+    local, remote = tmp_path / "from-folder", tmp_path / "from-bucket"
+    ingest_flow(paths=[str(ai_inbox)], warehouse=str(local), enrich=False)
+    first = ingest_flow(paths=[f"s3://{bucket}/data"], warehouse=str(remote), enrich=False)
+    assert (first["files_new"], first["entries_loaded"]) == (3, 31)
+    assert any(line.startswith("1 crawl-only file(s) skipped") for line in first["lines"])
+    assert same_tables(remote, local, skip=("runs", "seen_files", "digests")) == []
+    query = "SELECT file_name, generator, digest_date, date_source FROM digests ORDER BY ALL"
+    assert sql(remote, query) == sql(local, query)
+    assert {g for _, g, _, _ in sql(remote, query)} == {"daily-arxiv-ai-enhanced"}
