@@ -74,6 +74,7 @@ clean:
 
 # The product against dlt on the same synthetic corpus, then the backfill of a real generator's
 # git history (BENCH_GIT_REPO: a local copy of qhduan/cn-chat-arxiv, else mirrored from GitHub)
+# and the whole data branch of dw-dengwei/daily-arXiv-ai-enhanced (BENCH_AI_REPO)
 # -> docs/benchmarks.md. BENCH_DIGESTS=20000 for the 1,000,000-entry scale.
 bench: install
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
@@ -82,3 +83,4 @@ bench: install
 	.venv-bench/bin/uv pip install --quiet --python .venv-bench/bin/python --no-deps -e .
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/git_backfill.py
+	$(BIN)/python bench/ai_backfill.py

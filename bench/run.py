@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from ai_backfill import ai_lines
 from git_backfill import git_lines
 
 import warehouse
@@ -651,7 +652,7 @@ def report(files: list[Path]) -> None:
             ),
             "",
         ]
-    lines += team_lines() + git_lines() + hostile_lines() + requests_lines()
+    lines += team_lines() + git_lines() + ai_lines() + hostile_lines() + requests_lines()
     lines.append((ROOT / "bench" / "ANALYSIS.md").read_text())
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))

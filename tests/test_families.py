@@ -271,3 +271,51 @@ def test_the_family_from_an_object_store_prefix(s3, prefect, ai_inbox, tmp_path)
     query = "SELECT file_name, generator, digest_date, date_source FROM digests ORDER BY ALL"
     assert sql(remote, query) == sql(local, query)
     assert {g for _, g, _, _ in sql(remote, query)} == {"daily-arxiv-ai-enhanced"}
+
+
+ODD_DAY = """# AI-Enhanced arXiv Daily 2025-06-09
+
+### [Oldest Days Had No Index](https://arxiv.org/abs/2503.15617)
+*Ada Lovelace,Henry M. Cathey, Jr.*
+
+Task: 最早的日子用 task 字段。
+
+<details>
+  <summary>Details</summary>
+Abstract: Abstracts were wrapped as arXiv sends them, and a line may start
+>200 bps into video, or say
+Results: 5 wins.
+
+</details>
+
+### [2] [A Link Rendered Inside The Link]([https://arxiv.org/abs/](https://arxiv.org/abs/)2506.05566)
+> *{title_translation}*
+
+*Grace Hopper* | **Main category: cs.AR**
+
+### [3] [A Bare ID For A Link](2503.05714)
+> *两行的
+标题翻译*
+
+Main category: N/A
+
+TL;DR: 只有一个 ID。
+"""
+
+
+def test_the_oddities_of_real_forks_days_are_read():
+    entries, problems, seen = parse_markdown(ODD_DAY)
+    assert (problems, seen) == ([], 3)
+    old, nested, bare = entries
+    assert (old["arxiv_id"], old["summary_zh"]) == ("2503.15617", "最早的日子用 task 字段。")
+    assert old["listed_authors"] == ["Ada Lovelace", "Henry M. Cathey, Jr."]
+    assert old["abstract_excerpt"] == (
+        "Abstracts were wrapped as arXiv sends them, and a line may start >200 bps into video, "
+        "or say Results: 5 wins."
+    )
+    assert (nested["arxiv_id"], nested["url"]) == ("2506.05566", "https://arxiv.org/abs/2506.05566")
+    assert nested["title"] == "A Link Rendered Inside The Link" and nested["title_zh"] is None
+    assert nested["listed_category"] == "cs.AR" and nested["listed_authors"] == ["Grace Hopper"]
+    assert (bare["arxiv_id"], bare["url"]) == ("2503.05714", "https://arxiv.org/abs/2503.05714")
+    assert bare["title_zh"] == "两行的 标题翻译" and bare["listed_category"] is None
+    assert family_of("2025-06-09.md", ODD_DAY.encode()) is AI_ENHANCED_MARKDOWN

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from flows.digests.guard import ParseTimeout
-from flows.digests.text import Problem, clean, cut
+from flows.digests.text import Problem, cut, tidy
 from schemas.ids import split_id
 
 GENERATOR = "daily-arxiv-ai-enhanced"
@@ -115,8 +115,8 @@ def record_entry(record: dict[str, Any], number: int, raw: str) -> dict[str, Any
         "ref": number,
         "arxiv_id": arxiv_id,
         "arxiv_version": version,
-        "title": clean(text_of(record.get("title"))) or "",
-        "abstract_excerpt": clean(text_of(record.get("summary"))),
+        "title": tidy(text_of(record.get("title"))) or "",
+        "abstract_excerpt": tidy(text_of(record.get("summary"))),
         "listed_authors": names_of(record.get("authors")),
         "listed_categories": categories,
         "listed_category": categories[0] if categories else None,
@@ -136,7 +136,7 @@ def with_ai_fields(
     entry.update(summary_zh=None, title_zh=None, abstract_zh=None)
     rest: list[tuple[str, str]] = []
     for key, value in ai.items():
-        text = clean(text_of(value))
+        text = tidy(text_of(value))
         column = AI_COLUMNS.get(key)
         if column is not None and text is not None:
             if entry[column] is None or key != "task":
@@ -144,7 +144,7 @@ def with_ai_fields(
         elif text is not None:
             rest.append((key, text))
     entry["ai_fields"] = rest or None
-    kept = [(k, t) for k, v in others.items() if (t := clean(text_of(v))) is not None]
+    kept = [(k, t) for k, v in others.items() if (t := tidy(text_of(v))) is not None]
     entry["record_fields"] = kept or None
     return entry
 
@@ -164,9 +164,23 @@ def names_of(value: Any) -> list[str] | None:
     """A list of names (authors, categories) as the generator gives it: a list, or one
     string with commas."""
     items = value if isinstance(value, list) else str(value).split(",") if value else []
-    names = [clean(text_of(item)) for item in items]
-    kept = [name for name in names if name]
+    if items and all(isinstance(item, str) for item in items):
+        whole = "\t".join(items)  # clean names, tab-separated, are one tidy text but the tabs
+        printable = whole.replace("\t", "|").isprintable() and all(items)
+        spaced = "  " in whole or " \t" in whole or "\t " in whole
+        if printable and not spaced and whole[0] != " " != whole[-1]:
+            return list(items)
+    names = [tidy(text_of(item)) for item in items]
+    kept: list[str] = []
+    for name in names:
+        if name and kept and name.rstrip(".").upper() in _SUFFIXES:
+            kept[-1] = f"{kept[-1]}, {name}"  # `Henry M. Cathey, Jr.` split at its comma
+        elif name:
+            kept.append(name)
     return kept or None
+
+
+_SUFFIXES = frozenset({"JR", "SR", "II", "III", "IV"})
 
 
 _ABS = re.compile(r"arxiv\.org/(?:abs|pdf)/([^?#\s]+?)(?:\.pdf)?/?(?:[?#]|$)", re.IGNORECASE)

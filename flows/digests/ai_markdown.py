@@ -8,18 +8,27 @@ without a label continue the field before them. Pure: text in, entries and probl
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
 
-from flows.digests.ai_enhanced import names_of, with_ai_fields
+from flows.digests.ai_enhanced import arxiv_url, names_of, with_ai_fields
 from flows.digests.guard import ParseTimeout
-from flows.digests.text import Problem, clean, cut
+from flows.digests.text import Problem, cut, tidy
 from schemas.ids import split_id
 
 # A paper's heading, `### [N] [`: its title and link are split off by hand (`_title_link`).
-_HEADING = re.compile(r"#{2,4}[ \t]*+\[(?P<n>[0-9]{1,9})\][ \t]*+\[")
-_HEADING_BYTES = re.compile(rb"(?m)^#{2,4}[ \t]*+\[[0-9]{1,9}\][ \t]*+\[")
+# The oldest days have no `[N]`: `### [Title](https://arxiv.org/abs/ID)`.
+_HEADING = re.compile(r"#{2,4}[ \t]*+(?:\[(?P<n>[0-9]{1,9})\][ \t]*+)?\[")
+_HASH_LINE = re.compile(r"(?m)^#[^\n]*+")  # the lines a paper or a category starts on
+_HEADING_BYTES = re.compile(
+    rb"(?m)^#{2,4}[ \t]*+(?:\[[0-9]{1,9}\][ \t]*+\[|\[[^\n]*\]\(\[?https?://[a-z.]*arxiv\.org/)"
+)
+# A link rendered inside the link by a fork's bug: `]([https://arxiv.org/abs/](…)ID)`.
+_NESTED_LINK = re.compile(r"\[([^\[\]()\s]++)\]\(\1\)")
+# A template's placeholder left unfilled (`> *{title_translation}*`): no value.
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_]{1,40}\}")
 # `Label: value`, `**Label:** value`, `**Label**: value`, a full-width colon alike.
 _LABEL = re.compile(
     r"(?P<bold>\*\*)?(?P<label>[^:：*\n]{1,40}?)(?:\*\*)?[ \t]*+[:：][ \t]*+(?:\*\*)?[ \t]*+"
@@ -58,25 +67,24 @@ def parse_markdown(
     text: str, deadline: float | None = None
 ) -> tuple[list[dict[str, Any]], list[Problem], int]:
     """Markdown text -> (entries, problems, papers seen): each `### [N]` heading is a paper,
-    an entry or a reject naming its line."""
+    an entry or a reject naming its line. Only the lines starting `#` are looked at one by
+    one (found by one search of the text); a paper's block is sliced whole."""
     entries: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    block: list[str] = []
-    start = 0
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if deadline is not None and number % 1024 == 0 and time.monotonic() > deadline:
-            raise ParseTimeout(number)
-        heading = _HEADING.match(line)
-        if heading is None and not line.startswith("# "):
-            if start:
-                block.append(line)
-            continue
-        if start:
-            _add(_entry(block, start), entries, problems)
-        block, start = ([line], number) if heading else ([], 0)
-    if start:
-        _add(_entry(block, start), entries, problems)
+    start, number, line_of, at = -1, 0, 1, 0  # the open paper's offset and line
+    for found in _HASH_LINE.finditer(text):
+        line_of += text.count("\n", at, found.start())
+        at = found.start()
+        heading = _paper_heading(found.group())
+        if heading is None and not found.group().startswith("# "):
+            continue  # a sub-heading inside a paper
+        if start >= 0:
+            _add(_entry(text[start : at - 1].split("\n"), number), entries, problems)
+            if deadline is not None and len(entries) % 256 == 0 and time.monotonic() > deadline:
+                raise ParseTimeout(line_of)
+        start, number = (at, line_of) if heading else (-1, 0)
+    if start >= 0:
+        _add(_entry(text[start:].split("\n"), number), entries, problems)
     seen = len(entries) + len(problems)
     if not seen:
         problems.append(Problem("not_a_digest", "no `### [N] [title](link)` paper heading"))
@@ -95,6 +103,8 @@ def _entry(block: list[str], number: int) -> dict[str, Any] | Problem:
     unique in the file whatever a fork numbers, and what a reject keeps to replay it."""
     raw = cut("\n".join(block).rstrip())
     title, url = _title_link(block[0])
+    if url and split_id(url) is not None:  # a bare ID for a link (a fork's bug)
+        url = arxiv_url(url)
     found = _ARXIV.fullmatch(url) if url else None
     if title is None or found is None:
         return Problem(
@@ -112,11 +122,11 @@ def _entry(block: list[str], number: int) -> dict[str, Any] | Problem:
         "ref": number,
         "arxiv_id": arxiv_id,
         "arxiv_version": version,
-        "title": clean(title) or "",
+        "title": tidy(title) or "",
         "abstract_excerpt": fields.pop("summary", None),
         "listed_authors": names_of(fields.pop("authors", None)),
         "listed_categories": None,
-        "listed_category": fields.pop("category", None),
+        "listed_category": _category(fields.pop("category", None)),
         "layout": "ai_markdown",
         "url": url,
         "line": number,
@@ -125,10 +135,25 @@ def _entry(block: list[str], number: int) -> dict[str, Any] | Problem:
     return with_ai_fields(entry, fields, {})
 
 
+def _category(text: str | None) -> str | None:
+    """The category a paper is listed under; `N/A` (a template's none) is none."""
+    return None if text is None or text.upper() in ("N/A", "NONE", "UNKNOWN") else text
+
+
+def _paper_heading(line: str) -> re.Match[str] | None:
+    """A paper's heading: `### [N] [`, or `### [` with an arXiv link (the oldest days)."""
+    heading = _HEADING.match(line)
+    if heading is not None and heading.group("n") is None and "arxiv.org" not in line:
+        return None
+    return heading
+
+
 def _title_link(heading: str) -> tuple[str | None, str | None]:
     """`### [N] [Title](url)` -> (title, url): the link is the last `](…)` of the line, so a
     title may hold brackets of its own."""
     line = heading.rstrip()
+    if "](" in line and "[http" in line:
+        line = _NESTED_LINK.sub(r"\1", line)
     opened = _HEADING.match(line)
     at = line.rfind("](")
     if opened is None or at < opened.end() - 1 or not line.endswith(")"):
@@ -147,7 +172,9 @@ def _fields(lines: list[str]) -> dict[str, str]:
         stripped = line.strip()
         quoted = stripped.startswith(">")
         text = stripped.lstrip(">").strip()
-        if key != "summary":  # a list item's label; in the abstract, its own text
+        if key == "summary" and quoted and not _bold_label(text):
+            text, quoted = stripped, False  # the abstract's own `>200 bps`, wrapped
+        elif key != "summary":  # a list item's label; in the abstract, its own text
             text = _BULLET.sub("", text)
         if not text or text.lower().startswith(_SKIPPED) or _RULE.fullmatch(text):
             blank = True
@@ -155,7 +182,13 @@ def _fields(lines: list[str]) -> dict[str, str]:
         for part in _parts(text, key):
             key = _take(fields, part.strip(), key, quoted, blank)
         blank = False
-    return {k: v for k, parts in fields.items() if (v := clean(" ".join(parts))) is not None}
+    joined = {k: tidy(_unmarked(" ".join(parts))) for k, parts in fields.items()}
+    return {k: v for k, v in joined.items() if v is not None and not _PLACEHOLDER.fullmatch(v)}
+
+
+def _bold_label(text: str) -> bool:
+    label = _LABEL.match(text)
+    return label is not None and bool(label.group("bold"))
 
 
 def _parts(text: str, key: str | None) -> list[str]:
@@ -187,8 +220,11 @@ def _take(
         key = "authors"
     elif key is None:
         return None  # text before any field that is neither: the template's own words
-    fields.setdefault(key, []).append(_unmarked(text))
-    return None if key in ("authors", "title_translation") else key
+    fields.setdefault(key, []).append(text)
+    if key in ("authors", "title_translation"):  # one line, or until its italics close
+        started = fields[key][0].lstrip()
+        return key if started.startswith("*") and not text.rstrip().endswith("*") else None
+    return key
 
 
 def _key(label: re.Match[str], quoted: bool, blank: bool, current: str | None) -> str | None:
@@ -204,6 +240,7 @@ def _key(label: re.Match[str], quoted: bool, blank: bool, current: str | None) -
     return _own_key(name) if (marked or blank) and len(name.split()) <= 4 else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _known(label: str) -> str | None:
     """A label the family's templates use, in any of its forms: `Abstract (英文)`,
     `핵심 요약 (TL;DR)`, `🧩 TL;DR`."""
@@ -215,6 +252,7 @@ def _known(label: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _own_key(label: str) -> str:
     return _NOT_WORD.sub("_", label.lower()).strip("_") or "field"
 
@@ -222,6 +260,8 @@ def _own_key(label: str) -> str:
 def _unmarked(text: str) -> str:
     """A value without the template's emphasis around it (`*authors*`, `**…**`)."""
     text = text.strip()
+    if not text or (text[0] not in "*_" and text[-1] not in "*_"):
+        return text
     while text.startswith("**") or text.endswith("**"):
         text = text.removeprefix("**").removesuffix("**").strip()
     for mark in ("*", "_"):

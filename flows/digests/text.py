@@ -138,6 +138,15 @@ def clean(text: str | None) -> str | None:
     return " ".join(text.split()) or None
 
 
+def tidy(text: str | None) -> str | None:
+    """`clean`, with a short way for text that is clean already (printable, no double
+    space, no space at its ends: three scans in C, no split): a JSONL record's names and
+    fields mostly are."""
+    if text and text.isprintable() and "  " not in text and text[0] != " " != text[-1]:
+        return text
+    return clean(text)
+
+
 def cut(raw: str) -> str:
     """`raw` cut to the length a reject keeps."""
     return raw if len(raw) <= RAW_LIMIT else raw[:RAW_LIMIT]
