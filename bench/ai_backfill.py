@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from git_backfill import DATA, VENV, git, measure  # noqa: E402
+from git_backfill import DATA, VENV, git, measure, splice  # noqa: E402
 
 import warehouse  # noqa: E402
 from flows.operations import server  # noqa: E402
@@ -125,7 +125,7 @@ def main() -> None:
         "checks": checks(wh),
     }  # fmt: skip
     (DATA / "ai.json").write_text(json.dumps(result, indent=1))
-    splice()
+    splice(AI_START, AI_END, ai_lines())
     print("\n".join(ai_lines()))
 
 
@@ -174,19 +174,6 @@ def ai_lines() -> list[str]:
         + f"; {c['undated'][0][0]} undated. The crawl-only files are never read.",
         AI_END,
     ]
-
-
-def splice() -> None:
-    """Only this section of docs/benchmarks.md rewritten."""
-    doc = ROOT / "docs" / "benchmarks.md"
-    text, block = doc.read_text(), "\n".join(ai_lines())
-    if AI_START in text:
-        head, rest = text.split(AI_START, 1)
-        text = head + block + rest.split(AI_END, 1)[1]
-    else:
-        head, rest = text.split("## Parsing hostile input", 1)
-        text = head + block + "\n\n## Parsing hostile input" + rest
-    doc.write_text(text)
 
 
 if __name__ == "__main__":

@@ -257,13 +257,14 @@ def _bound_line(r: dict) -> list[str]:
     ]
 
 
-def splice() -> None:
-    """Only this section of docs/benchmarks.md rewritten."""
+def splice(start: str = GIT_START, end: str = GIT_END, lines: list[str] | None = None) -> None:
+    """Only one section of docs/benchmarks.md rewritten (this one by default), or added
+    before the hostile-input section."""
     path = ROOT / "docs" / "benchmarks.md"
-    text, block = path.read_text(), "\n".join(git_lines())
-    if GIT_START in text:
-        head, rest = text.split(GIT_START, 1)
-        text = head + block + rest.split(GIT_END, 1)[1]
+    text, block = path.read_text(), "\n".join(git_lines() if lines is None else lines)
+    if start in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         head, rest = text.split("## Parsing hostile input", 1)
         text = head + block + "\n\n## Parsing hostile input" + rest
