@@ -41,6 +41,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     compression: str | None = None  # Parquet compression of its files (None: DuckLake's)
+    # Whether DuckLake may keep a small insert (under 10 rows) in the catalog instead of a
+    # file: not for large values, which the catalog would hold with their statistics.
+    inlined: bool = True
 
     @property
     def schema(self) -> pa.Schema:

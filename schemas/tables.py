@@ -87,6 +87,7 @@ DIGEST_BYTES = Table(
         Column("data", pa.binary(), "the file's bytes, whole", True),
     ),
     compression="zstd",
+    inlined=False,  # a day's few digests: in a file, not in the catalog (issue 38)
 )
 
 SEEN_FILES = Table(

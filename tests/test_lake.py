@@ -327,3 +327,57 @@ def test_a_warehouse_of_the_old_layout_is_migrated_losing_nothing(enriched, tmp_
     assert counts(legacy)["digest_entries"] == count(enriched, "digest_entries")
     code, output = cli("migrate", "-w", str(legacy))
     assert (code, output.strip()) == (0, "nothing to migrate")
+
+
+def test_kept_bytes_live_in_files_never_in_the_catalog(tmp_path):
+    """A day's few digests: their bytes in a Parquet file, not in the catalog with their
+    statistics (a 100 MB digest once grew the catalog by 315 MB and its writer to 2.7 GB);
+    bytes an older release left in the catalog move to a file at `maintain`."""
+    import hashlib
+
+    from schemas.tables import DIGEST_BYTES
+    from warehouse.lake import Lake
+
+    data = b"| [^1] | kept |\n" * 200_000  # 3.2 MB
+    row = pa.table({"digest_id": [hashlib.sha256(data).hexdigest()], "data": [data]})
+    wh = tmp_path / "wh"
+    with Lake(Warehouse(wh)) as lake:
+        with lake.transaction("one small digest"):
+            lake.insert(DIGEST_BYTES, row)
+        files = f"SELECT count(*) FROM ducklake_list_files('{ALIAS}', 'digest_bytes')"
+        assert lake.query(files).column(0).to_pylist() == [1]
+        # As before: small inserts of the raw layer inlined into the catalog.
+        lake.execute(
+            f"CALL {ALIAS}.set_option('data_inlining_row_limit', 10, table_name => 'digest_bytes')"
+        )
+        second = b"| [^2] | old |\n" * 200_000
+        with lake.transaction("an older release's small digest"):
+            lake.insert(
+                DIGEST_BYTES,
+                pa.table({"digest_id": [hashlib.sha256(second).hexdigest()], "data": [second]}),
+            )
+        assert lake.query(files).column(0).to_pylist() == [1]  # the second one inlined
+    assert inlined_bytes(wh / "catalog.sqlite") == len(second)
+    code, output = cli("maintain", "-w", str(wh), "--grace", "0")
+    assert code == 0, output
+    assert inlined_bytes(wh / "catalog.sqlite") == 0
+    with Lake(Warehouse(wh)) as lake:
+        kept = lake.query("SELECT sha256(data) FROM digest_bytes ORDER BY 1").column(0).to_pylist()
+    assert sorted(kept) == sorted(hashlib.sha256(d).hexdigest() for d in (data, second))
+
+
+def inlined_bytes(catalog: Path) -> int:
+    """The bytes of digests the catalog holds in its inlined-data tables."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as con:
+        names = con.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'ducklake_inlined_data_%'"
+        ).fetchall()
+        total = 0
+        for (name,) in names:
+            columns = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
+            if "data" in columns and "digest_id" in columns:
+                live = f'FROM "{name}" WHERE end_snapshot IS NULL'
+                total += con.execute(f"SELECT coalesce(sum(length(data)), 0) {live}").fetchone()[0]
+    return total

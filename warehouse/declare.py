@@ -127,24 +127,29 @@ WRITER_STATEMENTS = [
 ]
 
 
-# The tables whose Parquet compression is set, with it (DuckLake keeps table options in its
-# metadata; one cannot be set in the transaction that creates the table).
-_COMPRESSED = f"""
-SELECT t.table_name, m.value FROM {METADATA}.ducklake_metadata m
+# The table options set, with their values (DuckLake keeps table options in its metadata;
+# one cannot be set in the transaction that creates the table).
+_OPTIONS = f"""
+SELECT t.table_name, m.key, m.value FROM {METADATA}.ducklake_metadata m
 JOIN {METADATA}.ducklake_table t ON m.scope = 'table' AND m.scope_id = t.table_id
-WHERE m.key = 'parquet_compression' AND t.end_snapshot IS NULL
+WHERE m.key IN ('parquet_compression', 'data_inlining_row_limit') AND t.end_snapshot IS NULL
 """
 
 
 def option_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """What sets each existing table's declared Parquet compression, where it is not set."""
+    """What sets each existing table's declared options where they are not set: its Parquet
+    compression, and no inlining for a table of large values."""
     present = {t for (t,) in con.execute(_TABLES, [ALIAS]).fetchall()}
-    done = dict(con.execute(_COMPRESSED).fetchall())
+    done = {(t, k): v for t, k, v in con.execute(_OPTIONS).fetchall()}
+    wanted = [
+        *((t.name, "parquet_compression", t.compression) for t in TABLES.values() if t.compression),
+        *((t.name, "data_inlining_row_limit", "0") for t in TABLES.values() if not t.inlined),
+    ]
     return [
-        f"CALL {ALIAS}.set_option('parquet_compression', {sql_literal(t.compression)}, "
-        f"table_name => {sql_literal(t.name)})"
-        for t in TABLES.values()
-        if t.compression is not None and t.name in present and done.get(t.name) != t.compression
+        f"CALL {ALIAS}.set_option({sql_literal(key)}, {sql_literal(value)}, "
+        f"table_name => {sql_literal(name)})"
+        for name, key, value in wanted
+        if name in present and done.get((name, key)) != value
     ]
 
 

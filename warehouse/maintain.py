@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from schemas import TABLES
 from warehouse.files import accounted_for, file_written_at
 from warehouse.identity import lake_id, lake_made
 from warehouse.lake import Lake
@@ -132,6 +133,8 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     _bounded_row_groups(lake)
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
+    for table in (t for t in TABLES.values() if not t.inlined):  # kept in the catalog before
+        lake.execute(f"CALL ducklake_flush_inlined_data('{ALIAS}', table_name => '{table.name}')")
     merged = _rows(lake, f"CALL ducklake_merge_adjacent_files('{ALIAS}')")
     rewritten = _rows(lake, f"CALL ducklake_rewrite_data_files('{ALIAS}')")
     expired = _rows(lake, f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older})")
