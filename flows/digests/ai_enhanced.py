@@ -84,6 +84,8 @@ def _record(line: str, number: int) -> dict[str, Any] | Problem:
         record = json.loads(line)
     except (ValueError, RecursionError) as exc:  # also: nested past the parser's depth
         why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+        if "integer string conversion" in why:
+            why = "a number too long to read (over 4,300 digits)"
         return _malformed(f"not a JSON object ({why})", number, line)
     if not isinstance(record, dict):
         return _malformed(f"a JSON {type(record).__name__}, not an object", number, line)
