@@ -39,6 +39,10 @@ STATUS_QUERIES = {
     ),
     "enrichment": "SELECT state, count(*) AS papers FROM enrichment GROUP BY ALL ORDER BY 1",
     "digest dates": DATES,
+    "generators": (
+        "SELECT generator, count(*) AS digests, sum(entry_count) AS entries, "
+        "min(digest_date) AS first, max(digest_date) AS last FROM digests GROUP BY 1 ORDER BY 1"
+    ),
     "last runs": (
         "SELECT run_id, status, files_new, files_skipped, files_rejected, entries_loaded, "
         "rejects, api_requests, papers_pending, "
