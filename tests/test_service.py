@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,15 @@ CLI = [sys.executable, "-m", "flows"]
 def home(tmp_path) -> dict[str, str]:
     """An environment with a Prefect home of its own and no Prefect server configured."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ARXIV_"))}
-    return environ | {"PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONPATH": str(ROOT)}
+    # A free port, not Prefect's 4200: another server (a user's, a parallel test's) may hold it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    return environ | {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PYTHONPATH": str(ROOT),
+        "ARXIV_DIGESTS_SERVER_PORT": port,
+    }
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
