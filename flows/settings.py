@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="a command whose Prefect API stops answering for this long says so in "
         "one line and ends (exit 0 when its run had committed)",
     )
+    progress_log_seconds: float = Field(
+        60,
+        ge=0,
+        description="when a long command's output is not a terminal (a log, cron), the "
+        "seconds between two lines saying how far it is (on a terminal: a progress bar)",
+    )
     server_port: int = Field(
         4200,
         ge=1,

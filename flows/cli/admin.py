@@ -197,13 +197,17 @@ def rejects_replay(warehouse: WarehouseOpt = None) -> None:
 
 
 @app.command("reparse")
-def reparse_command(warehouse: WarehouseOpt = None) -> None:
+def reparse_command(
+    warehouse: WarehouseOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
     """Parse every digest the warehouse keeps again with the current code, and apply what
     changed (entries updated, loaded or rejected) in one transaction."""
+    from flows.cli.progress import shown
     from flows.pipeline.reparse import reparse
 
-    with _writing(warehouse, "reparse") as (lake, run_id, settings):
-        done = reparse(lake, run_id, settings.limits())
+    with _writing(warehouse, "reparse") as (lake, run_id, settings), shown("digests", quiet) as bar:
+        done = reparse(lake, run_id, settings.limits(), bar)
         if done.run_id:
             _export(lake, settings)
     for path in done.missing[:20]:

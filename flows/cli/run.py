@@ -75,17 +75,10 @@ def ingest(
         os.environ["ARXIV_DIGESTS_DASK_ADDRESS"] = dask_address
     root = warehouse_of(warehouse)
     _refuse_early(paths, root)
-    from rich.progress import Progress
-
+    from flows.cli.progress import shown
     from flows.cli.runner import run_flow
 
-    show = sys.stderr.isatty() and not quiet
-    with Progress(transient=True, disable=not show) as bar:
-        job = bar.add_task("digest files", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(job, completed=done, total=total)
-
+    with shown("digest files", quiet) as progress:
         call = _ingest_call(
             paths, root, not no_enrich, progress, day.date().isoformat() if day else None
         )
@@ -341,21 +334,18 @@ def enrich_command(
     within ARXIV_DIGESTS_ARXIV_MAX_SECONDS, or `--all`. Answers are committed as they come:
     Ctrl-C keeps them."""
     quiet_prefect(verbose)
-    from rich.progress import Progress
-
+    from flows.cli.progress import shown
     from flows.cli.runner import run_flow
 
     root = warehouse_of(warehouse)
     existing_store(warehouse)  # a mistyped path is one line, not a new, empty warehouse
-    show = sys.stderr.isatty() and not quiet
-    with Progress(transient=True, disable=not show) as bar:
-        job = bar.add_task("papers", total=None)
+    with shown("papers", quiet) as progress:
 
         def call() -> dict[str, Any]:
             from flows.pipeline.enriching import enrich_flow
             from flows.pipeline.shell import reporting
 
-            with reporting(lambda done, total: bar.update(job, completed=done, total=total)):
+            with reporting(progress):
                 return enrich_flow(warehouse=str(root), limit=limit, everything=everything)
 
         result = run_flow(call, lambda exc: run_failure(exc, root), verbose)

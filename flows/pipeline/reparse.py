@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,8 +108,11 @@ def verified(kept: dict[str, Any]) -> bytes:
     return data
 
 
-def reparse(lake: Lake, run_id: str, limits: Limits) -> Reparse:
-    """Parse every kept digest again; commit one transaction if anything changed."""
+def reparse(
+    lake: Lake, run_id: str, limits: Limits, progress: Callable[[int, int], None] | None = None
+) -> Reparse:
+    """Parse every kept digest again; commit one transaction if anything changed.
+    `progress(done, total)` is told after each batch of digests."""
     started, result = datetime.now(UTC), Reparse()
     refuse_changed_files(lake, "nothing was parsed again")
     lake.begin()
@@ -120,6 +124,8 @@ def reparse(lake: Lake, run_id: str, limits: Limits) -> Reparse:
         changed_digests = 0
         for at in range(0, len(ids), BATCH):
             changed_digests += _batch(lake, ids[at : at + BATCH], run_id, limits, result)
+            if progress is not None:
+                progress(min(at + BATCH, len(ids)), len(ids))
         result.digests = len(ids)
         changed = result.updated or result.loaded or result.rejected or changed_digests
         if not (changed or result.recovered):
