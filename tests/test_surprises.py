@@ -154,7 +154,9 @@ def test_runs_and_status_read_well(loaded):
     assert code == 0 and " ingest " in output and " ok " in output
     result = run("status", "--format", "json", "-w", str(loaded))
     keys = set(json.loads(result.stdout))
-    assert keys == {"rows_per_table", "rejects_by_rule", "enrichment", "digest_dates", "last_runs"}
+    assert keys == {
+        "rows_per_table", "rejects_by_rule", "enrichment", "digest_dates", "generators", "last_runs"
+    }  # fmt: skip
     run_id = sql(loaded, "SELECT run_id FROM runs")[0][0]
     code, output = cli("runs", "show", run_id, "-w", str(loaded))
     durations = [line for line in output.splitlines() if line.startswith("parse_seconds")]

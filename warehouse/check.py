@@ -255,7 +255,19 @@ def verify_files(con: duckdb.DuckDBPyConnection, store: Warehouse) -> list[str]:
     _check_files(con, store, report, deep=False, listed=listed)
     if report.damage:
         more = f" (and {len(report.damage) - 1} more)" if len(report.damage) > 1 else ""
-        raise WarehouseDamaged(
-            f"{report.damage[0]}{more}; `arxiv-digests check` lists every problem"
-        )
+        first = _foreign_catalog(con, store) or f"{report.damage[0]}{more}"
+        raise WarehouseDamaged(f"{first}; `arxiv-digests check` lists every problem")
     return [path for _, path, _ in listed]
+
+
+def _foreign_catalog(con: duckdb.DuckDBPyConnection, store: Warehouse) -> str | None:
+    """Why files the catalog lists are missing when it is another lake's: the writers of
+    this folder recorded sessions, none of them of the catalog's lake."""
+    mine, recorded = lake_id(con), sessions(store)
+    if mine is None or not recorded or any(s.lake_id == mine for s in recorded):
+        return None
+    return (
+        f"this catalog is another lake's ({mine}): the data here was written by the writers of "
+        f"lake {recorded[-1].lake_id} (the catalog copied from another warehouse?); nothing "
+        "was written, merged or deleted; restore this warehouse's own catalog from a backup"
+    )

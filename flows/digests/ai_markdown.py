@@ -42,7 +42,7 @@ _ARXIV = re.compile(
 LABELS = {
     "tl;dr": "tldr", "tldr": "tldr", "task": "task", "motivation": "motivation",
     "method": "method", "methods": "method", "result": "result", "results": "result",
-    "conclusion": "conclusion", "abstract": "summary", "摘要": "summary",
+    "conclusion": "conclusion", "abstract": "summary",
     "maincategory": "category", "category": "category", "主要类别": "category",
     "translation": "translation", "abstracttranslation": "translation",
     "摘要翻译": "translation", "中文摘要": "translation", "titletranslation": "title_translation",
