@@ -25,6 +25,7 @@ from flows.digests.families import (
 )
 from flows.digests.guard import Limits
 from flows.pipeline.ingest import ingest_flow
+from warehouse.aggregates import report_rows
 
 FIELDS = ("arxiv_id", "title", "summary_zh", "title_zh", "abstract_excerpt", "abstract_zh")
 
@@ -196,6 +197,10 @@ def test_both_families_in_one_inbox_and_one_repository(tmp_path, prefect):
                     AND j.title = m.title AND j.summary_zh = m.summary_zh
                     AND j.title_zh IS NOT DISTINCT FROM m.title_zh"""
         assert sql(wh, same) == [(13,)]
+        # The report counts a paper once a day, under the category the digest lists for it.
+        per_day, _ = report_rows(wh)
+        day_one = [r for r in per_day["papers_per_day"] if str(r["day"]) == "2025-03-19"]
+        assert sum(r["papers"] for r in day_one) == 8 and "unknown" not in str(day_one)
         novelty = "SELECT ai_fields['novelty'] FROM digest_entries WHERE ref = 1 AND line = 1"
         assert sql(wh, novelty) == [("key 0",), ("key 0",)]
 
