@@ -152,6 +152,22 @@ FORK_TEMPLATES = {
     "  <summary>Details</summary>\nMotivation: {motivation}\n\nMethod: {method}\n\n"
     "Result: {result}\n\nConclusion: {conclusion}\n\n与视频交叉: 无\n\n"
     "Abstract (英文): {summary}\n\n</details>\n",
+    # No link in the heading (a score and a tag there), the fields in a table, the link below.
+    "table": "### [{idx}] [8.5] [必读] {title}\n*{authors}* | {cate}, cs.LG\n\n"
+    "> **TL;DR**: {tldr}\n\n| 维度 | 内容 |\n|------|------|\n| 🎯 解决什么问题 | {motivation} |\n"
+    "| 🔧 核心方法 | {method} |\n| 📊 关键结果 | {result} |\n\n"
+    "[📄 arXiv]({url}) | [📥 PDF]({url})\n",
+    # A score before the authors, Chinese labels, the abstract under a sub-heading.
+    "scored": "### [{idx}] [{title}]({url})\n**7.5** | *{authors}*\n\n**💡 大白话**: {tldr}\n\n"
+    "**📊 主类别**: {cate}\n\n<details>\n  <summary><b>📖 详细分析</b></summary>\n\n"
+    "#### 🔍 问题与洞察\n- **根本问题**: {motivation}\n\n#### 📄 原文摘要\n{summary}\n\n"
+    "</details>\n",
+    # `Original abstract:` and a full-width colon.
+    "original": "### [{idx}] [{title}]({url})\n*{authors}*\n\nMain category: {cate}\n\n"
+    "Selection reason: 相关\n\nTL;DR: {tldr}\n\n\n<details>\n  <summary>Details</summary>\n"
+    "Motivation: {motivation}\n\nMethod: {method}\n\nResult: {result}\n\n"
+    "Conclusion: {conclusion}\n\n中文摘要：{translation}\n\nOriginal abstract: {summary}\n\n"
+    "</details>\n",
 }
 
 

@@ -99,6 +99,29 @@ def test_forks_templates_give_the_jsonls_fields(template):
         assert first["keywords"] == "graph; video" and first["updated"] == "2025-03-19"
 
 
+def test_forks_that_move_the_link_or_the_labels():
+    records = forked(papers(13, 4))
+    by_jsonl = {e["arxiv_id"]: e for e in parse_jsonl(jsonl(records).decode())[0]}
+    for template in ("table", "scored", "original"):
+        entries, problems, seen = parse_markdown(fork_markdown(records, template).decode())
+        assert (problems, seen) == ([], 4), template
+        for m in entries:
+            j = by_jsonl[m["arxiv_id"]]
+            assert (m["title"], m["listed_authors"]) == (j["title"], j["listed_authors"])
+            ai = dict(m["ai_fields"])
+            if template == "table":  # the link below, the table's rows by their labels
+                assert m["url"] == j["url"] and m["summary_zh"] == j["summary_zh"]
+                assert ai["解决什么问题"] == dict(j["ai_fields"])["motivation"]
+                assert "维度" not in ai and m["listed_category"] is None
+            if template == "scored":  # no TL;DR here: the layman's summary is its own field
+                assert ai["大白话"] == j["summary_zh"] and m["summary_zh"] is None
+                assert m["abstract_excerpt"] == j["abstract_excerpt"]
+                assert m["listed_category"] == j["listed_category"]
+            if template == "original":
+                assert m["abstract_excerpt"] == j["abstract_excerpt"]
+                assert m["abstract_zh"] == j["abstract_zh"] and ai["selection_reason"] == "相关"
+
+
 def test_older_days_task_is_the_summary():
     [entry], _, _ = parse_jsonl(jsonl(papers(3, 1, old=True)).decode())
     assert entry["summary_zh"] == papers(3, 1, old=True)[0]["AI"]["task"]

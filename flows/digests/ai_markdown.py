@@ -48,7 +48,15 @@ LABELS = {
     "摘要翻译": "translation", "中文摘要": "translation", "titletranslation": "title_translation",
     "标题翻译": "title_translation", "中文标题": "title_translation", "authors": "authors",
     "作者": "authors", "keywords": "keywords", "关键词": "keywords", "comments": "comments",
+    "originalabstract": "summary", "englishabstract": "summary", "原文摘要": "summary",
+    "英文摘要": "summary", "主类别": "category", "类别": "category", "分类": "category",
 }  # fmt: skip
+_HEADING_TAGS = re.compile(r"^(?:\[[^\[\]\n]*+\][ \t]*+)+")  # `[1] [8.5] [tag] `
+_ARXIV_LINK = re.compile(r"\]\((https?://(?:[a-z]++\.)?arxiv\.org/abs/[^()\s]++)\)")
+# The authors' italics in a line that holds more (`**8.5** | *A, B*`, `*A, B* | cs.AI`).
+_ITALIC = re.compile(r"(?<!\*)\*(?!\*)([^*\n]++)\*(?!\*)")
+# A table row of two cells, `| label | value |`: a field.
+_ROW = re.compile(r"\|([^|\n]++)\|([^|\n]*+)\|[ \t]*+")
 _SUB_HEADING = re.compile(r"#{2,6}[ \t]++(.+)")
 _BULLET = re.compile(r"^(?:[-+]|\*(?= ))[ \t]++")
 _PARENS = re.compile(r"[(（]([^)）]*+)[)）]")
@@ -103,6 +111,8 @@ def _entry(block: list[str], number: int) -> dict[str, Any] | Problem:
     unique in the file whatever a fork numbers, and what a reject keeps to replay it."""
     raw = cut("\n".join(block).rstrip())
     title, url = _title_link(block[0])
+    if url is None:  # `### [N] [score] [tag] Title`, the link further down (`[arXiv](url)`)
+        title, url = _title_alone(block[0]), _link_below(block[1:])
     if url and split_id(url) is not None:  # a bare ID for a link (a fork's bug)
         url = arxiv_url(url)
     found = _ARXIV.fullmatch(url) if url else None
@@ -161,6 +171,20 @@ def _title_link(heading: str) -> tuple[str | None, str | None]:
     return line[opened.end() : at], line[at + 2 : -1].strip()
 
 
+def _title_alone(heading: str) -> str | None:
+    """The title of a heading that holds no link: after its number and bracketed tags."""
+    text = _HEADING_TAGS.sub("", heading.strip().lstrip("#").strip()).strip()
+    return text or None
+
+
+def _link_below(lines: list[str]) -> str | None:
+    """The first arXiv abstract link in a paper's lines."""
+    for line in lines:
+        if "arxiv.org" in line and (found := _ARXIV_LINK.search(line)) is not None:
+            return found.group(1)
+    return None
+
+
 def _fields(lines: list[str]) -> dict[str, str]:
     """A paper's labelled fields, keyed as the JSONL keys them; a fork's own label by its
     name. The italic line before any label is the authors, a quote the translated title; a
@@ -168,22 +192,47 @@ def _fields(lines: list[str]) -> dict[str, str]:
     fields: dict[str, list[str]] = {}
     key: str | None = None
     blank = True  # a paragraph starts: a plain `Label:` there names a field
-    for line in lines:
+    for at, line in enumerate(lines):
         stripped = line.strip()
         quoted = stripped.startswith(">")
         text = stripped.lstrip(">").strip()
         if key == "summary" and quoted and not _bold_label(text):
             text, quoted = stripped, False  # the abstract's own `>200 bps`, wrapped
         elif key != "summary":  # a list item's label; in the abstract, its own text
-            text = _BULLET.sub("", text)
+            text = _table_row(_BULLET.sub("", text), lines[at + 1 : at + 2])
         if not text or text.lower().startswith(_SKIPPED) or _RULE.fullmatch(text):
             blank = True
             continue
+        if key is None and "authors" not in fields and " | " in text and _ITALIC.search(text):
+            text = _authors_apart(fields, text)  # `**8.5** | *A, B*`: the rest, if labels
         for part in _parts(text, key):
             key = _take(fields, part.strip(), key, quoted, blank)
         blank = False
     joined = {k: tidy(_unmarked(" ".join(parts))) for k, parts in fields.items()}
     return {k: v for k, v in joined.items() if v is not None and not _PLACEHOLDER.fullmatch(v)}
+
+
+def _table_row(text: str, after: list[str]) -> str:
+    """A table row `| label | value |` as `**label**: value`; a separator row or the
+    header above one as nothing; any other line as it is."""
+    row = _ROW.fullmatch(text) if text.startswith("|") else None
+    if row is None:
+        return text
+    label, value = row.group(1).strip(), row.group(2).strip()
+    ahead = after[0].strip() if after else ""
+    if not label.strip("-: ") or (ahead.startswith("|") and not ahead.strip("|-: ")):
+        return ""
+    return f"**{label}**: {value}"
+
+
+def _authors_apart(fields: dict[str, list[str]], text: str) -> str:
+    """The authors in their italics, out of a line holding more; what is left, as fields
+    apart when it is labelled (`**Category: cs.CV**`), else nothing."""
+    found = _ITALIC.search(text)
+    assert found is not None
+    fields["authors"] = [found.group(1)]
+    rest = [p.strip() for p in (text[: found.start()] + text[found.end() :]).split(" | ")]
+    return " | ".join(p for p in rest if p and _LABEL.match(p))
 
 
 def _bold_label(text: str) -> bool:
