@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from git_backfill import DATA, VENV, git, measure, splice  # noqa: E402
+from git_backfill import DATA, VENV, bare_copy, git, measure, splice  # noqa: E402
 
 import warehouse  # noqa: E402
 from flows.operations import server  # noqa: E402
@@ -96,14 +94,8 @@ def checks(wh: Path) -> dict[str, list]:
 
 
 def main() -> None:
-    repo = Path(os.environ.get("BENCH_AI_REPO", DATA / "daily-arXiv-ai-enhanced.git"))
-    if not repo.exists():
-        subprocess.run(["git", "clone", "--mirror", "-q", UPSTREAM, str(repo)], check=True)
     work = DATA / "ai-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    copy = work / "source.git"
-    subprocess.run(["git", "clone", "--bare", "-q", "--local", str(repo), str(copy)], check=True)
+    repo, copy = bare_copy("BENCH_AI_REPO", "daily-arXiv-ai-enhanced.git", UPSTREAM, work)
     ref = reference(copy)
     cli, wh = str(VENV / "arxiv-digests"), work / "wh"
     run = [cli, "ingest", f"git+file://{copy}@data", "--no-enrich", "-q", "-w", str(wh)]

@@ -146,15 +146,22 @@ def checks(wh: Path, ref: dict) -> dict[str, int]:
     }  # fmt: skip
 
 
-def main() -> None:
-    repo = Path(os.environ.get("BENCH_GIT_REPO", DATA / "cn-chat-arxiv.git"))
+def bare_copy(setting: str, default: str, upstream: str, work: Path) -> tuple[Path, Path]:
+    """The repository a bench reads (`setting`, else mirrored from `upstream` into `default`)
+    and a bare copy of it in a fresh `work` folder, which alone the runs touch."""
+    repo = Path(os.environ.get(setting, DATA / default))
     if not repo.exists():
-        subprocess.run(["git", "clone", "--mirror", "-q", UPSTREAM, str(repo)], check=True)
-    work = DATA / "git-work"
+        subprocess.run(["git", "clone", "--mirror", "-q", upstream, str(repo)], check=True)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     copy = work / "source.git"
     subprocess.run(["git", "clone", "--bare", "-q", "--local", str(repo), str(copy)], check=True)
+    return repo, copy
+
+
+def main() -> None:
+    work = DATA / "git-work"
+    repo, copy = bare_copy("BENCH_GIT_REPO", "cn-chat-arxiv.git", UPSTREAM, work)
     ref = reference(copy)
     ref["repo"] = str(copy)  # type: ignore[assignment]
     commits = int(git(copy, "rev-list", "--count", "HEAD"))
