@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from git_backfill import DATA, VENV, bare_copy, git, measure, splice  # noqa: E402
+from git_backfill import DATA, VENV, bare_copy, git, measure, saved, splice  # noqa: E402
 
 import warehouse  # noqa: E402
 from flows.operations import server  # noqa: E402
@@ -123,10 +123,9 @@ def main() -> None:
 
 def ai_lines() -> list[str]:
     """The section of docs/benchmarks.md, from data/bench/ai.json (none before a run)."""
-    path = DATA / "ai.json"
-    if not path.exists():
+    r = saved("ai.json")
+    if r is None:
         return []
-    r = json.loads(path.read_text())
     ref, c, fixed = r["reference"], r["checks"], r["trivial_seconds"]
     back, again = r["backfill"], r["nothing_new"]
     layouts = dict(c["by_layout"])

@@ -194,12 +194,17 @@ def main() -> None:
     print("\n".join(git_lines()))
 
 
+def saved(name: str) -> dict | None:
+    """A bench's saved results (data/bench/NAME), or None before its first run."""
+    path = DATA / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def git_lines() -> list[str]:
     """The section of docs/benchmarks.md, from data/bench/git.json (none before a run)."""
-    path = DATA / "git.json"
-    if not path.exists():
+    r = saved("git.json")
+    if r is None:
         return []
-    r = json.loads(path.read_text())
     ref, c, fixed = r["reference"], r["checks"], r["trivial_seconds"]
     back, again, one = r["backfill"]["seconds"], r["nothing_new"]["seconds"], r["one_new_commit"]
     return [
