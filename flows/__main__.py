@@ -11,6 +11,9 @@ def main() -> None:
     is one line and exit 2, as every other error is one line."""
     import sys
 
+    from flows.common.stopping import stop_on_signal
+
+    stop_on_signal()  # first: a signal while the CLI imports is one line too
     from flows.common.lean import without_pandas
 
     without_pandas()
@@ -18,9 +21,7 @@ def main() -> None:
     from typer.exceptions import Abort
 
     from flows.cli import app
-    from flows.cli.common import stop_on_signal
 
-    stop_on_signal()
     try:
         code = app(prog_name="arxiv-digests", standalone_mode=False)
     except NoArgsIsHelpError as exc:  # a command given no words: its help

@@ -606,6 +606,10 @@ def test_a_lake_whose_first_run_died_before_its_tables_says_so_then_loads(tmp_pa
     assert "has no tables yet" in line and "arxiv-digests ingest" in line
     with pytest.raises(WarehouseError, match="has no tables yet"):
         warehouse.connect(wh)
+    # While a first run holds the lock, it is making them: a reader is told to wait instead.
+    making = r"first run \(a run of pid 4242\) is making"
+    with store.lock(5, "a run of pid 4242"), pytest.raises(WarehouseError, match=making):
+        warehouse.connect(wh)
     ingest_flow(paths=[str(EXAMPLES)], warehouse=str(wh), enrich=False)
     assert count(wh, "digest_entries") == 5
 
@@ -648,3 +652,27 @@ def test_a_failed_stage_counts_nothing_it_did_not_commit(tmp_path):
     assert stats.problems == ["inbox/cs.AI.md:3: a problem line"]
     row = sql(tmp_path / "wh", "SELECT status, files_new, entries_loaded FROM runs")
     assert row == [("failed", 1, 0)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_cli_still_loads_is_one_line(sig):
+    """A signal that arrives before the commands are imported (a second or more on a loaded
+    machine) ends the CLI as one later would: one line and 128 + the signal, not Python's
+    KeyboardInterrupt traceback or a silent death by SIGTERM."""
+    loading = (
+        "import os, signal, flows.common.lean as lean\n"
+        f"lean.without_pandas = lambda: os.kill(os.getpid(), {int(sig)})\n"
+        "from flows.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", loading, "status"],
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 128 + sig, (done.returncode, done.stderr)
+    assert done.stderr.splitlines() == [
+        f"arxiv-digests: interrupted by {sig.name}: nothing half-done was kept"
+    ]

@@ -62,15 +62,25 @@ def _pinned(store: Warehouse, as_of_run: str | None) -> tuple[duckdb.DuckDBPyCon
     try:
         snapshot = newest_snapshot(con) if as_of_run is None else snapshot_of_run(con, as_of_run)
         pin(con, store, snapshot)
-        if not scalar(con, _DECLARED, [ALIAS]):  # a first run killed before it made them
-            raise WarehouseError(
-                f"the warehouse at {store.location} has no tables yet: the run that made it "
-                "stopped before it declared them; run `arxiv-digests ingest` (nothing is lost)"
-            )
+        if not scalar(con, _DECLARED, [ALIAS]):
+            raise _undeclared(store)
     except BaseException:
         con.close()
         raise
     return con, snapshot
+
+
+def _undeclared(store: Warehouse) -> WarehouseError:
+    """Why a lake has no tables: its first run is making them now, or was killed before."""
+    if (writer := store.writer()) is not None:
+        return WarehouseError(
+            f"the warehouse at {store.location} has no tables yet: its first run ({writer}) is "
+            "making them now; try again in a moment"
+        )
+    return WarehouseError(
+        f"the warehouse at {store.location} has no tables yet: the run that made it "
+        "stopped before it declared them; run `arxiv-digests ingest` (nothing is lost)"
+    )
 
 
 def connect(path: Path | str | Warehouse, as_of_run: str | None = None) -> ReadOnlyConnection:

@@ -176,6 +176,24 @@ class Warehouse:
         ):
             yield
 
+    def writer(self) -> str | None:
+        """Who holds the writer lock now (None: nobody, or a shared catalog, which has no
+        lock). It only reads: the lock file is opened read-only and never created."""
+        if self.catalog.shared:
+            return None
+        path = self.catalog_path.with_name(".lock")
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # nobody holds it exclusively (closing drops this shared hold)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        finally:
+            os.close(fd)
+
     def prepare(self) -> None:
         """Create the root and data folders, or say in one line why they cannot be."""
         if self.remote:

@@ -57,29 +57,6 @@ WarehouseOpt = Annotated[
 ]
 
 
-def stop_on_signal() -> None:
-    """Ctrl-C or SIGTERM stops a command at once, with one line and exit 130 / 143. Reading
-    commands hold nothing to undo, and a writer's open transaction is discarded as by kill -9
-    (a run is all or nothing): waiting for DuckDB to unwind an interrupted query can hang.
-    The flow commands install their own handler (`flows.cli.runner`), which ends their runs."""
-    import signal
-    import sys
-
-    def stop(signum: int, _frame: object) -> None:
-        from flows.common.atomic import WRITING
-
-        for path in list(WRITING):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        name = signal.Signals(signum).name
-        sys.stderr.write(f"arxiv-digests: interrupted by {name}: nothing half-done was kept\n")
-        sys.stderr.flush()
-        os._exit(128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
-
-
 def quiet_prefect(verbose: bool) -> None:
     """Prefect's defaults suit a server, not a command: no telemetry, and its local temporary
     server logs only warnings, so a successful run prints no server noise."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 # The temporary files being written now: a command stopped by a signal removes them on its way
-# out (see `flows.cli.common.stop_on_signal`).
+# out (see `flows.common.stopping.stop_on_signal`).
 WRITING: set[str] = set()
 
 
