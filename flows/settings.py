@@ -222,7 +222,8 @@ def checked_cron(value: str) -> str:
 
 PREFIX = "ARXIV_DIGESTS_"
 # Variables with the prefix that are not settings: the test suite's own.
-NOT_SETTINGS = ("ARXIV_DIGESTS_TEST_",)
+# Variables the product sets for its own processes, or its tests: never a user's typo.
+NOT_SETTINGS = ("ARXIV_DIGESTS_TEST_", "ARXIV_DIGESTS_SUPERVISED_BY")
 
 
 def unknown_variables(environ: dict[str, str]) -> list[str]:

@@ -15,7 +15,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
+from threading import Event, Thread
 
 import pytest
 from conftest import ROOT
@@ -194,9 +194,13 @@ def test_time_travel_to_an_expired_run_says_so(loaded, tmp_path, monkeypatch, pr
 
 
 class _SlowApi(BaseHTTPRequestHandler):
-    """An arXiv API that takes 7 s to fail: each run's enrich stage outlasts the interval."""
+    """An arXiv API that takes 7 s to fail: each run's enrich stage outlasts the interval.
+    `asked` is set when a request arrives: a run is in flight, waiting for its answer."""
+
+    asked = Event()
 
     def do_GET(self) -> None:
+        self.asked.set()
         time.sleep(7)
         self.send_response(503)
         self.end_headers()
@@ -279,19 +283,23 @@ def test_a_schedule_never_overlaps_itself(tmp_path):
             if (wh / "catalog.sqlite").exists() and len(_while_made(wh, done)) >= 3:
                 break
             time.sleep(1)
-        before_stop = len(lines)  # stopping kills the run in flight: Prefect says so itself
+        _SlowApi.asked.clear()
+        assert _SlowApi.asked.wait(30), "no run asked the API after the third"
     finally:
         serving.send_signal(signal.SIGINT)
         serving.wait(timeout=60)
         reader.join(timeout=10)
         subprocess.run([*CLI, "server", "stop"], env=environ | env, check=False)
         api.shutdown()
-    output = "".join(lines[:before_stop])
+    output = "".join(lines)  # the run in flight when serve stopped included
     spans = sql(wh, "SELECT started_at, ended_at FROM runs WHERE status = 'ok' ORDER BY 1")
     assert len(spans) >= 3, output
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     assert "ERROR" not in output and "Traceback" not in output, output
     assert output.count("1 arXiv API request(s)") >= 3, output
+    # The run in flight when serve stopped: one line of ours, no Prefect ERROR line.
+    assert output.count("was stopped by a signal (serve stopping)") == 1, output
+    assert output.splitlines()[-1] == "arxiv-digests: stopped serving ingest-digests/daily"
 
 
 def _while_made(wh: Path, query: str) -> list[tuple]:
@@ -335,3 +343,52 @@ def test_mistakes_before_a_run_are_one_line_and_make_nothing(tmp_path):
     line = one_line(*cli("ingest", str(repo), "-w", str(wh)), 0)
     assert f"is a git repository: `git+file://{repo}` reads its history" in line, line
     assert not wh.exists()
+
+
+def _serving(wh: Path) -> list[int]:
+    """Pids of `serve --child` processes serving into `wh`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"--child" in words and str(wh).encode() in words:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_serve_killed_by_kill_9_leaves_no_schedule_running(tmp_path):
+    """kill -9 (or the OOM killer) on `serve` cannot stop the runner it supervises: the runner
+    notices within seconds and stops itself and its runs, instead of serving on as an orphan
+    beside the next `serve`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "ARXIV_DIGESTS_SERVER_PORT": port}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environ |= {"PYTHONPATH": str(ROOT)} | env
+    generate(tmp_path / "inbox", 1, 10, seed=7)
+    wh = tmp_path / "wh"
+    serving = subprocess.Popen(
+        [*CLI, "serve", "--interval", "3", "--inbox", str(tmp_path / "inbox"), "-w", str(wh)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _serving(wh):
+            time.sleep(0.5)
+        assert _serving(wh), "serve never started its runner"
+        serving.kill()
+        serving.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _serving(wh):
+            time.sleep(0.5)
+        left = _serving(wh)
+        for pid in left:  # clean up before failing
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        assert left == [], "the runner served on after serve was killed"
+    finally:
+        subprocess.run([*CLI, "server", "stop"], env=environ, check=False, capture_output=True)

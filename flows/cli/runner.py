@@ -202,7 +202,7 @@ def supervise(command: list[str], grace: float = 5.0) -> int:
     import subprocess
     import time
 
-    from flows.common.processes import stop_process
+    from flows.common.processes import SUPERVISOR, stop_process
 
     stopping: list[int] = []
 
@@ -210,7 +210,8 @@ def supervise(command: list[str], grace: float = 5.0) -> int:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    service = subprocess.Popen(command, start_new_session=True)
+    supervised = os.environ | {SUPERVISOR: str(os.getpid())}
+    service = subprocess.Popen(command, start_new_session=True, env=supervised)
     try:
         while service.poll() is None and not stopping:
             time.sleep(0.2)

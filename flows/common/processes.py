@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
+
+from flows.common.stopping import SUPERVISOR
 
 
 def alive(pid: int) -> bool:
@@ -32,3 +35,19 @@ def stop_process(pid: int, grace: float = 10.0) -> None:
             if not alive(pid):
                 return
             time.sleep(0.1)
+
+
+def end_with_supervisor(grace: float = 5.0) -> None:
+    """Stop this process's group (this service and the flow runs it started) once the command
+    that supervises it is gone: a `serve` killed by kill -9 or the OOM killer cannot stop it
+    itself, and an orphan would go on running the schedule beside the next `serve`."""
+    supervisor = int(os.environ.get(SUPERVISOR, "0") or 0)
+    if supervisor <= 0:
+        return
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1)
+        stop_process(os.getpid(), grace)  # a session leader: its pid is its group's
+
+    threading.Thread(target=watch, name="end-with-supervisor", daemon=True).start()

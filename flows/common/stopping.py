@@ -10,6 +10,18 @@ import contextlib
 import os
 import signal
 import sys
+import threading
+
+# Set by `supervise` in a service's environment: the pid of the command that supervises it.
+SUPERVISOR = "ARXIV_DIGESTS_SUPERVISED_BY"
+
+
+def _discard_writing() -> None:
+    """Remove the files being written (`flows.common.atomic`): nothing half-done is kept."""
+    atomic = sys.modules.get("flows.common.atomic")  # not imported yet: nothing is written
+    for path in list(getattr(atomic, "WRITING", ())):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def stop_on_signal() -> None:
@@ -19,14 +31,28 @@ def stop_on_signal() -> None:
     The flow commands install their own handler (`flows.cli.runner`), which ends their runs."""
 
     def stop(signum: int, _frame: object) -> None:
-        atomic = sys.modules.get("flows.common.atomic")  # not imported yet: nothing is written
-        for path in list(getattr(atomic, "WRITING", ())):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        _discard_writing()
         name = signal.Signals(signum).name
+        if os.environ.get(SUPERVISOR):  # its supervisor says the one line
+            os._exit(128 + signum)
         sys.stderr.write(f"arxiv-digests: interrupted by {name}: nothing half-done was kept\n")
         sys.stderr.flush()
         os._exit(128 + signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
+
+
+def end_quietly_when_served() -> None:
+    """In a flow run that `serve` started: SIGTERM or SIGINT (serve stopping) ends the run at
+    once, as kill -9 would (a run is all or nothing), and silently, where Prefect would log
+    the interrupted query as an ERROR with its traceback. `serve` says the one line."""
+    if not os.environ.get(SUPERVISOR) or threading.current_thread() is not threading.main_thread():
+        return
+
+    def end(signum: int, _frame: object) -> None:
+        _discard_writing()
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, end)

@@ -12,6 +12,9 @@ from typing import Any
 
 from flows.settings import Settings
 
+# How a flow run that SIGINT or SIGTERM ended exits (`end_quietly_when_served`, or Python's
+# own default when it came before that was installed).
+STOPPED_CODES = ("130", "143", "-2", "-15")
 SKIPPED = "Deployment concurrency limit reached."  # the message Prefect cancels them with
 
 
@@ -77,6 +80,12 @@ def said_done(flow: Any, flow_run: Any, state: Any) -> None:
 def said_failed(flow: Any, flow_run: Any, state: Any) -> None:
     """A served run's failure, in one line."""
     message = (state.message or "").splitlines()[0] if state.message else "failed"
+    if any(f"status code: {code}" in message for code in STOPPED_CODES):
+        _say(
+            f"arxiv-digests: the run {flow_run.name} was stopped by a signal (serve stopping): "
+            "what it had not committed is discarded, and the next run does the rest"
+        )
+        return
     _say(f"arxiv-digests: the run {flow_run.name} failed: {message}")
 
 
@@ -84,9 +93,11 @@ def serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
     """Prefect's runner serving the deployment until stopped, one run at a time."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
+    from flows.common.processes import end_with_supervisor
     from flows.pipeline.distributed import with_task_runner
     from flows.pipeline.ingest import ingest_flow
 
+    end_with_supervisor()
     flow = with_task_runner(ingest_flow, Settings()).with_options(
         on_completion=[said_done], on_failure=[said_failed], on_crashed=[said_failed]
     )

@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.common.stopping import end_quietly_when_served
 from flows.pipeline.run_stats import RunStats, new_run_id
 from flows.pipeline.stages import Shell
 from flows.settings import Settings
@@ -90,6 +91,7 @@ def run_lake(
     """A run's set-up, for every flow: its figures (with its id and flow run), the warehouse's
     lock held in its name, the lake open (a warehouse of the old layout migrated first); the
     run's artifact published when its work is done."""
+    end_quietly_when_served()
     store = Warehouse(warehouse or settings.warehouse, settings.catalog)
     if settings.export_dir is not None:  # refused before the run, not after its commit
         refuse_export_into(store, settings.export_dir.expanduser().resolve())
