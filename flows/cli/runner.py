@@ -202,7 +202,8 @@ def supervise(command: list[str], grace: float = 5.0) -> int:
     import subprocess
     import time
 
-    from flows.common.processes import SUPERVISOR, stop_process
+    from flows.common.processes import stop_process
+    from flows.common.stopping import SUPERVISOR
 
     stopping: list[int] = []
 
