@@ -392,3 +392,68 @@ def test_serve_killed_by_kill_9_leaves_no_schedule_running(tmp_path):
         assert left == [], "the runner served on after serve was killed"
     finally:
         subprocess.run([*CLI, "server", "stop"], env=environ, check=False, capture_output=True)
+
+
+def _power_cut(serving: subprocess.Popen, wh: Path, prefect_home: Path) -> None:
+    """Everything dies at once, as in a power cut: serve, its runner, its runs, the server."""
+    pids = [serving.pid, *_serving(wh)]
+    with contextlib.suppress(OSError, ValueError):
+        pids.append(int((prefect_home / "arxiv-digests" / "server.pid").read_text().split()[0]))
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    serving.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_serve_after_a_power_cut_mid_run_runs_again_and_catches_up_once(tmp_path):
+    """A run killed with everything else holds the deployment's one-run slot for ever: every
+    later scheduled run was cancelled. The next serve marks it crashed (one line), turns the
+    runs missed meanwhile into one catch-up run (one line), and runs again."""
+    api = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApi)
+    Thread(target=api.serve_forever, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    home = tmp_path / "prefect"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "PYTHONPATH": str(ROOT),
+        "PREFECT_HOME": str(home),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "ARXIV_DIGESTS_SERVER_PORT": port,
+        "ARXIV_DIGESTS_ARXIV_API_URL": f"http://127.0.0.1:{api.server_address[1]}/api/query",
+        "ARXIV_DIGESTS_ARXIV_MAX_ATTEMPTS": "1",
+    }
+    generate(tmp_path / "inbox", 1, 10, seed=7)
+    wh, out = tmp_path / "wh", tmp_path / "serve.txt"
+    command = [*CLI, "serve", "--interval", "3", "--inbox", str(tmp_path / "inbox"), "-w", str(wh)]
+
+    def serve() -> subprocess.Popen:
+        assert subprocess.run([*CLI, "server", "start"], env=environ, check=False).returncode == 0
+        with out.open("w") as sink:
+            return subprocess.Popen(
+                command, env=environ, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    try:
+        _SlowApi.asked.clear()
+        first = serve()
+        assert _SlowApi.asked.wait(120), "no run asked the API"
+        _power_cut(first, wh, home)
+        time.sleep(7)  # runs scheduled every 3 s are missed meanwhile
+        restarted_at = sql(wh, "SELECT max(started_at) FROM runs")[0][0]
+        second = serve()
+        deadline = time.monotonic() + 120
+        newer = f"SELECT count(*) FROM runs WHERE status = 'ok' AND started_at > '{restarted_at}'"
+        while time.monotonic() < deadline and not sql(wh, newer)[0][0]:
+            time.sleep(1)
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=30)
+    finally:
+        subprocess.run([*CLI, "server", "stop"], env=environ, check=False, capture_output=True)
+        api.shutdown()
+    output = out.read_text()
+    assert sql(wh, newer)[0][0] >= 1, output
+    assert "1 run(s) left running by a serve that died: marked crashed" in output, output
+    assert "were missed while nothing served: one run catches up for all of them" in output
+    assert "ERROR" not in output and "Traceback" not in output, output

@@ -277,9 +277,12 @@ def serve(
     where = [_location(inbox or settings.inbox), warehouse_of(warehouse)]
     if child:
         schedule = {"interval": interval} if interval else {"cron": cron or settings.schedule_cron}
-        from flows.pipeline.served import serve_here
+        from flows.pipeline.served import AlreadyServed, serve_here
 
-        serve_here(name, where, schedule)
+        try:
+            serve_here(name, where, schedule)
+        except AlreadyServed as exc:
+            raise fail(str(exc)) from None
         return
     from flows.cli.runner import say, supervise
     from flows.operations import server

@@ -79,14 +79,23 @@ def running() -> Server | None:
     return server if alive(server.pid) and healthy(server.url) else None
 
 
+def _bindable(port: int) -> int | None:
+    """`port` (or, for 0, the one the OS picks) if a server could listen on it now. As the
+    server binds (SO_REUSEADDR), a port whose last server died moments ago (its connections
+    in TIME_WAIT) is free; one another program listens on is not."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return None
+        return int(probe.getsockname()[1])
+
+
 def _free_port(preferred: int) -> int:
     for port in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
+        if (free := _bindable(port)) is not None:
+            return free
     raise ServerError("no free port on 127.0.0.1 for the Prefect server")
 
 
@@ -136,14 +145,11 @@ def start(port: int = DEFAULT_PORT) -> tuple[Server, bool]:
     up = running()
     if up is not None:
         return up, False
-    with socket.socket() as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            raise ServerError(
-                f"port {port} on {HOST} is in use by another program: stop it, or choose "
-                "another port with ARXIV_DIGESTS_SERVER_PORT (or `server start --port`)"
-            ) from None
+    if _bindable(port) is None:
+        raise ServerError(
+            f"port {port} on {HOST} is in use by another program: stop it, or choose "
+            "another port with ARXIV_DIGESTS_SERVER_PORT (or `server start --port`)"
+        )
     folder = home()
     server = spawn(port, folder / "server.log", tied=False)
     tmp = folder / f".server.pid.{os.getpid()}"
@@ -160,8 +166,10 @@ def stop() -> Server | None:
     except (OSError, ValueError):
         return None
     server = Server(int(pid_text), url)
-    if alive(server.pid):
-        stop_process(server.pid)
+    if not alive(server.pid):  # it died (a crash, a reboot): only its record was left
+        pid_file.unlink(missing_ok=True)
+        return None
+    stop_process(server.pid)
     pid_file.unlink(missing_ok=True)
     return server
 

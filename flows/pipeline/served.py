@@ -7,14 +7,22 @@ run that was running says, when it ends, how many it made skip."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from flows.settings import Settings
+from schemas.errors import ArxivDigestsError
 
 # How a flow run that SIGINT or SIGTERM ended exits (`end_quietly_when_served`, or Python's
 # own default when it came before that was installed).
 STOPPED_CODES = ("130", "143", "-2", "-15")
+ORPHANED = "its serve stopped without ending it (a crash, kill -9 or a power cut)"
+MISSED = "missed while nothing served: the catch-up run after it did its work"
 SKIPPED = "Deployment concurrency limit reached."  # the message Prefect cancels them with
 
 
@@ -89,16 +97,113 @@ def said_failed(flow: Any, flow_run: Any, state: Any) -> None:
     _say(f"arxiv-digests: the run {flow_run.name} failed: {message}")
 
 
+def _left_behind(client: Any, deployment_id: Any) -> tuple[list[Any], list[Any]]:
+    """This deployment's runs that no process runs (started, or pending), and its scheduled
+    runs whose time has passed, oldest first: what a `serve` that died left."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.types._datetime import now
+
+    def runs(kinds: list[StateType], before: Any = None) -> list[Any]:
+        found = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds)),
+                expected_start_time=FlowRunFilterExpectedStartTime(before_=before),
+            ),
+        )
+        return sorted(found, key=lambda run: run.expected_start_time)
+
+    orphans = runs([StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])
+    return orphans, runs([StateType.SCHEDULED], before=now("UTC"))
+
+
+def _take_over(flow_name: str, name: str) -> None:
+    """Before serving: the runs a `serve` that died (a crash, kill -9, a power cut) left
+    running are marked crashed, freeing the one-run-at-a-time slot they would hold for ever;
+    the runs missed while nothing served become one catch-up run, not a burst."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Cancelled, Crashed
+
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
+        except ObjectNotFound:
+            return  # served for the first time
+        orphans, missed = _left_behind(client, deployment.id)
+        for run in orphans:
+            client.set_flow_run_state(run.id, Crashed(message=ORPHANED), force=True)
+        for run in missed[:-1]:
+            client.set_flow_run_state(run.id, Cancelled(message=MISSED), force=True)
+    if orphans:
+        _say(
+            f"arxiv-digests: {len(orphans)} run(s) left running by a serve that died: marked "
+            "crashed"
+        )
+    if len(missed) > 1:
+        _say(
+            f"arxiv-digests: {len(missed)} scheduled run(s) were missed while nothing served: "
+            "one run catches up for all of them"
+        )
+
+
+class AlreadyServed(ArxivDigestsError):
+    """Another `serve` of the same deployment runs on this machine."""
+
+
+@contextlib.contextmanager
+def serving_alone(name: str) -> Iterator[None]:
+    """Hold this deployment's serve lock (on this machine, for this Prefect API) for the
+    life of the serve: a second `serve` of it is refused, and the one holding it knows that
+    any run of the deployment still marked running has no process left."""
+    from flows.operations.server import configured_api, home
+
+    api = configured_api() or "ephemeral"
+    key = hashlib.sha256(f"{api} {name}".encode()).hexdigest()[:16]
+    path = home() / f"serve-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise AlreadyServed(
+                f"ingest-digests/{name} is already served on this machine ({who}): stop it "
+                "first, or serve under another --name"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getppid()}".encode(), 0)  # the `serve` a user started
+        yield
+    finally:
+        os.close(fd)
+
+
 def serve_here(name: str, where: list[str], schedule: dict[str, Any]) -> None:
     """Prefect's runner serving the deployment until stopped, one run at a time."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
     from flows.common.processes import end_with_supervisor
     from flows.pipeline.distributed import with_task_runner
     from flows.pipeline.ingest import ingest_flow
 
     end_with_supervisor()
-    flow = with_task_runner(ingest_flow, Settings()).with_options(
+    with serving_alone(name):
+        _take_over(ingest_flow.name, name)
+        _serve(with_task_runner(ingest_flow, Settings()), name, where, schedule)
+
+
+def _serve(flow: Any, name: str, where: list[str], schedule: dict[str, Any]) -> None:
+    """Prefect's runner serving `flow` as the deployment `name` until stopped."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    flow = flow.with_options(
         on_completion=[said_done], on_failure=[said_failed], on_crashed=[said_failed]
     )
     flow.serve(
