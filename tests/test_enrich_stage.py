@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,14 +62,27 @@ def interrupt(command: list[str], env: dict[str, str], server, after: int, sig: 
     return process.returncode
 
 
+# What an enrichment's tables hold, when and by which run aside.
+ENRICHED = {
+    "papers": "SELECT * EXCLUDE (fetched_at) FROM papers ORDER BY arxiv_id",
+    "paper_authors": "SELECT * FROM paper_authors ORDER BY ALL",
+    "paper_categories": "SELECT * FROM paper_categories ORDER BY ALL",
+    "enrichment": "SELECT arxiv_id, state, attempts FROM enrichment ORDER BY arxiv_id",
+}
+
+
 def test_interrupted_enrichment_keeps_what_it_committed_and_asks_only_for_the_rest(tmp_path, api):
-    wh, waiting = queued(tmp_path, 24, 100)
+    """Ctrl-C and kill -9 at random moments of `enrich --all` over 20,000 IDs; then the rest,
+    and an uninterrupted enrichment of a copy: the same tables."""
+    wh, waiting = queued(tmp_path, 200, 100)
+    assert waiting >= 19_000
+    shutil.copytree(wh, tmp_path / "whole")
     server = api()  # every well-formed ID exists
     env = cli_env(ARXIV_DIGESTS_ARXIV_COMMIT_SECONDS="0", ARXIV_DIGESTS_ARXIV_DELAY_SECONDS="0.02")
     command = [sys.executable, "-m", "flows", "enrich", "--all", "-q", "-w", str(wh)]
     rng, interrupted, papers = random.Random(37), 0, 0
     for sig in (signal.SIGINT, signal.SIGKILL, signal.SIGINT, signal.SIGKILL):
-        code = interrupt(command, env, server, rng.randint(1, 5), sig)
+        code = interrupt(command, env, server, rng.randint(5, 45), sig)
         interrupted += code != 0
         assert code in (0, 130, -signal.SIGKILL), code
         now = count(wh, "papers")
@@ -81,6 +95,9 @@ def test_interrupted_enrichment_keeps_what_it_committed_and_asks_only_for_the_re
     # Every answer committed before a signal was kept: at most the request in flight is lost.
     assert len(server.log) <= floor + interrupted, (len(server.log), floor, interrupted)
     assert done["papers_pending"] == 0 and done["api_requests"] == -(-(waiting - papers) // 100)
+    enrich_flow(warehouse=str(tmp_path / "whole"), everything=True)
+    for table, query in ENRICHED.items():
+        assert sql(wh, query) == sql(tmp_path / "whole", query), table
 
 
 def test_the_time_budget_holds_with_slow_answers(tmp_path, api, monkeypatch):
