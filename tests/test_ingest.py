@@ -518,3 +518,37 @@ def test_a_runs_spill_folder_goes_with_it_and_so_do_those_of_runs_killed_outrigh
     assert not folder.exists()
     assert not orphan.exists()
     assert running.is_dir() and unrelated.is_dir()
+
+
+def test_a_ctrl_c_to_the_process_group_is_the_runs_not_a_workers(tmp_path):
+    """Ctrl-C reaches every process of the group: a parse worker leaves it to the run (which
+    ends the pool) instead of dying with its own KeyboardInterrupt traceback. In a process of
+    its own, as a command's: a worker spawned under pytest inherits pytest's signals."""
+    script = tmp_path / "interrupt_a_worker.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from datetime import UTC, datetime\n"
+        "from pathlib import Path\n"
+        "from flows.digests.discover import discover\n"
+        "from flows.digests.pool import ParsePool\n"
+        "if __name__ == '__main__':\n"
+        "    files, _ = discover([Path(sys.argv[1])])\n"
+        "    todo = [(p, f'{i:064x}', p.read_bytes()) for i, p in enumerate(files)]\n"
+        "    with ParsePool(2) as pool:\n"
+        "        first = pool.parse(todo, 'run', datetime.now(UTC))\n"
+        "        worker = next(iter(pool._pool._processes.values()))\n"
+        "        os.kill(worker.pid, signal.SIGINT)\n"
+        "        time.sleep(1)\n"
+        "        again = pool.parse(todo, 'run', datetime.now(UTC))\n"
+        "        rows = [sum(b.entries.num_rows for b in p) for p in (first, again)]\n"
+        "        print(worker.is_alive(), *rows)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(EXAMPLES)],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parent.parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.split() == ["True", "5", "5"], done.stdout + done.stderr
+    assert "KeyboardInterrupt" not in done.stderr and "died" not in done.stderr, done.stderr

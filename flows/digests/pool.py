@@ -33,6 +33,9 @@ def worker_start(parent: int) -> None:
     is, even killed with SIGKILL (it would hold its memory, and the resource tracker, for ever:
     the pool's own shutdown never runs then)."""
     without_pandas()
+    # Ctrl-C reaches the whole process group; the run that started the pool ends it, and a
+    # worker's own KeyboardInterrupt would only print a traceback under the run's one line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":  # the kernel sends SIGKILL when the parent dies
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
