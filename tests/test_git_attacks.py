@@ -252,3 +252,35 @@ def test_two_helpers_dying_in_turn_hold_the_head_back_and_the_next_run_reads_on(
     assert sql(wh, "SELECT count(*) FROM digests") == [(8,)]
     assert sql(wh, "SELECT count(*) FROM rejects WHERE resolved_by IS NULL") == [(0,)]
     assert sql(wh, "SELECT head_commit FROM git_sources") == [(repo.git("rev-parse", "HEAD"),)]
+
+
+def test_helpers_that_hang_are_killed_in_time_and_the_run_goes_on(tmp_path, prefect, monkeypatch):
+    """A `cat-file` helper that never answers (stopped, stuck on a lock) is killed after its
+    read's time and counts as one that died: two in turn hold the head back, and the run
+    ends instead of waiting for ever."""
+    from flows.digests import git
+
+    repo = Repo(tmp_path / "repo")
+    for day in range(1, 3):
+        repo.commit(f"2024-02-{day:02d}", {"cs.AI.md": digest(day, 5)})
+    count, real = tmp_path / "count", subprocess.check_output(["which", "git"], text=True).strip()
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *"cat-file --batch")\n  echo x >> {count}\n'
+        f'  [ "$(wc -l < {count})" -le 2 ] && exec sleep 600;;\nesac\nexec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setattr(git, "READ_TIMEOUT", 1.0)
+    git.reader.cache_clear()
+    source, wh = f"git+file://{repo.path}", tmp_path / "wh"
+    started = time.monotonic()
+    first = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
+    assert time.monotonic() - started < 60
+    assert [line for line in first["lines"] if "1 version(s) could not be read" in line]
+    assert sql(wh, "SELECT count(*) FROM git_sources WHERE head_commit IS NOT NULL") == [(0,)]
+    second = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
+    assert not [line for line in second["lines"] if "could not" in line]
+    assert sql(wh, "SELECT count(*) FROM digests") == [(2,)]
+    assert sql(wh, "SELECT head_commit FROM git_sources") == [(repo.git("rev-parse", "HEAD"),)]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flows.digests.names import is_utf8
 from flows.digests.text import DIGEST_SUFFIXES, FileProblem, Problem
 
 if TYPE_CHECKING:  # loaded when an inbox is in an object store (pyarrow.fs is not small)
@@ -51,11 +52,11 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[Source], list[FileProble
                 FileProblem(str(path), Problem("missing_path", "no such file or folder"))
             )
     unique = list(dict.fromkeys(found))
-    readable = [path for path in unique if _utf8(path)]
+    readable = [path for path in unique if is_utf8(path)]
     problems += [
         FileProblem(printable(path), Problem(UNDECODABLE_NAME, UNDECODABLE_MESSAGE))
         for path in unique
-        if not _utf8(path)
+        if not is_utf8(path)
     ]
     return readable, problems
 
@@ -66,14 +67,6 @@ UNDECODABLE_MESSAGE = (
     "the file name is not valid UTF-8, so it cannot be recorded: rename the file (for example "
     "with `convmv -f latin1 -t utf8`) and run again"
 )
-
-
-def _utf8(path: Source) -> bool:
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:  # bytes the file system gave that are not UTF-8
-        return False
-    return True
 
 
 def printable(path: Source) -> str:

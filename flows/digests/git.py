@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 GIT_PREFIX = "git+"
 
@@ -31,6 +32,11 @@ class GitSourceError(Exception):
         return text.split(": ", 1)[1] if text.startswith(GIT_PREFIX) and ": " in text else text
 
 
+# Seconds a helper may take to answer for one blob: the largest digest of a real history
+# (35 MB) takes well under one.
+READ_TIMEOUT = 120.0
+
+
 class BlobReader:
     """One `git cat-file --batch` process for a repository: a blob per request, no process
     start per file. Every blob read is checked against its id (git's hash of its bytes), so
@@ -41,6 +47,19 @@ class BlobReader:
         self.repository = repository
         self.lock = threading.Lock()
         self.process = self._start()
+        self.deadline: float | None = None  # when the read in progress must have answered
+        threading.Thread(target=self._watch, name="cat-file-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Kill a helper that does not answer in time (stopped, stuck on a lock, a disk that
+        hangs): the read fails like a killed helper's, and is tried once more, instead of
+        the run waiting for ever."""
+        while True:
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    self.process.kill()
+            time.sleep(0.25)
 
     def _start(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -67,6 +86,13 @@ class BlobReader:
                 raise OSError(f"git cat-file gave a wrong answer for blob {blob}: {exc}") from None
 
     def _read(self, blob: str) -> bytes:
+        self.deadline = time.monotonic() + READ_TIMEOUT
+        try:
+            return self._answer(blob)
+        finally:
+            self.deadline = None
+
+    def _answer(self, blob: str) -> bytes:
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         stdin.write(blob.encode() + b"\n")

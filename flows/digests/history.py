@@ -37,7 +37,7 @@ from flows.digests.git import (
     git_command,
     reader,
 )
-from flows.digests.names import path_facts
+from flows.digests.names import is_utf8, path_facts
 from flows.digests.text import DIGEST_SUFFIXES
 
 REMOTE_SCHEMES = ("https", "http", "ssh", "git")
@@ -282,7 +282,7 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
             found.others += 1
             continue
         version = GitVersion(repository, source.name, commit, path, blob, 0, time)
-        if not _utf8(path):  # a path no table can record: one reject, the others load
+        if not is_utf8(path):  # a path no table can record: one reject, the others load
             found.unnamed.append(
                 str(version).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             )
@@ -291,14 +291,6 @@ def walk(source: GitSource, repository: str, since: str | None) -> Walk:
     sizes = _sizes(source, repository, [v.blob for v in found.versions])
     found.versions = [dataclasses.replace(v, size=sizes.get(v.blob, -1)) for v in found.versions]
     return found
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # bytes of the tree's path that are not UTF-8
-        return False
-    return True
 
 
 def _on_history(repository: str, commit: str, head: str) -> bool:

@@ -76,3 +76,13 @@ def undated_note(digests: int, entries: int) -> str:
         "digests from their generator's git history (`arxiv-digests ingest git+URL`), which "
         "dates each version by its commit"
     )
+
+
+def is_utf8(path: object) -> bool:
+    """Whether a path (a file system's, or a git tree's) is text a table can record: its
+    bytes that are not UTF-8 come back from the OS as surrogates, which cannot be encoded."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
