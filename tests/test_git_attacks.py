@@ -224,22 +224,27 @@ def test_a_helper_killed_at_random_moments_then_the_next_run_has_the_whole_histo
     print(f"{held_back} of 10 trials held their head back")
 
 
+def first_two_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str) -> None:
+    """A `git` before the real one on PATH: its first two `cat-file --batch` helpers run the
+    shell command `then` instead of answering; the others are the real git's."""
+    count, real = tmp_path / "count", subprocess.check_output(["which", "git"], text=True).strip()
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *"cat-file --batch")\n  echo x >> {count}\n'
+        f'  [ "$(wc -l < {count})" -le 2 ] && {then};;\nesac\nexec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+
+
 def test_two_helpers_dying_in_turn_hold_the_head_back_and_the_next_run_reads_on(
     tmp_path, prefect, monkeypatch
 ):
     repo = Repo(tmp_path / "repo")
     for day in range(1, 5):
         repo.commit(f"2024-02-{day:02d}", {"cs.AI.md": digest(day, 5), "cs.CL.md": digest(day + 9)})
-    # A `git` before the real one on PATH: its first two `cat-file` helpers die unanswered.
-    count, real = tmp_path / "count", subprocess.check_output(["which", "git"], text=True).strip()
-    fake = tmp_path / "bin" / "git"
-    fake.parent.mkdir()
-    fake.write_text(
-        f'#!/bin/sh\ncase "$*" in *"cat-file --batch")\n  echo x >> {count}\n'
-        f'  [ "$(wc -l < {count})" -le 2 ] && exit 1;;\nesac\nexec {real} "$@"\n'
-    )
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    first_two_helpers(tmp_path, monkeypatch, "exit 1")  # die unanswered
     source, wh = f"git+file://{repo.path}", tmp_path / "wh"
     first = ingest_flow(paths=[source], warehouse=str(wh), enrich=False)
     [held] = [line for line in first["lines"] if "could not be read" in line]
@@ -263,15 +268,7 @@ def test_helpers_that_hang_are_killed_in_time_and_the_run_goes_on(tmp_path, pref
     repo = Repo(tmp_path / "repo")
     for day in range(1, 3):
         repo.commit(f"2024-02-{day:02d}", {"cs.AI.md": digest(day, 5)})
-    count, real = tmp_path / "count", subprocess.check_output(["which", "git"], text=True).strip()
-    fake = tmp_path / "bin" / "git"
-    fake.parent.mkdir()
-    fake.write_text(
-        f'#!/bin/sh\ncase "$*" in *"cat-file --batch")\n  echo x >> {count}\n'
-        f'  [ "$(wc -l < {count})" -le 2 ] && exec sleep 600;;\nesac\nexec {real} "$@"\n'
-    )
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    first_two_helpers(tmp_path, monkeypatch, "exec sleep 600")  # never answer
     monkeypatch.setattr(git, "READ_TIMEOUT", 1.0)
     git.reader.cache_clear()
     source, wh = f"git+file://{repo.path}", tmp_path / "wh"
