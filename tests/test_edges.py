@@ -366,7 +366,7 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
     target = inbox / "cs.AI.md"
     stop = threading.Event()
 
-    def writer() -> None:  # the generator, appending as it goes
+    def writer() -> None:  # the generator, appending as it goes, until the run has ended
         with open(target, "wb") as out:
             for start in range(0, len(text), 512):
                 out.write(text[start : start + 512])
@@ -374,6 +374,9 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
                 if stop.wait(0.05):
                     break
             out.write(text[out.tell() :])
+            out.flush()
+            while not stop.wait(0.05):  # a slow machine's run starts late: still at work
+                os.utime(target)
 
     thread = threading.Thread(target=writer)
     thread.start()

@@ -105,11 +105,10 @@ def test_the_time_budget_holds_with_slow_answers(tmp_path, api, monkeypatch):
     server = api(faults=["hang"] * 100, hang_seconds=1.0)  # every answer takes a second
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_TIMEOUT_SECONDS", "3")
     monkeypatch.setenv("ARXIV_DIGESTS_ARXIV_MAX_SECONDS", "3")
-    started = time.monotonic()
     result = enrich_flow(warehouse=str(wh))
-    stage = time.monotonic() - started
+    stage = result["enrich_seconds"]  # the stage's own time: a flow's start-up is not its budget
     assert len(server.log) <= 4 and result["api_requests"] == len(server.log)
-    assert stage < 3 + 3 + 5, stage  # the budget, one request's timeout, the flow's own cost
+    assert stage < 3 + 3 + 2, stage  # the budget, one request's timeout, its commits
     assert result["papers_pending"] == waiting - count(wh, "papers") > 0
     assert sql(wh, "SELECT status, api_requests FROM runs WHERE kind = 'enrich'") == [
         ("ok", len(server.log))
