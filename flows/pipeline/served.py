@@ -13,6 +13,7 @@ import hashlib
 import os
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from flows.settings import Settings
@@ -109,7 +110,6 @@ def _left_behind(client: Any, deployment_id: Any) -> tuple[list[Any], list[Any]]
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.types._datetime import now
 
     def runs(kinds: list[StateType], before: Any = None) -> list[Any]:
         found = client.read_flow_runs(
@@ -122,7 +122,7 @@ def _left_behind(client: Any, deployment_id: Any) -> tuple[list[Any], list[Any]]
         return sorted(found, key=lambda run: run.expected_start_time)
 
     orphans = runs([StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])
-    return orphans, runs([StateType.SCHEDULED], before=now("UTC"))
+    return orphans, runs([StateType.SCHEDULED], before=datetime.now(UTC))
 
 
 def _take_over(flow_name: str, name: str) -> None:
