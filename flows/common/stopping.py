@@ -32,11 +32,10 @@ def stop_on_signal() -> None:
 
     def stop(signum: int, _frame: object) -> None:
         _discard_writing()
-        name = signal.Signals(signum).name
-        if os.environ.get(SUPERVISOR):  # its supervisor says the one line
-            os._exit(128 + signum)
-        sys.stderr.write(f"arxiv-digests: interrupted by {name}: nothing half-done was kept\n")
-        sys.stderr.flush()
+        if not os.environ.get(SUPERVISOR):  # else its supervisor says the one line
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"arxiv-digests: interrupted by {name}: nothing half-done was kept\n")
+            sys.stderr.flush()
         os._exit(128 + signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -47,12 +46,5 @@ def end_quietly_when_served() -> None:
     """In a flow run that `serve` started: SIGTERM or SIGINT (serve stopping) ends the run at
     once, as kill -9 would (a run is all or nothing), and silently, where Prefect would log
     the interrupted query as an ERROR with its traceback. `serve` says the one line."""
-    if not os.environ.get(SUPERVISOR) or threading.current_thread() is not threading.main_thread():
-        return
-
-    def end(signum: int, _frame: object) -> None:
-        _discard_writing()
-        os._exit(128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, end)
+    if os.environ.get(SUPERVISOR) and threading.current_thread() is threading.main_thread():
+        stop_on_signal()  # silent under a supervisor

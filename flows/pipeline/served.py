@@ -32,30 +32,38 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+def _runs_of(client: Any, deployment_id: Any, **flow_run_filter: Any) -> list[Any]:
+    """The deployment's flow runs that match `flow_run_filter` (FlowRunFilter's fields)."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+
+    return list(
+        client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(**flow_run_filter),
+        )
+    )
+
+
+def _in_state(*kinds: Any) -> Any:
+    from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
+
+    return FlowRunFilterState(type=FlowRunFilterStateType(any_=list(kinds)))
+
+
 def _skipped_during(flow_run: Any) -> int:
     """Runs of this deployment the server cancelled while `flow_run` was running."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
+    from prefect.client.schemas.filters import FlowRunFilterStartTime
     from prefect.client.schemas.objects import StateType
 
     if flow_run.deployment_id is None or flow_run.start_time is None:
         return 0
     with get_client(sync_client=True) as client:
-        cancelled = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(
-                id=DeploymentFilterId(any_=[flow_run.deployment_id])
-            ),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLED])),
-                start_time=FlowRunFilterStartTime(is_null_=True),
-            ),
+        cancelled = _runs_of(
+            client,
+            flow_run.deployment_id,
+            state=_in_state(StateType.CANCELLED),
+            start_time=FlowRunFilterStartTime(is_null_=True),
         )
     return sum(
         1
@@ -101,28 +109,22 @@ def said_failed(flow: Any, flow_run: Any, state: Any) -> None:
 def _left_behind(client: Any, deployment_id: Any) -> tuple[list[Any], list[Any]]:
     """This deployment's runs that no process runs (started, or pending), and its scheduled
     runs whose time has passed, oldest first: what a `serve` that died left."""
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
+    from prefect.client.schemas.filters import FlowRunFilterExpectedStartTime
     from prefect.client.schemas.objects import StateType
 
-    def runs(kinds: list[StateType], before: Any = None) -> list[Any]:
-        found = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds)),
-                expected_start_time=FlowRunFilterExpectedStartTime(before_=before),
-            ),
-        )
-        return sorted(found, key=lambda run: run.expected_start_time)
+    unfinished = _in_state(StateType.RUNNING, StateType.PENDING, StateType.CANCELLING)
+    orphans = _runs_of(client, deployment_id, state=unfinished)
+    missed = _runs_of(
+        client,
+        deployment_id,
+        state=_in_state(StateType.SCHEDULED),
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC)),
+    )
 
-    orphans = runs([StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])
-    return orphans, runs([StateType.SCHEDULED], before=datetime.now(UTC))
+    def oldest_first(runs: list[Any]) -> list[Any]:
+        return sorted(runs, key=lambda run: run.expected_start_time)
+
+    return oldest_first(orphans), oldest_first(missed)
 
 
 def _take_over(flow_name: str, name: str) -> None:
