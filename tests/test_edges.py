@@ -679,3 +679,18 @@ def test_a_signal_while_the_cli_still_loads_is_one_line(sig):
     assert done.stderr.splitlines() == [
         f"arxiv-digests: interrupted by {sig.name}: nothing half-done was kept"
     ]
+
+
+def test_a_fifo_in_place_of_the_lock_cannot_hang_a_reader(tmp_path):
+    """Who holds the writer lock is read without blocking: a FIFO planted as `.lock` would
+    hang a read-only open for ever."""
+    from warehouse.store import Warehouse
+
+    os.mkfifo(tmp_path / ".lock")
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.alarm(5)
+    try:
+        assert Warehouse(tmp_path).writer() is None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -182,15 +182,19 @@ class Warehouse:
         if self.catalog.shared:
             return None
         path = self.catalog_path.with_name(".lock")
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # non-blocking: a FIFO planted under the name cannot hang a reader
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return None  # nobody holds it exclusively (closing drops this shared hold)
         except BlockingIOError:
-            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            with contextlib.suppress(OSError):
+                return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            return "another process"
+        except OSError:  # not a file a lock can be taken on
+            return None
         finally:
             os.close(fd)
 
