@@ -83,4 +83,5 @@ bench: install
 	.venv-bench/bin/uv pip install --quiet --python .venv-bench/bin/python --no-deps -e .
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/git_backfill.py
+	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/ai_backfill.py

@@ -44,6 +44,9 @@ class Table:
     # Whether DuckLake may keep a small insert (under 10 rows) in the catalog instead of a
     # file: not for large values, which the catalog would hold with their statistics.
     inlined: bool = True
+    # Columns its files are sorted by (DuckLake sorts on insert and on compaction), so that
+    # a filter on them reads only the row groups that can hold the value.
+    sorted_by: tuple[str, ...] = ()
 
     @property
     def schema(self) -> pa.Schema:

@@ -21,6 +21,7 @@ from schemas.columns import (
     _sha256,
 )
 from schemas.model import Column, Table
+from schemas.search import SEARCH_TERMS, SEARCH_TEXTS
 
 DIGESTS = Table(
     name="digests",
@@ -382,17 +383,6 @@ GIT_SOURCES = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (
-        DIGESTS,
-        DIGEST_BYTES,
-        SEEN_FILES,
-        DIGEST_ENTRIES,
-        PAPERS,
-        PAPER_AUTHORS,
-        PAPER_CATEGORIES,
-        ENRICHMENT,
-        REJECTS,
-        RUNS,
-        GIT_SOURCES,
-    )
-}
+    for t in (DIGESTS, DIGEST_BYTES, SEEN_FILES, DIGEST_ENTRIES, PAPERS, PAPER_AUTHORS,
+              PAPER_CATEGORIES, ENRICHMENT, REJECTS, RUNS, GIT_SOURCES, SEARCH_TEXTS, SEARCH_TERMS)
+}  # fmt: skip

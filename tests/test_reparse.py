@@ -182,7 +182,9 @@ def test_a_reparse_killed_at_any_moment_leaves_nothing_of_itself(tmp_path, prefe
     killer = Killer(random.Random(20261205), run_seconds=time.monotonic() - started)
     before, after = table_hashes(wh, VOLATILE), table_hashes(whole, VOLATILE)
     assert before["digest_entries"] != after["digest_entries"]
-    for trial in range(5):
+    # Five trials, or more until three were killed: a run that speeds up when the machine's
+    # load drops finishes before its kill, and teaches the killer its new length.
+    for trial in range(10):
         copy = Path(shutil.copytree(wh, tmp_path / f"trial-{trial}", symlinks=True))
         killer.run([*command, str(copy)], env)
         assert_consistent(copy)
@@ -190,6 +192,8 @@ def test_a_reparse_killed_at_any_moment_leaves_nothing_of_itself(tmp_path, prefe
             before["digest_entries"],
             after["digest_entries"],
         )
+        if trial >= 4 and killer.killed >= 3:
+            break
     assert killer.killed >= 3
 
 

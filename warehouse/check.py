@@ -26,6 +26,7 @@ from warehouse.declare import WRITER
 from warehouse.files import SnapshotFile, accounted_for, file_written_at, snapshot_files
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import lake_id, lake_made
+from warehouse.index import TERM_TOTALS, astray_sql
 from warehouse.journal import HOT_JOURNAL, journal_beside, private_folder, remove, rolled_back_copy
 from warehouse.location import filesystem, object_key
 from warehouse.sessions import Writers, damage_line, newest_snapshot, sessions
@@ -172,6 +173,22 @@ def _check_counts(con: duckdb.DuckDBPyConnection, report: Report) -> None:
             )
 
 
+def _check_index(con: duckdb.DuckDBPyConnection, report: Report) -> None:
+    """The search index holds exactly the texts of the tables' rows, and their terms."""
+    if not {"search_texts", "search_terms"} <= set(report.rows):
+        return
+    lacks, extra, papers = con.execute(
+        f"SELECT coalesce(sum(lacks), 0), coalesce(sum(extra), 0), count(*) FROM ({astray_sql()})"
+    ).fetchone() or (0, 0, 0)
+    lengths, terms = con.execute(TERM_TOTALS).fetchone() or (0, 0)
+    if papers or lengths != terms:
+        report.damage.append(
+            f"the search index does not match the tables: it lacks {lacks} text(s) and holds "
+            f"{extra} they do not have ({papers} paper(s)), and {terms} term(s) where its "
+            f"texts have {lengths}; `arxiv-digests maintain` indexes them again"
+        )
+
+
 def check(store: Warehouse) -> Report:
     """Look at every file the warehouse refers to, and at the catalog's counts."""
     report = Report()
@@ -189,6 +206,7 @@ def check(store: Warehouse) -> Report:
         known, files = _check_files(con, store, report, listed=listed)
         _check_hashes(con, listed, files, report)
         _check_counts(con, report)
+        _check_index(con, report)
         made = lake_made(con)
         writers = Writers(lake_id(con), sessions(store))
         newest = newest_snapshot(con)  # read after the sessions: a commit since is in both

@@ -20,6 +20,7 @@ from warehouse.connection import METADATA
 from warehouse.identity import TABLE as IDENTITY
 from warehouse.identity import statements as identity_statements
 from warehouse.location import sql_literal
+from warehouse.search_sql import macro_statements
 from warehouse.store import ALIAS
 
 # Convenience views for analysts, over the tables only.
@@ -88,6 +89,9 @@ def table_statements(table: Table, present: set[str] | None) -> list[str]:
         columns = ", ".join(f'"{c.name}" {duckdb_type(c.type)}' for c in table.columns)
         out.append(f'CREATE TABLE "{table.name}" ({columns})')
         out.append(f'COMMENT ON TABLE "{table.name}" IS {sql_literal(table.doc)}')
+        if table.sorted_by:
+            keys = ", ".join(f'"{c}"' for c in table.sorted_by)
+            out.append(f'ALTER TABLE "{table.name}" SET SORTED BY ({keys})')
     for column in table.columns:
         if present is None or column.name not in present:
             if present is not None:
@@ -153,6 +157,17 @@ def option_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
+def _macros_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The version of the search macros the lake holds (None: none)."""
+    found = con.execute(
+        "SELECT 1 FROM duckdb_functions() WHERE database_name = ? "
+        "AND function_name = 'search_macros_version'",
+        [ALIAS],
+    ).fetchall()
+    version = con.execute("SELECT search_macros_version()").fetchone() if found else None
+    return None if version is None else str(version[0])
+
+
 _TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'"
 
 
@@ -175,6 +190,7 @@ def pending_statements(
     )
     statements = [s for t in TABLES.values() for s in table_statements(t, columns.get(t.name))]
     statements += view_statements(views)
+    statements += macro_statements(_macros_version(con))
     internal = {
         name
         for (name,) in con.execute(

@@ -27,6 +27,7 @@ WHEELS = {
     "duckdb_extension_sqlite": "sqlite_scanner",
     "duckdb_extension_postgres": "postgres_scanner",
     "duckdb_extension_httpfs": "httpfs",
+    "duckdb_extension_fts": "fts",  # its `stem` for the search index (warehouse/search_sql.py)
 }
 
 

@@ -24,12 +24,14 @@ import duckdb
 import pyarrow as pa
 
 from schemas import Table
+from schemas.search import SEARCH_TEXTS
 from warehouse.check import verify_files
 from warehouse.checksums import TABLE as CHECKSUMS
 from warehouse.checksums import unrecorded_rows
 from warehouse.connection import AUTHOR, arrow, as_stream, open_connection, registered
 from warehouse.declare import WRITER, option_statements, pending_statements
 from warehouse.identity import catalog_identity
+from warehouse.index import index_missing
 from warehouse.sessions import Session, newest_snapshot
 from warehouse.sessions import now as session_start
 from warehouse.store import (
@@ -101,6 +103,12 @@ class Lake:
             with self.transaction("declare tables", claim=writer):
                 for statement in statements:
                     self.con.execute(statement)
+                made = " ".join(statements)
+                if (
+                    f'CREATE TABLE "{SEARCH_TEXTS.name}"' in made
+                    and 'CREATE TABLE "runs"' not in made
+                ):
+                    index_missing(self)  # a lake made before its search index: every row
         if options := option_statements(self.con):  # on tables made by a commit before
             with self.transaction("set table options"):
                 for statement in options:

@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 from schemas import TABLES, Table
 from schemas.tables import ENRICHMENT, PAPERS, RUNS
 from warehouse.connection import scalar
+from warehouse.index import index_missing
 from warehouse.lake import Lake
 from warehouse.store import ALIAS
 
@@ -101,6 +102,7 @@ def migrate(lake: Lake) -> int:
                     rows = _with_held_versions(rows, read_legacy(root, PAPERS, committed))
                 lake.insert(table, rows)
                 copied += rows.num_rows
+            index_missing(lake)  # the copied rows' texts, in the same commit
     aside = root / "legacy" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside.mkdir(parents=True, exist_ok=True)
     for path in legacy_files(root):

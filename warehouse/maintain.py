@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from schemas import TABLES
 from warehouse.files import accounted_for, file_written_at
 from warehouse.identity import lake_id, lake_made
+from warehouse.index import repair
 from warehouse.lake import Lake
 from warehouse.location import filesystem, object_key
 from warehouse.sessions import Writers, damage_line, newest_snapshot, sessions
@@ -41,6 +42,7 @@ class Upkeep:
     files_removed: int
     orphans_removed: int
     orphans_kept: int  # unreferenced files left because nothing says this lake wrote them
+    reindexed: int = 0  # papers whose search index did not match their rows (`check` says)
 
 
 def _rows(lake: Lake, sql: str) -> int:
@@ -131,6 +133,8 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     refuse_changed_files(lake, "nothing was merged or deleted")
     writers = refuse_another_catalog(lake)
     _bounded_row_groups(lake)
+    with lake.transaction("repair the search index"):
+        reindexed = repair(lake)
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     for table in (t for t in TABLES.values() if not t.inlined):  # kept in the catalog before
@@ -141,4 +145,4 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     removed = _rows(lake, f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {grace})")
     orphans, kept = _delete_orphans(lake, grace, writers)
     lake.record_checksums()  # of the merged and rewritten files
-    return Upkeep(merged, rewritten, expired, removed, orphans, kept)
+    return Upkeep(merged, rewritten, expired, removed, orphans, kept, reindexed)

@@ -39,13 +39,16 @@ TABLE_FUNCTIONS = frozenset(
      "duckdb_databases", "duckdb_types", "duckdb_functions", "duckdb_keywords",
      "duckdb_constraints", "duckdb_indexes", "duckdb_sequences", "duckdb_dependencies",
      "duckdb_extensions", "pragma_table_info", "pragma_show", "pragma_version",
-     "pragma_platform", "pragma_database_size", "icu_calendar_names", "pg_timezone_names"]
+     "pragma_platform", "pragma_database_size", "icu_calendar_names", "pg_timezone_names",
+     "search"]
 )  # fmt: skip
 # DuckDB's scalar and aggregate functions are allowed but for these: one writes to the log,
 # and one reads settings, which may hold an object store's keys.
 REFUSED_FUNCTIONS = frozenset(["write_log", "current_setting", "json_execute_serialized_sql"])
-# Forms the SQL parser writes as functions that the catalog does not list.
+# Forms the SQL parser writes as functions that the catalog does not list, and the lake's own
+# search macros (warehouse/search_sql.py: SQL over its tables) with the stemmer they call.
 _PARSER_FORMS = frozenset(["row", "struct_pack", "list_value", "coalesce", "ifnull", "nullif"])
+_LAKE_MACROS = frozenset(["search_words", "search_term", "search_macros_version", "stem"])
 
 
 @functools.cache
@@ -57,7 +60,7 @@ def scalar_functions() -> frozenset[str]:
             "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
             "WHERE function_type IN ('scalar', 'aggregate', 'macro')"
         ).fetchall()
-    return frozenset(name for (name,) in rows) - REFUSED_FUNCTIONS | _PARSER_FORMS
+    return frozenset(name for (name,) in rows) - REFUSED_FUNCTIONS | _PARSER_FORMS | _LAKE_MACROS
 
 
 class ReadOnlyViolation(WarehouseError):

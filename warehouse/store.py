@@ -155,7 +155,7 @@ class Warehouse:
 
     def extensions(self) -> list[str]:
         """The wheel modules of the DuckDB extensions this warehouse needs."""
-        needed = [self.catalog.extension(), "duckdb_extension_ducklake"]
+        needed = [self.catalog.extension(), "duckdb_extension_ducklake", "duckdb_extension_fts"]
         return [*needed, "duckdb_extension_httpfs"] if self.remote else needed
 
     @contextlib.contextmanager

@@ -19,6 +19,7 @@ from schemas.tables import (
 )
 from warehouse.checksums import changed, recorded
 from warehouse.files import snapshot_files
+from warehouse.index import resync_papers
 from warehouse.lake import Lake
 from warehouse.location import filesystem
 from warehouse.store import WarehouseDamaged, WriteConflict
@@ -52,6 +53,7 @@ def replace_papers(lake: Lake, papers: pa.Table, authors: pa.Table, categories: 
             f'DELETE FROM "{table.name}" WHERE arxiv_id IN (SELECT arxiv_id FROM _ids)', _ids=ids
         )
         lake.insert(table, new)
+    resync_papers(lake, ids, papers=True)
 
 
 # Rejects that stand for one table row: in a file (a digest and a line), with raw text.
@@ -173,12 +175,19 @@ def held_keys(lake: Lake, keys: pa.Table) -> int:
 def replace_entries(lake: Lake, rows: pa.Table, gone: pa.Table) -> None:
     """Put `rows` in place of the entries with their keys, and remove the keys `gone`."""
     keys = pa.concat_tables([rows.select(["digest_id", "ref"]), gone.select(["digest_id", "ref"])])
+    papers = lake.query(  # whose texts change: the rows' papers, and the papers of keys gone
+        "SELECT arxiv_id FROM _r UNION SELECT arxiv_id FROM digest_entries e SEMI JOIN _g "
+        "USING (digest_id, ref)",
+        _r=rows.select(["arxiv_id"]),
+        _g=gone.select(["digest_id", "ref"]),
+    )
     lake.execute(
         "DELETE FROM digest_entries WHERE EXISTS (SELECT 1 FROM _k WHERE "
         "_k.digest_id = digest_entries.digest_id AND _k.ref = digest_entries.ref)",
         _k=keys,
     )
     lake.insert(DIGEST_ENTRIES, rows)
+    resync_papers(lake, papers, papers=False)
 
 
 _DERIVED = ("encoding", "entry_count", "layout_new", "layout_old", "layout_early", "layout_plain")

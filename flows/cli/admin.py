@@ -74,6 +74,7 @@ def maintain(
             if done.orphans_kept
             else ""
         )
+        + (f"; indexed {done.reindexed} paper(s) for search again" if done.reindexed else "")
     )
 
 

@@ -39,6 +39,7 @@ from flows.pipeline.sources import file_batches, find_inputs, places, positions_
 from flows.pipeline.stages import committed
 from flows.settings import Settings
 from schemas.tables import DIGEST_BYTES, DIGEST_ENTRIES, DIGESTS, GIT_SOURCES, REJECTS, SEEN_FILES
+from warehouse.index import index_entries
 from warehouse.lake import Lake
 from warehouse.location import is_remote
 from warehouse.queue import pending_count
@@ -86,6 +87,7 @@ def load_task(lake: Lake, valid: ValidBatch, known_rejects: IdSet[str]) -> int:
     once per run (see `_ingest`)."""
     rejects = unknown(valid.rejects, known_rejects.ids)
     lake.insert(DIGEST_ENTRIES, valid.entries)
+    index_entries(lake, valid.entries)
     lake.insert(DIGEST_BYTES, valid.raw)
     lake.insert(REJECTS, rejects)
     return int(rejects.num_rows)

@@ -20,6 +20,7 @@ from flows.enrichment.queue import add_sightings
 from flows.pipeline.run_stats import RunStats
 from schemas.tables import DIGEST_ENTRIES, RUNS
 from schemas.validate import validate
+from warehouse.index import index_entries
 from warehouse.lake import Lake
 from warehouse.queue import pending_count
 from warehouse.writes import not_loaded, replayable_rejects, resolve_rejects
@@ -84,6 +85,7 @@ def replay(lake: Lake, run_id: str) -> Replay:
     result.run_id = run_id
     with lake.transaction(f"run {run_id}: replay"):
         lake.insert(DIGEST_ENTRIES, moved)
+        index_entries(lake, moved)
         resolve_rejects(lake, moved, run_id)
         add_sightings(lake, moved.select(["arxiv_id", "arxiv_version"]))
         lake.insert(RUNS, pa.Table.from_pylist([_run_row(lake, result, started)], RUNS.schema))
