@@ -28,7 +28,8 @@ SEARCH_TEXTS = Table(
     name="search_texts",
     doc=(
         "The search index's documents: one row per distinct text of a paper's field (a "
-        "digest rewritten with the same words is one text). Written with the rows it indexes."
+        "digest rewritten with the same words is one text). Written with the rows it indexes; "
+        "sorted by paper."
     ),
     key=("text_id",),
     columns=(
@@ -44,7 +45,10 @@ SEARCH_TEXTS = Table(
         Column("field", pa.string(), "the field it is", True, enum=FIELDS),
         Column("text_no", pa.int32(), "its number among the paper's texts of that field", True),
         Column("length", pa.int32(), "how many terms it has", True),
+        Column("txt", pa.string(), "the text, for the snippets of answers", True),
     ),
+    sorted_by=("arxiv_id",),
+    compression="zstd",
 )
 
 SEARCH_TERMS = Table(

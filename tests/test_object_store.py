@@ -4,6 +4,7 @@ local folder, every command working on it, two writers at once, and kill -9 tria
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -27,6 +28,7 @@ from helpers import (
 )
 from test_crash import latest_versions
 
+import warehouse
 from flows.digests.synthetic import generate
 from flows.pipeline.ingest import ingest_flow
 from schemas import TABLES
@@ -134,6 +136,14 @@ def test_same_tables_on_the_object_store(s3, catalog, api, folder_corpus, tmp_pa
     assert done.returncode == 0, done.stderr
     for table in ("digest_entries", "papers", "paper_authors", "enrichment"):
         assert plain_counts(out, table) == (count(local, table), count(local, table))
+    # search: the same answers on the bucket as on the folder, from the CLI and the shell
+    title = sql(local, "SELECT title FROM digest_entries ORDER BY digest_id, ref LIMIT 1")[0][0]
+    done = cli("search", title, "-f", "json", "-n", "5", *where, env=env)
+    assert done.returncode == 0, done.stderr
+    expected = warehouse.search(local, title, limit=5).to_pylist()
+    assert [(r["arxiv_id"], r["score"]) for r in json.loads(done.stdout)] == [
+        (r["arxiv_id"], r["score"]) for r in expected
+    ]
     again = ingest_into(remote, monkeypatch, [DIGESTS])
     assert (again["files_new"], again["entries_loaded"], again["api_requests"]) == (0, 0, 0)
     assert same_tables(remote, local) == []
@@ -163,14 +173,15 @@ def the_reading_commands_work(remote: Warehouse, env: dict[str, str]) -> None:
             str(ROOT / ".venv" / "bin" / "duckdb"),
             "-csv",
             "-c",
-            attach + " SELECT count(*) FROM digest_entries;",
+            attach + " SELECT count(*) FROM digest_entries;"
+            " SELECT count(*) > 0 AS found FROM search('language model');",
         ],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert shell.stdout.split()[-2:] == ["count_star()", "2641"], (
+    assert shell.stdout.split()[-4:] == ["count_star()", "2641", "found", "true"], (
         shell.stderr
     )  # after the secret's "Success"
 

@@ -277,3 +277,33 @@ def _assert_search_matches_tables(wh: Path) -> None:
         for arxiv_id, title in sample:
             assert arxiv_id in ids(warehouse.search(con, title, limit=50))
     assert [d for d in check(Warehouse(wh)).damage if "search index" in d] == []
+
+
+def test_a_reparse_that_changes_texts_changes_the_index_with_them(wh, monkeypatch):
+    """A parser whose Chinese titles change: the old words are no longer found, the new are,
+    in the reparse's one commit; `check` finds the index as the tables are."""
+    import flows.digests.parse as parse
+    from flows.digests.guard import Limits
+    from flows.pipeline.reparse import reparse
+
+    plain = parse.detail_fields
+
+    def renamed(block, table_summary):
+        fields = plain(block, table_summary)
+        if fields.get("title_zh") == "基于变换器的蛋白质折叠":
+            fields["title_zh"] = "氨基酸链的空间结构"
+        return fields
+
+    monkeypatch.setattr(parse, "detail_fields", renamed)
+    with Lake(Warehouse(wh)) as lake:
+        reparse(lake, "20991231T000000Z-reparse", Limits())
+    title_terms = sql(
+        wh,
+        "SELECT term FROM search_terms WHERE arxiv_id = '2401.00003' AND field = 'title_zh' "
+        "ORDER BY term",
+    )
+    assert [t for (t,) in title_terms] == sorted(["氨基", "基酸", "酸链", "链的", "的空", "空间",
+                                                   "间结", "结构"])  # fmt: skip
+    assert ids(warehouse.search(wh, "氨基酸链"))[:1] == ["2401.00003"]
+    assert ids(warehouse.search(wh, "protein folding"))[:1] == ["2401.00003"]  # unchanged
+    assert check(Warehouse(wh)).damage == []

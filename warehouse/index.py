@@ -27,6 +27,7 @@ class Lake(Protocol):
     def execute(self, sql: str, params: list[Any] | None = None, **tables: Any) -> None:
         """Run `sql` with `tables` registered."""
 
+
 # Each field of an entry (`_e`, a digest_entries row) or a paper (`_p`, a papers row) as text.
 ENTRY_FIELDS = {
     "title": "_e.title",
@@ -96,7 +97,7 @@ def _index_new(lake: Lake) -> int:
         lake.execute(statement)
     lake.execute(
         f'INSERT INTO "{SEARCH_TEXTS.name}" SELECT n.text_id, n.arxiv_id, n.field, n.text_no, '
-        "coalesce(p.length, 0) FROM _numbered n LEFT JOIN (SELECT DISTINCT arxiv_id, field, "
+        "coalesce(p.length, 0), n.txt FROM _numbered n LEFT JOIN (SELECT DISTINCT arxiv_id, field, "
         "text_no, length FROM _postings) p USING (arxiv_id, field, text_no)"
     )
     columns = ", ".join(SEARCH_TERMS.column_names)
@@ -198,16 +199,26 @@ TERM_TOTALS = (
 )
 
 
-def repair(lake: Lake) -> int:
-    """Index again the papers whose texts the index does not hold as the tables do; how
-    many papers."""
-    astray = lake.query(f"SELECT arxiv_id FROM ({astray_sql()})")
+def astray(lake: Lake) -> pa.Table | None:
+    """The papers the index does not hold as the tables do (an `arxiv_id` column), all of
+    them when postings are lost or doubled; None when it matches."""
+    found = lake.query(f"SELECT arxiv_id FROM ({astray_sql()})")
     lengths, terms = lake.query(TERM_TOTALS).to_pylist()[0].values()
-    if lengths != terms:  # postings astray too: every paper's terms again
-        astray = lake.query(f"SELECT DISTINCT arxiv_id FROM {SEARCH_TEXTS.name}")
-        lake.execute(f"DELETE FROM {SEARCH_TEXTS.name}; DELETE FROM {SEARCH_TERMS.name}")
-        return index_missing(lake) and astray.num_rows
-    if astray.num_rows:
-        resync_papers(lake, astray, papers=False)
-        resync_papers(lake, astray, papers=True)
-    return int(astray.num_rows)
+    if lengths != terms:
+        return lake.query(  # which paper is unknown: every one
+            f"SELECT arxiv_id FROM {SEARCH_TEXTS.name} UNION SELECT arxiv_id FROM digest_entries "
+            "UNION SELECT arxiv_id FROM papers"
+        )
+    return found if found.num_rows else None
+
+
+def repair(lake: Lake, papers: pa.Table) -> int:
+    """Index the `papers` (from `astray`) again, from their rows; how many."""
+    lake.execute(
+        f"DELETE FROM {SEARCH_TERMS.name} WHERE arxiv_id IN (SELECT arxiv_id FROM _p); "
+        f"DELETE FROM {SEARCH_TEXTS.name} WHERE arxiv_id IN (SELECT arxiv_id FROM _p)",
+        _p=papers,
+    )
+    resync_papers(lake, papers, papers=False)
+    resync_papers(lake, papers, papers=True)
+    return int(papers.num_rows)

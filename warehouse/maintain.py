@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from schemas import TABLES
 from warehouse.files import accounted_for, file_written_at
 from warehouse.identity import lake_id, lake_made
-from warehouse.index import repair
+from warehouse.index import astray, repair
 from warehouse.lake import Lake
 from warehouse.location import filesystem, object_key
 from warehouse.sessions import Writers, damage_line, newest_snapshot, sessions
@@ -133,8 +133,10 @@ def maintain(lake: Lake, retention_days: float, grace_seconds: float) -> Upkeep:
     refuse_changed_files(lake, "nothing was merged or deleted")
     writers = refuse_another_catalog(lake)
     _bounded_row_groups(lake)
-    with lake.transaction("repair the search index"):
-        reindexed = repair(lake)
+    reindexed = 0
+    if (papers := astray(lake)) is not None:
+        with lake.transaction("repair the search index"):
+            reindexed = repair(lake, papers)
     older = f"now() - to_microseconds({int(retention_days * 86_400_000_000)})"
     grace = f"now() - to_microseconds({int(grace_seconds * 1_000_000)})"
     for table in (t for t in TABLES.values() if not t.inlined):  # kept in the catalog before

@@ -48,7 +48,9 @@ REFUSED_FUNCTIONS = frozenset(["write_log", "current_setting", "json_execute_ser
 # Forms the SQL parser writes as functions that the catalog does not list, and the lake's own
 # search macros (warehouse/search_sql.py: SQL over its tables) with the stemmer they call.
 _PARSER_FORMS = frozenset(["row", "struct_pack", "list_value", "coalesce", "ifnull", "nullif"])
-_LAKE_MACROS = frozenset(["search_words", "search_term", "search_macros_version", "stem"])
+_LAKE_MACROS = frozenset(
+    ["search_words", "search_term", "search_marks", "search_macros_version", "stem"]
+)
 
 
 @functools.cache

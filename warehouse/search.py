@@ -1,8 +1,9 @@
 """Search the warehouse: `warehouse.search(con, "diffusion 视频")`, beside `connect()`.
 
-The ranking is the lake's own `search` macro (warehouse/search_sql.py), so Python, the CLI and
-SQL (`SELECT * FROM search('…') JOIN papers USING (arxiv_id)`) answer alike, from the snapshot
-the connection reads: the index is written in the same commits as the rows it indexes.
+The ranking is the lake's own SQL (warehouse/search_sql.py: the `search` macro an analyst calls
+is made of the same pieces), so Python, the CLI and SQL (`SELECT * FROM search('…') JOIN
+papers USING (arxiv_id)`) answer alike, from the snapshot the connection reads: the index is
+written in the same commits as the rows it indexes.
 """
 
 from __future__ import annotations
@@ -10,14 +11,29 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
+from warehouse.location import sql_literal
 from warehouse.query import connect
 from warehouse.readonly import ReadOnlyConnection
+from warehouse.search_sql import ranking, shown
 from warehouse.store import Warehouse, WarehouseError
 
-_CALL = "SELECT * FROM search(?, lim := ?, since := ?, until := ?, category := ?, generator := ?)"
+# The answers' columns, as the lake's `search` macro gives them.
+SCHEMA = pa.schema(
+    [
+        ("arxiv_id", pa.string()), ("title", pa.string()), ("title_zh", pa.string()),
+        ("score", pa.float64()), ("snippet", pa.string()), ("first_date", pa.date32()),
+        ("last_date", pa.date32()), ("days", pa.int64()),
+    ]
+)  # fmt: skip
+# The query's terms and its marks, by the lake's own macros (the index cut its texts with them).
+_TERMS = (
+    "SELECT (SELECT list(term ORDER BY term) FROM (SELECT DISTINCT search_term(w) AS term FROM "
+    "(SELECT unnest(search_words($q)) AS w))) AS terms, search_marks($q) AS pattern"
+)
 # What the index cuts into terms (warehouse/search_sql.py): letters and digits, Han characters.
 _SEARCHABLE = re.compile(r"[A-Za-z0-9]{2}|[\u3400-\u4dbf\u4e00-\u9fff]{2}")
 
@@ -43,15 +59,41 @@ def search(
     if not _SEARCHABLE.search(query):
         raise SearchError(
             f"nothing to search for in {query!r}: give an English word (two letters or "
-            "more) or Chinese characters"
+            "more) or two Chinese characters"
         )
     if limit < 1:
         raise SearchError(f"the limit must be 1 or more, not {limit}")
-    params = [
-        query, limit, since or date(1, 1, 1), until or date(9999, 12, 31),
-        category or "", generator or "",
-    ]  # fmt: skip
+    scope = {
+        "lim": limit, "since": since or date(1, 1, 1), "until": until or date(9999, 12, 31),
+        "category": category or "", "generator": generator or "",
+    }  # fmt: skip
     if isinstance(con, ReadOnlyConnection):
-        return con.execute(_CALL, params).to_arrow_table()
+        return _ranked(con, query, scope)
     with connect(con) as opened:
-        return opened.execute(_CALL, params).to_arrow_table()
+        return _ranked(opened, query, scope)
+
+
+def _literals(values: list[str]) -> str:
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+
+
+def _ranked(con: ReadOnlyConnection, query: str, scope: dict[str, Any]) -> pa.Table:
+    """The `search` macro's SQL in two steps, with the query's terms and then the answers'
+    IDs written in as constants: DuckDB then reads only the row groups that can hold them
+    (the index's files are sorted by term and by paper), where the macro's subqueries make it
+    read more. Same pieces, same answers."""
+    terms, pattern = con.execute(_TERMS, {"q": query}).fetchone() or (None, None)
+    if not terms:
+        return SCHEMA.empty_table()
+    best = con.execute(
+        f"WITH {ranking(_literals(terms), str(len(terms)), '$')} SELECT * FROM best", scope
+    ).fetchall()
+    if not best:
+        return SCHEMA.empty_table()
+    rows = con.execute(
+        f"WITH {shown(_literals([i for i, _ in best]), '$pattern')} SELECT * FROM shown",
+        {"pattern": pattern},
+    ).fetchall()
+    found = {row[0]: row for row in rows}
+    answers = [(*found[i][:3], score, *found[i][3:]) for i, score in best if i in found]
+    return pa.Table.from_pylist([dict(zip(SCHEMA.names, a, strict=True)) for a in answers], SCHEMA)
