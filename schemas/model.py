@@ -47,6 +47,8 @@ class Table:
     # Columns its files are sorted by (DuckLake sorts on insert and on compaction), so that
     # a filter on them reads only the row groups that can hold the value.
     sorted_by: tuple[str, ...] = ()
+    # Rows per Parquet row group, when a lookup by the sort key should read few rows.
+    row_group_rows: int | None = None
 
     @property
     def schema(self) -> pa.Schema:

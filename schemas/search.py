@@ -49,6 +49,7 @@ SEARCH_TEXTS = Table(
     ),
     sorted_by=("arxiv_id",),
     compression="zstd",
+    row_group_rows=2048,  # an answer's texts: a few small row groups, not a tenth of the index
 )
 
 SEARCH_TERMS = Table(
@@ -69,4 +70,5 @@ SEARCH_TERMS = Table(
     ),
     sorted_by=("term",),
     compression="zstd",
+    row_group_rows=16384,
 )

@@ -136,7 +136,8 @@ WRITER_STATEMENTS = [
 _OPTIONS = f"""
 SELECT t.table_name, m.key, m.value FROM {METADATA}.ducklake_metadata m
 JOIN {METADATA}.ducklake_table t ON m.scope = 'table' AND m.scope_id = t.table_id
-WHERE m.key IN ('parquet_compression', 'data_inlining_row_limit') AND t.end_snapshot IS NULL
+WHERE m.key IN ('parquet_compression', 'data_inlining_row_limit', 'parquet_row_group_size')
+  AND t.end_snapshot IS NULL
 """
 
 
@@ -148,6 +149,11 @@ def option_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
     wanted = [
         *((t.name, "parquet_compression", t.compression) for t in TABLES.values() if t.compression),
         *((t.name, "data_inlining_row_limit", "0") for t in TABLES.values() if not t.inlined),
+        *(
+            (t.name, "parquet_row_group_size", str(t.row_group_rows))
+            for t in TABLES.values()
+            if t.row_group_rows
+        ),
     ]
     return [
         f"CALL {ALIAS}.set_option({sql_literal(key)}, {sql_literal(value)}, "
