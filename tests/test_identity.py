@@ -31,9 +31,10 @@ def test_another_lakes_catalog_is_damage_and_maintain_deletes_nothing(tmp_path, 
     ours = load(tmp_path, "ours", 12, 10, seed=41)
     theirs = load(tmp_path, "theirs", 1, 3, seed=42)
     # Their catalog lists none of our files (its rows are inlined in it, but for its raw
-    # layer's one file, which is not in our folder).
+    # layer's one file and its search postings' one file, which are not in our folder).
     assert parquet_files(ours) and [p.parent.name for p in parquet_files(theirs)] == [
-        "digest_bytes"
+        "digest_bytes",
+        "search_terms",
     ]
     for name in ("catalog.sqlite", ".lake-id"):  # a catalog carried along with its identity
         shutil.copyfile(theirs / name, ours / name)

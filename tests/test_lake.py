@@ -319,7 +319,9 @@ def test_a_warehouse_of_the_old_layout_is_migrated_losing_nothing(enriched, tmp_
         if name == "digest_bytes":  # 0.1 kept no bytes: `reparse` takes them from the files
             assert count(legacy, name) == 0
             continue
-        assert table_hash(legacy, name) == table_hash(enriched, name), name
+        # The search index's numbers of a field's texts follow the order they were met in.
+        same = table_hash(legacy, name, ("text_no",)) == table_hash(enriched, name, ("text_no",))
+        assert same, name
     assert_consistent(legacy)
     aside = next((legacy / "legacy").iterdir())
     moved = {p.relative_to(aside) for p in aside.rglob("*") if p.is_file()}

@@ -214,7 +214,7 @@ def test_a_warehouse_that_is_a_file(tmp_path, harness_env):
 @pytest.fixture
 def mounted(tmp_path):
     """A small tmpfs of our own (the tests run as root, who writes through permissions)."""
-    with tmpfs(tmp_path / "mnt", "8m") as point:
+    with tmpfs(tmp_path / "mnt", "16m") as point:  # the corpus's warehouse with its index fits
         yield point
 
 
@@ -236,7 +236,7 @@ def test_a_read_only_warehouse(mounted, harness_env):
 def test_a_full_disk(mounted, harness_env, tmp_path):
     wh = mounted / "wh"
     filler = mounted / "filler"
-    filler.write_bytes(b"\0" * (8 * 1024 * 1024 - 400 * 1024))  # leave a little room
+    filler.write_bytes(b"\0" * (16 * 1024 * 1024 - 400 * 1024))  # leave a little room
     result = cli("ingest", str(DIGESTS), "-w", str(wh), "--no-enrich", env=harness_env)
     line = one_line(result, 1)
     assert "disk is full" in line or "space" in line, line
