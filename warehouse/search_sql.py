@@ -26,11 +26,11 @@ _WORDS = f"""
 CREATE OR REPLACE MACRO search_words(txt) AS
     list_filter(
         regexp_extract_all(lower(coalesce(txt, '')), '[a-z0-9]+'),
-        w -> length(w) > 1 AND NOT list_contains({STOP_WORDS!r}, w)
+        lambda w: length(w) > 1 AND NOT list_contains({STOP_WORDS!r}, w)
     ) || flatten(list_transform(
         regexp_extract_all(coalesce(txt, ''), '\\p{{Han}}+'),
-        r -> CASE WHEN length(r) = 1 THEN [r]
-             ELSE list_transform(range(1, length(r)), i -> substring(r, i, 2)) END
+        lambda r: CASE WHEN length(r) = 1 THEN [r]
+             ELSE list_transform(range(1, length(r)), lambda i: substring(r, i, 2)) END
     ))
 """
 # A word as the index keeps it: English stemmed (Snowball), a Chinese pair as it is.
