@@ -18,17 +18,9 @@ import pyarrow as pa
 from warehouse.location import sql_literal
 from warehouse.query import connect
 from warehouse.readonly import ReadOnlyConnection
-from warehouse.search_sql import ranking, shown
+from warehouse.search_sql import SCHEMA, ranking, shown
 from warehouse.store import Warehouse, WarehouseError
 
-# The answers' columns, as the lake's `search` macro gives them.
-SCHEMA = pa.schema(
-    [
-        ("arxiv_id", pa.string()), ("title", pa.string()), ("title_zh", pa.string()),
-        ("score", pa.float64()), ("snippet", pa.string()), ("first_date", pa.date32()),
-        ("last_date", pa.date32()), ("days", pa.int64()),
-    ]
-)  # fmt: skip
 # The query's terms and its marks, by the lake's own macros (the index cut its texts with them).
 _TERMS = (
     "SELECT (SELECT list(term ORDER BY term) FROM (SELECT DISTINCT search_term(w) AS term FROM "

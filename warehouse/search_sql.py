@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pyarrow as pa
+
 from schemas.search import FIELD_WEIGHTS
 
 # Lucene's English stop words (its EnglishAnalyzer's default set).
@@ -113,7 +115,15 @@ CREATE OR REPLACE MACRO search_marks(q) AS (
     )
 )
 """
-COLUMNS = "arxiv_id, title, title_zh, score, snippet, first_date, last_date, days"
+# An answer's columns, as the `search` macro and `warehouse.search` give them.
+SCHEMA = pa.schema(
+    [
+        ("arxiv_id", pa.string()), ("title", pa.string()), ("title_zh", pa.string()),
+        ("score", pa.float64()), ("snippet", pa.string()), ("first_date", pa.date32()),
+        ("last_date", pa.date32()), ("days", pa.int64()),
+    ]
+)  # fmt: skip
+COLUMNS = ", ".join(SCHEMA.names)
 _SEARCH = f"""
 CREATE OR REPLACE MACRO search(q, lim := 20, since := DATE '0001-01-01',
                                until := DATE '9999-12-31', category := '', generator := '')
