@@ -14,6 +14,7 @@ months must accept next month's IDs without a restart.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -100,6 +101,8 @@ def bounded(digits: str, high: int) -> int | None:
     return value if value <= high else None
 
 
+# An entry's link, its abstract's prefix and its check name the same ID: read it once.
+@functools.lru_cache(maxsize=4096)
 def split_id(raw: str) -> tuple[str, int | None] | None:
     """`'2403.15603v2'` -> `('2403.15603', 2)`; `'math.CA/0611800'` -> `('math/0611800', None)`.
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from flows.digests.objects import ObjectFile
 from flows.digests.pool import POOL_MIN_BYTES, POOL_MIN_FILES, ParsePool
+from flows.pipeline.distributed import in_order
 from flows.pipeline.sources import file_batches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +97,32 @@ def test_parse_workers_exit_when_their_run_is_killed():
     alive = [p for p in workers if Path(f"/proc/{p}/status").exists()]
     zombies = [p for p in alive if "zombie" in Path(f"/proc/{p}/status").read_text()]
     assert alive == zombies, f"workers {alive} outlived their run"
+
+
+class _Done:
+    """A finished future: what `in_order` takes back from a task runner."""
+
+    def __init__(self, value: object):
+        self.value = value
+
+    def result(self) -> object:
+        return self.value
+
+
+@given(batches=st.integers(0, 12), ahead=st.integers(1, 4))
+def test_batches_parse_ahead_of_the_load_in_order_and_no_further(batches: int, ahead: int):
+    """While the caller loads batch k, batches k+1 .. k+ahead have been submitted (they parse
+    meanwhile) and none after them: in order, every one once, memory bounded by `ahead`."""
+    submitted: list[int] = []
+
+    def submit(chunk: list[int]) -> _Done:
+        submitted.append(chunk[0])
+        return _Done(chunk[0])
+
+    chunks = [(k + 1, [k]) for k in range(batches)]
+    seen = []
+    for done, parsed in in_order(submit, chunks, ahead):  # type: ignore[arg-type]
+        assert done == parsed + 1  # type: ignore[operator]
+        seen.append(parsed)
+        assert submitted == list(range(min(batches, parsed + 1 + ahead)))
+    assert seen == list(range(batches))

@@ -11,6 +11,7 @@ cuts its query with.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -93,15 +94,21 @@ def _index_new(lake: Lake) -> int:
     count = lake.query("SELECT count(*) AS n FROM _new").column("n")[0].as_py()
     if not count:
         return 0
-    for statement in (_NUMBERED, _TOKENS, _POSTINGS):
-        lake.execute(statement)
-    lake.execute(
-        f'INSERT INTO "{SEARCH_TEXTS.name}" SELECT n.text_id, n.arxiv_id, n.field, n.text_no, '
-        "coalesce(p.length, 0), n.txt FROM _numbered n LEFT JOIN (SELECT DISTINCT arxiv_id, field, "
-        "text_no, length FROM _postings) p USING (arxiv_id, field, text_no)"
-    )
-    columns = ", ".join(SEARCH_TERMS.column_names)
-    lake.execute(f'INSERT INTO "{SEARCH_TERMS.name}" SELECT {columns} FROM _postings')
+    # Cutting, counting and sorting a batch's terms is the writer's one heavy step: it takes
+    # every core (the writer's other statements are small and keep one).
+    lake.execute(f"SET threads = {os.cpu_count() or 1}")
+    try:
+        for statement in (_NUMBERED, _TOKENS, _POSTINGS):
+            lake.execute(statement)
+        lake.execute(
+            f'INSERT INTO "{SEARCH_TEXTS.name}" SELECT n.text_id, n.arxiv_id, n.field, '
+            "n.text_no, coalesce(p.length, 0), n.txt FROM _numbered n LEFT JOIN (SELECT DISTINCT "
+            "arxiv_id, field, text_no, length FROM _postings) p USING (arxiv_id, field, text_no)"
+        )
+        columns = ", ".join(SEARCH_TERMS.column_names)
+        lake.execute(f'INSERT INTO "{SEARCH_TERMS.name}" SELECT {columns} FROM _postings')
+    finally:
+        lake.execute("SET threads = 1")
     for temporary in ("_search_words", "_postings", "_numbered", "_new"):
         lake.execute(f"DROP TABLE {temporary}")
     return int(count)

@@ -165,14 +165,15 @@ def _table_line(scan: _Scan, stripped: str, number: int) -> None:
         return
     scan.seen += 1
     row = _parse_row(stripped, number)
-    ref = _REF.match(stripped)
-    scan.table = scan.table or ref is not None
     if isinstance(row, Problem):
+        ref = _REF.match(stripped)
+        scan.table = scan.table or ref is not None
         number_of_ref = bounded(ref.group(1), MAX_REF) if ref else None
         if number_of_ref is not None:  # its detail block goes with the rejected row
             scan.rejected.append((len(scan.problems), number_of_ref))
         scan.problems.append(row)
     else:
+        scan.table = True  # a row that parsed starts `| [^N] |`
         scan.rows.append(row)
 
 
@@ -258,8 +259,8 @@ def _add_block(scan: _Scan, line: str, number: int, text: str, line_end: int) ->
 def _entry(
     row: dict[str, Any], detail: Block | None, problems: list[Problem]
 ) -> dict[str, Any] | None:
-    """A table row joined with its detail block (if it has one)."""
-    entry = dict(row)
+    """A table row joined with its detail block (if it has one): the row's dict, filled."""
+    entry = row  # the scan's rows are each joined once
     entry.update(
         title_zh=None,
         abstract_zh=None,

@@ -22,6 +22,9 @@ from flows.settings import Settings
 
 F = TypeVar("F")
 IN_FLIGHT = 4  # batches submitted ahead: what the flow may hold, and what keeps workers busy
+# On this machine one batch parses while the one before it loads: the load is the writer's
+# one thread, the parse the pool's processes, and a third batch held would only cost memory.
+LOCAL_AHEAD = 1
 
 
 def unreachable_scheduler(address: str, timeout: float = 5.0) -> str | None:
@@ -53,15 +56,21 @@ def with_task_runner(flow: F, settings: Settings) -> F:
 
 
 def in_order(
-    submit: Callable[[list[Source]], Any], chunks: list[tuple[int, list[Source]]]
+    submit: Callable[[list[Source]], Any],
+    chunks: list[tuple[int, list[Source]]],
+    ahead: int = IN_FLIGHT,
 ) -> Iterator[tuple[int, ParsedBatch]]:
-    """Each chunk's parsed batch, in chunk order, with at most IN_FLIGHT submitted ahead."""
+    """Each chunk's parsed batch, in chunk order; `ahead` chunks are parsing while the caller
+    works on the batch before them (the next one is submitted once the one yielded is back)."""
     pending: deque[tuple[int, Any]] = deque()
     for done, chunk in chunks:
-        pending.append((done, submit(chunk)))
-        if len(pending) >= IN_FLIGHT:
+        ready = None
+        if len(pending) >= ahead:
             done_first, future = pending.popleft()
-            yield done_first, future.result()
+            ready = (done_first, future.result())
+        pending.append((done, submit(chunk)))
+        if ready is not None:
+            yield ready
     while pending:
         done_first, future = pending.popleft()
         yield done_first, future.result()

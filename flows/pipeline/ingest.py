@@ -31,7 +31,7 @@ from flows.digests.read import UNREADABLE, read_batch
 from flows.digests.rejects import name_rejects, unknown, validation_problems
 from flows.digests.text import FileProblem
 from flows.enrichment.queue import SIGHTINGS, newest_versions, queue_spilled
-from flows.pipeline.distributed import drop_known, in_order
+from flows.pipeline.distributed import IN_FLIGHT, LOCAL_AHEAD, drop_known, in_order
 from flows.pipeline.enriching import enrich_stage
 from flows.pipeline.run_stats import RunStats
 from flows.pipeline.shell import SHELL, report_progress, result_of, run_lake, say
@@ -210,19 +210,16 @@ def _parsed(
     (the pool's processes), or on the flow's Dask cluster when the settings name one."""
     chunks = file_batches(files, settings.batch_files, settings.batch_bytes)
     started = time.perf_counter()
-    if settings.dask_address:
+    # On a Dask cluster the workers read the files; here the pool's processes do.
+    local = None if settings.dask_address else pool
+    ahead = IN_FLIGHT if settings.dask_address else LOCAL_AHEAD
 
-        def submit(chunk: list[Source]) -> Any:
-            snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
-            now = datetime.now(UTC)
-            return read_task.submit(chunk, snapshot, stats.run_id, now, None, pool.limits)
+    def submit(chunk: list[Source]) -> Any:
+        snapshot = IdSet(set(known))  # batches in flight do not see each other's ids
+        now = datetime.now(UTC)
+        return read_task.submit(chunk, snapshot, stats.run_id, now, local, pool.limits)
 
-        batches = ((n, drop_known(b, known)) for n, b in in_order(submit, chunks))
-    else:
-        batches = (
-            (n, read_task(chunk, IdSet(known), stats.run_id, datetime.now(UTC), pool, pool.limits))
-            for n, chunk in chunks
-        )
+    batches = ((n, drop_known(b, known)) for n, b in in_order(submit, chunks, ahead))
     for done, parsed in batches:
         stats.parse_seconds += time.perf_counter() - started
         known.update(parsed.digests.column("digest_id").to_pylist())  # later batches skip them
