@@ -84,4 +84,5 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/git_backfill.py
 	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/parse_profile.py
 	$(BIN)/python bench/ai_backfill.py

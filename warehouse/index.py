@@ -71,21 +71,19 @@ FROM _new n LEFT JOIN (
     WHERE arxiv_id IN (SELECT arxiv_id FROM _new) GROUP BY ALL
 ) h USING (arxiv_id, field)
 """
-# Their terms, each distinct word stemmed once.
-_TOKENS = """
-CREATE OR REPLACE TEMP TABLE _search_words AS
-SELECT arxiv_id, field, text_no, unnest(search_words(txt)) AS word FROM _numbered
+# Each text's words, stemmed, counted within the text (a map from term to count): no join or
+# grouping across the batch, which cost twice as much (docs/benchmarks.md).
+_COUNTED = """
+CREATE OR REPLACE TEMP TABLE _counted AS
+SELECT text_id, arxiv_id, field, text_no, len(words)::INTEGER AS length, txt,
+       list_aggregate(list_transform(words, lambda w: search_term(w)), 'histogram') AS counts
+FROM (SELECT *, search_words(txt) AS words FROM _numbered)
 """
-_POSTINGS = """
-CREATE OR REPLACE TEMP TABLE _postings AS
-WITH terms AS (
-    SELECT word, search_term(word) AS term FROM (SELECT DISTINCT word FROM _search_words)
-), counted AS (
-    SELECT t.term, w.arxiv_id, w.field, w.text_no, count(*)::INTEGER AS tf
-    FROM _search_words w JOIN terms t USING (word) GROUP BY ALL
-)
-SELECT c.*, (sum(tf) OVER (PARTITION BY arxiv_id, field, text_no))::INTEGER AS length
-FROM counted c
+_TERMS = f"""
+INSERT INTO "{SEARCH_TERMS.name}" (term, arxiv_id, field, text_no, tf, length)
+SELECT unnest(map_keys(counts)), arxiv_id, field, text_no,
+       unnest(map_values(counts))::INTEGER, length
+FROM _counted
 """
 
 
@@ -98,18 +96,16 @@ def _index_new(lake: Lake) -> int:
     # every core (the writer's other statements are small and keep one).
     lake.execute(f"SET threads = {os.cpu_count() or 1}")
     try:
-        for statement in (_NUMBERED, _TOKENS, _POSTINGS):
+        for statement in (_NUMBERED, _COUNTED):
             lake.execute(statement)
         lake.execute(
-            f'INSERT INTO "{SEARCH_TEXTS.name}" SELECT n.text_id, n.arxiv_id, n.field, '
-            "n.text_no, coalesce(p.length, 0), n.txt FROM _numbered n LEFT JOIN (SELECT DISTINCT "
-            "arxiv_id, field, text_no, length FROM _postings) p USING (arxiv_id, field, text_no)"
+            f'INSERT INTO "{SEARCH_TEXTS.name}" (text_id, arxiv_id, field, text_no, length, txt) '
+            "SELECT text_id, arxiv_id, field, text_no, length, txt FROM _counted"
         )
-        columns = ", ".join(SEARCH_TERMS.column_names)
-        lake.execute(f'INSERT INTO "{SEARCH_TERMS.name}" SELECT {columns} FROM _postings')
+        lake.execute(_TERMS)
     finally:
         lake.execute("SET threads = 1")
-    for temporary in ("_search_words", "_postings", "_numbered", "_new"):
+    for temporary in ("_counted", "_numbered", "_new"):
         lake.execute(f"DROP TABLE {temporary}")
     return int(count)
 
