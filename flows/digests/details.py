@@ -69,7 +69,10 @@ def detail_fields(block: Block, table_summary: str | None) -> dict[str, Any]:
     blocks drop the summary or more, so they are matched from the end."""
     title_zh = clean(block.header)
     if title_zh:
-        title_zh = unquoted(without_arxiv_leftover(clean(_ZH_TITLE_PREFIX.sub("", title_zh))))
+        unlabelled = _ZH_TITLE_PREFIX.sub("", title_zh)  # the same object when no label
+        if unlabelled is not title_zh:
+            unlabelled = clean(unlabelled)
+        title_zh = unquoted(without_arxiv_leftover(unlabelled))
     paragraphs = _paragraphs(block.body)
     link_at = next((i for i, p in enumerate(paragraphs) if _LINK.fullmatch(p)), None)
     before = paragraphs[:link_at] if link_at is not None else paragraphs[:1]
