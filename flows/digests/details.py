@@ -70,9 +70,8 @@ def detail_fields(block: Block, table_summary: str | None) -> dict[str, Any]:
     title_zh = clean(block.header)
     if title_zh:
         unlabelled = _ZH_TITLE_PREFIX.sub("", title_zh)  # the same object when no label
-        if unlabelled is not title_zh:
-            unlabelled = clean(unlabelled)
-        title_zh = unquoted(without_arxiv_leftover(unlabelled))
+        relabelled = unlabelled if unlabelled is title_zh else clean(unlabelled)
+        title_zh = unquoted(without_arxiv_leftover(relabelled))
     paragraphs = _paragraphs(block.body)
     link_at = next((i for i, p in enumerate(paragraphs) if _LINK.fullmatch(p)), None)
     before = paragraphs[:link_at] if link_at is not None else paragraphs[:1]
