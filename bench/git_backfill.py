@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +57,16 @@ def measure(*command: str, env: dict[str, str] | None = None) -> dict[str, float
     return json.loads(out.stdout)
 
 
+def blobs_of(batch: bytes) -> Iterator[bytes]:
+    """Each object's bytes in what `git cat-file --batch` printed."""
+    at = 0
+    while at < len(batch):
+        header_end = batch.index(b"\n", at)
+        size = int(batch[at:header_end].split()[2])
+        yield batch[header_end + 1 : header_end + 1 + size]
+        at = header_end + 2 + size
+
+
 def reference(repo: Path) -> dict[str, float | int]:
     """What the history costs anyone: list it, read every version, parse each plainly."""
     started = time.perf_counter()
@@ -71,13 +82,9 @@ def reference(repo: Path) -> dict[str, float | int]:
             first[blob] = min(first.get(blob, stamp), stamp)
     batch = git(repo, "cat-file", "--batch", stdin="\n".join(first).encode() + b"\n")
     read = time.perf_counter()
-    rows, at = 0, 0
-    while at < len(batch):
-        header_end = batch.index(b"\n", at)
-        size = int(batch[at:header_end].split()[2])
-        data = batch[header_end + 1 : header_end + 1 + size]
-        at = header_end + 2 + size
-        rows += sum(1 for _ in ROW.finditer(data.decode("utf-8", errors="replace")))
+    rows = sum(
+        1 for data in blobs_of(batch) for _ in ROW.finditer(data.decode("utf-8", errors="replace"))
+    )
     parsed = time.perf_counter()
     return {
         "log_seconds": round(listed - started, 3),

@@ -12,14 +12,13 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
-import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from git_backfill import DATA, splice
+from git_backfill import DATA, blobs_of, git, splice
 from run import corpus_of
 
 from flows.digests.parse import parse_digest
@@ -36,25 +35,11 @@ def synthetic() -> list[bytes]:
 def real(every: int = 10) -> list[bytes]:
     """Every `every`-th digest version of the history's bare copy (made by git_backfill)."""
     repo = DATA / "git-work" / "source.git"
-    listed = subprocess.run(
-        ["git", "-C", str(repo), "rev-list", "--objects", "--all"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    listed = git(repo, "rev-list", "--objects", "--all").decode().splitlines()
     blobs = [line.split(" ", 1)[0] for line in listed if line.endswith(".md")][::every]
-    batch = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch"],
-        input="".join(f"{b}\n" for b in blobs).encode(),
-        capture_output=True,
-        check=True,
-    ).stdout
-    found, at = [], 0
-    for _ in blobs:
-        header_end = batch.index(b"\n", at)
-        size = int(batch[at:header_end].split()[2])
-        found.append(batch[header_end + 1 : header_end + 1 + size])
-        at = header_end + 2 + size
+    found = blobs_of(
+        git(repo, "cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
+    )
     return [data for data in found if b"[^1]" in data]
 
 

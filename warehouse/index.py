@@ -72,7 +72,7 @@ FROM _new n LEFT JOIN (
 ) h USING (arxiv_id, field)
 """
 # Each text's words, stemmed, counted within the text (a map from term to count): no join or
-# grouping across the batch, which cost twice as much (docs/benchmarks.md).
+# grouping across the batch, which cost half as much again (docs/decisions/0004-search.md).
 _COUNTED = """
 CREATE OR REPLACE TEMP TABLE _counted AS
 SELECT text_id, arxiv_id, field, text_no, len(words)::INTEGER AS length, txt,
